@@ -1,0 +1,3 @@
+from pgsync.cli import main
+
+main()

@@ -1,0 +1,168 @@
+"""Policy Groups endpoints over the client: JSON ↔ model at the boundary, concurrent reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
+from urllib.parse import quote
+
+from pgsync.client import Client
+from pgsync.errors import PgsyncError
+from pgsync.model import (
+    AppliedPack,
+    DesiredState,
+    EntityType,
+    LiveGroup,
+    LiveState,
+    Mode,
+    OrgCatalog,
+    PublishedPack,
+    StackRef,
+    canonical_json,
+)
+from pgsync.plan import Request, group_path
+
+Progress = Callable[[int, int], None]
+
+
+def live_group_from_api(body: Mapping[str, Any]) -> LiveGroup:
+    """A group as GET returns it; optional fields (displayName, config, …) may be absent."""
+    try:
+        return LiveGroup(
+            name=str(body["name"]),
+            entity_type=cast(EntityType, body.get("entityType", "stacks")),
+            mode=cast(Mode, body.get("mode", "preventative")),
+            is_default=bool(body.get("isOrgDefault", False)),
+            stacks=frozenset(StackRef.from_api(s) for s in body.get("stacks") or ()),
+            accounts=frozenset(str(a) for a in body.get("accounts") or ()),
+            packs=tuple(
+                sorted(
+                    (_applied_pack(p) for p in body.get("appliedPolicyPacks") or ()),
+                    key=lambda p: p.name,
+                )
+            ),
+            agent_pool_id=str(body.get("agentPoolId") or ""),
+        )
+    except (KeyError, TypeError, AttributeError) as error:
+        raise PgsyncError(f"unexpected policy group in API response: missing {error}") from None
+
+
+def _applied_pack(body: Mapping[str, Any]) -> AppliedPack:
+    return AppliedPack(
+        name=str(body["name"]),
+        version_tag=str(body.get("versionTag", "")),
+        version=int(body.get("version", 0)),
+        display_name=str(body.get("displayName") or body["name"]),
+        config_json=canonical_json(body.get("config") or {}),
+        environments=tuple(body.get("environments") or ()),
+    )
+
+
+class PolicyGroupsApi:
+    """The endpoints pgsync uses, for one organization."""
+
+    def __init__(self, client: Client, organization: str) -> None:
+        self.client = client
+        self.organization = organization
+        self._org = quote(organization, safe="")
+
+    def group_names(self) -> list[str]:
+        body = self.client.get(f"/api/orgs/{self._org}/policygroups")
+        return sorted(str(g["name"]) for g in body.get("policyGroups") or ())
+
+    def get_group(self, name: str) -> LiveGroup | None:
+        body = self.client.get_or_none(group_path(self.organization, name))
+        return live_group_from_api(body) if body is not None else None
+
+    def get_groups(
+        self, names: Iterable[str], progress: Progress | None = None
+    ) -> dict[str, LiveGroup]:
+        """Group details read concurrently, at most `parallelism` at a time."""
+        names = list(names)
+        found: dict[str, LiveGroup] = {}
+        with ThreadPoolExecutor(max_workers=self.client.parallelism) as pool:
+            for done, (name, group) in enumerate(
+                zip(names, pool.map(self.get_group, names), strict=True), start=1
+            ):
+                if group is not None:
+                    found[name] = group
+                if progress is not None:
+                    progress(done, len(names))
+        return found
+
+    def published_packs(self) -> dict[str, PublishedPack]:
+        body = self.client.get(f"/api/orgs/{self._org}/policypacks")
+        packs = {}
+        for pack in body.get("policyPacks") or ():
+            # The listing gives parallel lists: versions[i] is the number of versionTags[i].
+            tags = [str(t) for t in pack.get("versionTags") or ()]
+            numbers = [int(v) for v in pack.get("versions") or ()]
+            packs[str(pack["name"])] = PublishedPack(
+                name=str(pack["name"]),
+                display_name=str(pack.get("displayName") or pack["name"]),
+                versions=dict(zip(tags, numbers, strict=False)),
+            )
+        return packs
+
+    def stacks(self) -> frozenset[StackRef]:
+        found: set[StackRef] = set()
+        token: str | None = None
+        while True:
+            params = {"organization": self.organization}
+            if token:
+                params["continuationToken"] = token
+            body = self.client.get("/api/user/stacks", params=params)
+            found.update(
+                StackRef(str(s["projectName"]), str(s["stackName"]))
+                for s in body.get("stacks") or ()
+                if s.get("orgName", self.organization) == self.organization
+            )
+            token = body.get("continuationToken")
+            if not token:
+                return frozenset(found)
+
+    def accounts(self) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        token: str | None = None
+        while True:
+            params = {"continuationToken": token} if token else None
+            body = self.client.get(f"/api/preview/insights/{self._org}/accounts", params=params)
+            for account in body.get("accounts") or ():
+                found[str(account["name"])] = dict(account)
+            token = body.get("nextToken")
+            if not token:
+                return found
+
+    def send(self, request: Request) -> None:
+        self.client.write(request.method, request.path, request.body)
+
+    def read_live_state(
+        self, desired: DesiredState, *, everything: bool = False, progress: Progress | None = None
+    ) -> LiveState:
+        """Live groups and the catalog the desired state needs, and nothing more.
+
+        Details are read for declared groups (and former names); for every group when pruning
+        or when `everything` is asked; the rest are known by name only (unmanaged).
+        """
+        names = self.group_names()
+        wanted = {g.name for g in desired.groups} | {
+            n for g in desired.groups for n in g.previously
+        }
+        read = names if (desired.prune or everything) else [n for n in names if n in wanted]
+        groups = self.get_groups(read, progress)
+        catalog = OrgCatalog(
+            packs=self.published_packs()
+            if any(g.packs for g in desired.groups if not g.absent)
+            else {},
+            stacks=self.stacks() if any(g.stacks for g in desired.groups) else None,
+            accounts=self.accounts()
+            if any(g.accounts is not None for g in desired.groups)
+            else None,
+        )
+        return LiveState(
+            organization=self.organization,
+            groups=groups,
+            catalog=catalog,
+            unread=frozenset(names) - set(groups),
+        )

@@ -1,0 +1,212 @@
+"""Field-level changes to one group: small values with a total order and a JSON form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pgsync.model import AppliedPack, StackRef
+from pgsync.secrets import masked_config
+
+
+@dataclass(frozen=True, slots=True)
+class Rename:
+    old: str
+    new: str
+    kind = "rename"
+
+    @property
+    def subject(self) -> str:
+        return self.new
+
+    def to_json(self) -> dict[str, Any]:
+        return {"from": self.old, "to": self.new}
+
+
+@dataclass(frozen=True, slots=True)
+class AddStack:
+    stack: StackRef
+    kind = "addStack"
+
+    @property
+    def subject(self) -> str:
+        return str(self.stack)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.stack.to_api()
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveStack:
+    stack: StackRef
+    kind = "removeStack"
+
+    @property
+    def subject(self) -> str:
+        return str(self.stack)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.stack.to_api()
+
+
+@dataclass(frozen=True, slots=True)
+class AddAccount:
+    """`account_json` is the account object from the org's listing, sent whole."""
+
+    name: str
+    account_json: str = field(default="{}", compare=False)
+    kind = "addAccount"
+
+    @property
+    def subject(self) -> str:
+        return self.name
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveAccount:
+    """`account_json` is the account object from the org's listing, sent whole."""
+
+    name: str
+    account_json: str = field(default="{}", compare=False)
+    kind = "removeAccount"
+
+    @property
+    def subject(self) -> str:
+        return self.name
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+
+def _pack_json(pack: AppliedPack) -> dict[str, Any]:
+    return {
+        "name": pack.name,
+        "versionTag": pack.version_tag,
+        "config": masked_config(pack.config, pack.secret_paths),
+        "environments": list(pack.environments),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class AddPack:
+    pack: AppliedPack
+    kind = "addPolicyPack"
+
+    @property
+    def subject(self) -> str:
+        return self.pack.name
+
+    def to_json(self) -> dict[str, Any]:
+        return _pack_json(self.pack)
+
+
+@dataclass(frozen=True, slots=True)
+class RemovePack:
+    pack: AppliedPack
+    kind = "removePolicyPack"
+
+    @property
+    def subject(self) -> str:
+        return self.pack.name
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.pack.name, "versionTag": self.pack.version_tag}
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradePack:
+    """A new versionTag of a pack the group already has (with its settings)."""
+
+    before: AppliedPack
+    after: AppliedPack
+    config_changes: tuple[str, ...] = ()
+    kind = "upgradePolicyPack"
+
+    @property
+    def subject(self) -> str:
+        return self.after.name
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.after.name,
+            "from": self.before.version_tag,
+            "to": self.after.version_tag,
+            "configChanges": list(self.config_changes),
+            **{k: v for k, v in _pack_json(self.after).items() if k in ("config", "environments")},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigurePack:
+    """Same versionTag, different config or environments."""
+
+    before: AppliedPack
+    after: AppliedPack
+    config_changes: tuple[str, ...] = ()
+    kind = "configurePolicyPack"
+
+    @property
+    def subject(self) -> str:
+        return self.after.name
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.after.name,
+            "versionTag": self.after.version_tag,
+            "configChanges": list(self.config_changes),
+            **{k: v for k, v in _pack_json(self.after).items() if k in ("config", "environments")},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SetAgentPool:
+    before: str
+    after: str
+    kind = "setAgentPool"
+
+    @property
+    def subject(self) -> str:
+        return self.after
+
+    def to_json(self) -> dict[str, Any]:
+        return {"from": self.before, "to": self.after}
+
+
+Change = (
+    Rename
+    | AddStack
+    | RemoveStack
+    | AddAccount
+    | RemoveAccount
+    | AddPack
+    | RemovePack
+    | UpgradePack
+    | ConfigurePack
+    | SetAgentPool
+)
+
+_KIND_ORDER = {
+    kind: i
+    for i, kind in enumerate(
+        (
+            "rename",
+            "removePolicyPack",
+            "addPolicyPack",
+            "upgradePolicyPack",
+            "configurePolicyPack",
+            "removeStack",
+            "addStack",
+            "removeAccount",
+            "addAccount",
+            "setAgentPool",
+        )
+    )
+}
+
+
+def change_order(change: Change) -> tuple[int, str]:
+    """The total order of changes: by kind (renames first), then by subject."""
+    return (_KIND_ORDER[change.kind], change.subject)

@@ -1,0 +1,300 @@
+"""The command line: the only place that prints, reads the environment and picks exit codes."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+from pgsync import __version__
+from pgsync.api import PolicyGroupsApi
+from pgsync.apply import apply_plan
+from pgsync.cli_emulator import demo, emulator
+from pgsync.client import REDACTED, Client, is_loopback
+from pgsync.console import Progress, configure_logging, print_problems, use_color
+from pgsync.desired import load_desired
+from pgsync.diff import diff
+from pgsync.errors import PgsyncError, Refused, StalePlan, ValidationFailed
+from pgsync.model import DesiredState, LiveState
+from pgsync.plan import Plan, build_plan
+from pgsync.render import render_json, render_text
+from pgsync.savedplan import stale_reasons
+from pgsync.schema import schema_text
+
+DEFAULT_API_URL = "https://api.pulumi.com"
+TOKEN_ENV = "PULUMI_ACCESS_TOKEN"
+EXIT_CHANGES = 2
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The options every command accepts after its name."""
+
+    api_url: str
+    verbose: bool
+    color: bool
+    parallelism: int
+
+    @property
+    def token(self) -> str | None:
+        return os.environ.get(TOKEN_ENV) or None
+
+
+def common_options(command: Callable[..., R]) -> Callable[..., R]:
+    """Adds --api-url, -v, --no-color, --parallelism and --version; passes `settings`."""
+
+    @functools.wraps(command)
+    def wrapper(api_url: str, verbose: bool, no_color: bool, parallelism: int, **kwargs: Any) -> R:
+        settings = Settings(api_url, verbose, use_color(no_color, sys.stdout), parallelism)
+        configure_logging(verbose, settings.token)
+        return command(settings=settings, **kwargs)
+
+    for option in reversed(
+        (
+            click.option(
+                "--api-url",
+                envvar="PULUMI_BACKEND_URL",
+                default=DEFAULT_API_URL,
+                show_default=True,
+                help="Pulumi Cloud API base URL (env PULUMI_BACKEND_URL).",
+            ),
+            click.option("-v", "--verbose", is_flag=True, help="Log requests and retries."),
+            click.option("--no-color", is_flag=True, help="No colour (NO_COLOR is honoured too)."),
+            click.option(
+                "--parallelism",
+                type=click.IntRange(1, 64),
+                default=8,
+                show_default=True,
+                help="Group details read concurrently.",
+            ),
+            click.version_option(__version__, prog_name="pgsync"),
+        )
+    ):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turns pgsync's errors into one clear message on stderr and the contract's exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except ValidationFailed as error:
+            print_problems(error.problems)
+            count = len(error.problems)
+            click.echo(f"error: {count} problem{'s' if count != 1 else ''} found", err=True)
+            sys.exit(error.exit_code)
+        except PgsyncError as error:
+            click.echo(f"error: {_scrub(str(error))}", err=True)
+            sys.exit(error.exit_code)
+        except KeyboardInterrupt:
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def _scrub(text: str) -> str:
+    token = os.environ.get(TOKEN_ENV)
+    return text.replace(token, REDACTED) if token else text
+
+
+PATHS = click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=True)
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pgsync")
+def cli() -> None:
+    """Manage Pulumi Cloud Policy Groups as code.
+
+    Declare groups in YAML, check them with `validate`, review the changes with `plan`,
+    carry them out with `apply`. The access token comes only from PULUMI_ACCESS_TOKEN.
+    Try `pgsync demo` for the whole loop against the built-in emulator.
+
+    Exit codes: 0 success (no changes), 1 error, 2 changes pending (--detailed-exitcode,
+    drift).
+    """
+
+
+def _api(settings: Settings, organization: str) -> PolicyGroupsApi:
+    token = settings.token
+    if not token and not is_loopback(settings.api_url):
+        raise PgsyncError(f"{TOKEN_ENV} is not set; it is needed for {settings.api_url}")
+    client = Client(settings.api_url, token, parallelism=settings.parallelism)
+    return PolicyGroupsApi(client, organization)
+
+
+def _live(api: PolicyGroupsApi, desired: DesiredState) -> LiveState:
+    progress = Progress("reading policy groups")
+    try:
+        return api.read_live_state(desired, progress=progress)
+    finally:
+        progress.finish()
+
+
+def _plan(paths: tuple[str, ...], settings: Settings) -> tuple[Plan, PolicyGroupsApi, LiveState]:
+    desired = load_desired(paths)
+    api = _api(settings, desired.organization)
+    live = _live(api, desired)
+    return build_plan(desired.organization, diff(desired, live), desired.inputs), api, live
+
+
+def _write_file(path: str, text: str) -> None:
+    """Write whole or not at all: a temp file renamed into place."""
+    target = Path(path)
+    temp = target.with_name(f".{target.name}.tmp")
+    temp.write_text(text, encoding="utf-8")
+    os.replace(temp, target)
+
+
+@cli.command()
+@PATHS
+@click.option("--live", is_flag=True, help="Also check stacks, packs and accounts in the org.")
+@common_options
+@reports_errors
+def validate(paths: tuple[str, ...], live: bool, settings: Settings) -> None:
+    """Check desired-state files: schema, semantics, and with --live the org's contents.
+
+    PATHS are YAML files or directories (every *.yaml / *.yml in them). Every problem is
+    printed as file:line:col; exit 1 if there is any.
+    """
+    desired = load_desired(paths)
+    if live:
+        api = _api(settings, desired.organization)
+        diff(desired, _live(api, desired))
+    files = len(desired.inputs)
+    click.echo(
+        f"valid: {len(desired.groups)} groups for organization '{desired.organization}' "
+        f"in {files} file{'s' if files != 1 else ''}" + (" (checked against live)" if live else "")
+    )
+
+
+FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for tools (the contract's JSON plan).",
+)
+
+
+@cli.command()
+@PATHS
+@FORMAT
+@click.option("--out", type=click.Path(dir_okay=False), help="Also save the JSON plan here.")
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none."
+)
+@common_options
+@reports_errors
+def plan(
+    paths: tuple[str, ...], fmt: str, out: str | None, detailed_exitcode: bool, settings: Settings
+) -> None:
+    """Show what apply would change: reads live state, writes nothing.
+
+    Save the plan with --out and apply exactly it later with `apply --plan`.
+    """
+    result, _, _ = _plan(paths, settings)
+    _show_plan(result, fmt, out, settings)
+    if detailed_exitcode and result.has_changes:
+        sys.exit(EXIT_CHANGES)
+
+
+def _show_plan(result: Plan, fmt: str, out: str | None, settings: Settings) -> None:
+    if out:
+        _write_file(out, render_json(result, __version__))
+    if fmt == "json":
+        click.echo(render_json(result, __version__), nl=False)
+    else:
+        click.echo(render_text(result, color=settings.color), nl=False)
+
+
+@cli.command()
+@PATHS
+@FORMAT
+@common_options
+@reports_errors
+def drift(paths: tuple[str, ...], fmt: str, settings: Settings) -> None:
+    """For scheduled jobs: like plan, exit 0 in sync, 2 on drift, 1 on error."""
+    result, _, _ = _plan(paths, settings)
+    _show_plan(result, fmt, None, settings)
+    if result.has_changes:
+        sys.exit(EXIT_CHANGES)
+
+
+@cli.command()
+@PATHS
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (for CI).")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Apply this saved plan; refused if files or live groups changed since.",
+)
+@common_options
+@reports_errors
+def apply(paths: tuple[str, ...], yes: bool, plan_file: str | None, settings: Settings) -> None:
+    """Make the live policy groups match the files, then verify by reading them back.
+
+    Order: renames, creates, updates, deletes. Stops at the first failure and reports what
+    was and was not applied; running apply again converges. Asks for confirmation on a
+    terminal unless --yes; without a terminal and without --yes it refuses.
+    """
+    result, api, live = _plan(paths, settings)
+    if plan_file:
+        saved = json.loads(Path(plan_file).read_text(encoding="utf-8"))
+        reasons = stale_reasons(saved, result, __version__)
+        if reasons:
+            raise StalePlan(reasons)
+    click.echo(render_text(result, color=settings.color), nl=False)
+    if not result.has_changes:
+        return
+    _confirm(yes)
+    started = time.monotonic()
+    report = apply_plan(result, api, live.catalog, on_event=click.echo)
+    click.echo(
+        f"Apply complete: {len(report.outcomes)} groups changed with {report.writes} write "
+        f"requests, all verified ({time.monotonic() - started:.1f}s)."
+    )
+
+
+def _confirm(yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise Refused("no terminal to confirm on: pass --yes to apply without asking")
+    answer = click.prompt(
+        "Apply these changes? Only 'yes' is accepted", default="", show_default=False
+    )
+    if answer.strip() != "yes":
+        raise Refused("apply cancelled")
+
+
+@cli.command()
+def schema() -> None:
+    """Print the desired-state JSON Schema (for editors and other tools)."""
+    click.echo(schema_text(), nl=False)
+
+
+cli.add_command(emulator)
+cli.add_command(demo)
+
+
+def main() -> None:
+    cli(prog_name="pgsync")

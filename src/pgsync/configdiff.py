@@ -1,0 +1,76 @@
+"""Human descriptions of what changed inside a pack's settings (config and environments)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from pgsync.model import SECRET_MASK, AppliedPack
+from pgsync.secrets import is_secret_path
+
+
+def describe_pack_change(before: AppliedPack, after: AppliedPack) -> tuple[str, ...]:
+    """One line per changed config path (lists shown whole), then environments; sorted."""
+    secrets = before.secret_paths | after.secret_paths
+    lines = set()
+    old, new = before.config, after.config
+    tree = DeepDiff(old, new, view="tree")
+    for levels in tree.values():
+        for level in levels:
+            path = _leaf_path(level.path(output_format="list"))
+            lines.add(_describe(path, _at(old, path), _at(new, path), secrets))
+    if before.environments != after.environments:
+        lines.add(
+            "environments: "
+            + _show(list(before.environments) or None)
+            + " → "
+            + _show(list(after.environments) or None)
+        )
+    return tuple(sorted(lines))
+
+
+_MISSING = object()
+
+
+def _leaf_path(path: list[Any]) -> tuple[str, ...]:
+    """Cut a path at its first list index: a changed list is shown as a whole."""
+    cut: list[str] = []
+    for step in path:
+        if isinstance(step, int):
+            break
+        cut.append(str(step))
+    return tuple(cut)
+
+
+def _at(value: Any, path: tuple[str, ...]) -> Any:
+    for step in path:
+        if not isinstance(value, dict) or step not in value:
+            return _MISSING
+        value = value[step]
+    return value
+
+
+def _describe(
+    path: tuple[str, ...], old: Any, new: Any, secrets: frozenset[tuple[str, ...]]
+) -> str:
+    where = ".".join(path) or "config"
+    if is_secret_path(path, secrets) or any(is_secret_path(s, (path,)) for s in secrets):
+        old = old if old is _MISSING else SECRET_MASK
+        new = new if new is _MISSING else SECRET_MASK
+        if old is not _MISSING and new is not _MISSING:
+            return f"{where}: changed {SECRET_MASK}"
+    if old is _MISSING:
+        return f"{where}: added {_show(new)}"
+    if new is _MISSING:
+        return f"{where}: removed (was {_show(old)})"
+    return f"{where}: {_show(old)} → {_show(new)}"
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "none"
+    if value == SECRET_MASK:
+        return SECRET_MASK
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)

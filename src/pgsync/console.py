@@ -1,0 +1,62 @@
+"""Terminal output: colour decision, progress on stderr, logging with the token scrubbed."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import TextIO
+
+import click
+
+from pgsync.client import TokenFilter
+from pgsync.errors import Problem
+
+
+def use_color(no_color: bool, stream: TextIO) -> bool:
+    """Colour only on a terminal, never with --no-color or NO_COLOR (no-color.org)."""
+    return not no_color and "NO_COLOR" not in os.environ and stream.isatty()
+
+
+class Progress:
+    """`reading groups 12/340` on stderr, rewritten in place; silent when stderr is no TTY."""
+
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty()
+        self._shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        self.stream.write(f"\r{self.label} {done}/{total}")
+        self.stream.flush()
+        self._shown = True
+
+    def finish(self) -> None:
+        if self._shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def print_problems(problems: tuple[Problem, ...]) -> None:
+    for problem in problems:
+        click.echo(f"{problem.location}: error: {problem.message}", err=True)
+
+
+def configure_logging(verbose: bool, token: str | None) -> None:
+    """-v shows pgsync's retries and httpx's requests; the token is scrubbed either way."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    if token:
+        handler.addFilter(TokenFilter(token))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    level = logging.DEBUG if verbose else logging.WARNING
+    logging.getLogger("pgsync").setLevel(level)
+    logging.getLogger("httpx").setLevel(logging.INFO if verbose else logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)

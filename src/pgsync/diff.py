@@ -1,0 +1,270 @@
+"""Pure comparison of desired and live groups: what must change, group by group."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from pgsync.changes import (
+    AddAccount,
+    AddPack,
+    AddStack,
+    Change,
+    ConfigurePack,
+    RemoveAccount,
+    RemovePack,
+    RemoveStack,
+    Rename,
+    SetAgentPool,
+    UpgradePack,
+    change_order,
+)
+from pgsync.configdiff import describe_pack_change
+from pgsync.errors import Problem, ValidationFailed
+from pgsync.model import (
+    AppliedPack,
+    DesiredGroup,
+    DesiredState,
+    LiveGroup,
+    LiveState,
+    OrgCatalog,
+    PackRef,
+    canonical_json,
+)
+
+Action = Literal["create", "update", "rename", "delete", "unchanged", "unmanaged"]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupDiff:
+    """The verdict for one group. `live` is the group as found (under its old name)."""
+
+    name: str
+    action: Action
+    changes: tuple[Change, ...] = ()
+    desired: DesiredGroup | None = None
+    live: LiveGroup | None = None
+
+
+def diff(desired: DesiredState, live: LiveState) -> tuple[GroupDiff, ...]:
+    """Every group's verdict, or ValidationFailed with every plan-time problem."""
+    problems: list[Problem] = []
+    result: list[GroupDiff] = []
+    claimed: set[str] = set()
+    for group in desired.groups:
+        source = _find_live(group, live, problems)
+        if source is not None:
+            claimed.add(source.name)
+        verdict = _diff_declared(group, source, live.catalog, problems)
+        if verdict is not None:
+            result.append(verdict)
+    for name in sorted(set(live.groups) | live.unread):
+        if name in claimed:
+            continue
+        found = live.groups.get(name)
+        if desired.prune and found is not None and not found.is_default:
+            result.append(GroupDiff(name, "delete", live=found))
+        else:
+            result.append(GroupDiff(name, "unmanaged", live=found))
+    if problems:
+        raise ValidationFailed(problems)
+    return tuple(result)
+
+
+def group_changes(
+    group: DesiredGroup, live: LiveGroup | None, catalog: OrgCatalog
+) -> tuple[Change, ...]:
+    """What must change for `live` (None: not there yet) to become `group`; raises on problems."""
+    problems: list[Problem] = []
+    changes = _changes(group, live, catalog, problems)
+    if problems:
+        raise ValidationFailed(problems)
+    return changes
+
+
+def _find_live(group: DesiredGroup, live: LiveState, problems: list[Problem]) -> LiveGroup | None:
+    current = live.groups.get(group.name)
+    former = [name for name in group.previously if name in live.groups]
+    if current is not None and former:
+        problems.append(
+            Problem(
+                group.where(),
+                f"group '{group.name}' and its former name '{former[0]}' both exist live; "
+                "delete or rename one of them first",
+            )
+        )
+        return current
+    if len(former) > 1:
+        problems.append(
+            Problem(
+                group.where(),
+                f"several former names of '{group.name}' exist live: " + ", ".join(former),
+            )
+        )
+    if current is not None:
+        return current
+    return live.groups[former[0]] if former else None
+
+
+def _diff_declared(
+    group: DesiredGroup, source: LiveGroup | None, catalog: OrgCatalog, problems: list[Problem]
+) -> GroupDiff | None:
+    if group.absent:
+        if source is None:
+            return GroupDiff(group.name, "unchanged", desired=group)
+        if source.is_default:
+            problems.append(
+                Problem(group.where(), f"default group '{source.name}' cannot be deleted")
+            )
+            return None
+        return GroupDiff(source.name, "delete", desired=group, live=source)
+    if source is not None and not _check_replaceable(group, source, problems):
+        return None
+    changes = _changes(group, source, catalog, problems)
+    if source is None:
+        return GroupDiff(group.name, "create", changes, group)
+    action: Action = (
+        "rename" if source.name != group.name else ("update" if changes else "unchanged")
+    )
+    return GroupDiff(group.name, action, changes, group, source)
+
+
+def _check_replaceable(group: DesiredGroup, source: LiveGroup, problems: list[Problem]) -> bool:
+    """Mode and entityType have no update in the API (spec rule 2)."""
+    ok = True
+    for field, want, have in (
+        ("entityType", group.entity_type, source.entity_type),
+        ("mode", group.mode, source.mode),
+    ):
+        if want == have:
+            continue
+        ok = False
+        if source.is_default:
+            problems.append(
+                Problem(
+                    group.where(),
+                    f"default group '{source.name}' is {field} '{have}' "
+                    f"and cannot be changed to '{want}'",
+                )
+            )
+        else:
+            problems.append(
+                Problem(
+                    group.where(),
+                    f"group '{source.name}' is {field} '{have}' live; the API cannot change "
+                    f"{field} in place: declare a new group with {field} '{want}' under "
+                    "another name, and `state: absent` for this one",
+                )
+            )
+    if source.is_default and source.name != group.name:
+        problems.append(Problem(group.where(), f"default group '{source.name}' cannot be renamed"))
+        ok = False
+    return ok
+
+
+def _changes(
+    group: DesiredGroup, live: LiveGroup | None, catalog: OrgCatalog, problems: list[Problem]
+) -> tuple[Change, ...]:
+    changes: list[Change] = []
+    if live is not None and live.name != group.name:
+        changes.append(Rename(live.name, group.name))
+    if group.stacks is not None:
+        _check_known_stacks(group, catalog, problems)
+        have = live.stacks if live else frozenset()
+        changes += [AddStack(s) for s in group.stacks - have]
+        changes += [RemoveStack(s) for s in have - group.stacks]
+    if group.accounts is not None:
+        have_accounts = live.accounts if live else frozenset()
+        added, removed = group.accounts - have_accounts, have_accounts - group.accounts
+        _check_known_accounts(group, added | removed, catalog, problems)
+        known = catalog.accounts or {}
+        changes += [AddAccount(a, canonical_json(known.get(a, {}))) for a in added]
+        changes += [RemoveAccount(a, canonical_json(known.get(a, {}))) for a in removed]
+    if group.packs is not None:
+        changes += _pack_changes(group, live.packs if live else (), catalog, problems)
+    if live is not None and group.agent_pool_id not in (None, live.agent_pool_id):
+        changes.append(SetAgentPool(live.agent_pool_id, group.agent_pool_id))
+    return tuple(sorted(changes, key=change_order))
+
+
+def _check_known_stacks(group: DesiredGroup, catalog: OrgCatalog, problems: list[Problem]) -> None:
+    if catalog.stacks is None or group.stacks is None:
+        return
+    for stack in sorted(group.stacks - catalog.stacks):
+        problems.append(
+            Problem(group.where(str(stack)), f"unknown stack '{stack}' in organization")
+        )
+
+
+def _check_known_accounts(
+    group: DesiredGroup, names: Iterable[str], catalog: OrgCatalog, problems: list[Problem]
+) -> None:
+    # Adds and removes both send the account object from the listing (API spec, Update).
+    known = catalog.accounts or {}
+    for name in sorted(names):
+        if name not in known:
+            problems.append(
+                Problem(group.where(name), f"unknown Insights account '{name}' in organization")
+            )
+
+
+def resolve_pack(pack: PackRef, catalog: OrgCatalog, problems: list[Problem]) -> AppliedPack | None:
+    """The pack as the API wants it, with `version` and `displayName` from the org's listing."""
+    published = catalog.packs.get(pack.name)
+    where = pack.location
+    if published is None:
+        if where is not None:
+            problems.append(Problem(where, f"unknown policy pack '{pack.name}' in organization"))
+        return None
+    version = published.versions.get(pack.version_tag)
+    if version is None:
+        if where is not None:
+            tags = ", ".join(published.versions) or "none"
+            problems.append(
+                Problem(
+                    where,
+                    f"policy pack '{pack.name}' has no versionTag "
+                    f"'{pack.version_tag}' (published: {tags})",
+                )
+            )
+        return None
+    return AppliedPack(
+        name=pack.name,
+        version_tag=pack.version_tag,
+        version=version,
+        display_name=published.display_name,
+        config_json=pack.config_json,
+        environments=pack.environments,
+        secret_paths=pack.secret_paths,
+    )
+
+
+def _pack_changes(
+    group: DesiredGroup,
+    live_packs: tuple[AppliedPack, ...],
+    catalog: OrgCatalog,
+    problems: list[Problem],
+) -> list[Change]:
+    assert group.packs is not None
+    have = {p.name: p for p in live_packs}
+    changes: list[Change] = []
+    wanted: set[str] = set()
+    for ref in group.packs:
+        wanted.add(ref.name)
+        want = resolve_pack(ref, catalog, problems)
+        if want is None:
+            continue
+        before = have.get(ref.name)
+        if before is None:
+            changes.append(AddPack(want))
+        elif before.same_settings(want):
+            continue
+        else:
+            described = describe_pack_change(before, want)
+            if before.version_tag != want.version_tag:
+                changes.append(UpgradePack(before, want, described))
+            else:
+                changes.append(ConfigurePack(before, want, described))
+    changes += [RemovePack(p) for name, p in sorted(have.items()) if name not in wanted]
+    return changes

@@ -1,0 +1,242 @@
+"""Immutable values for desired and live policy-group state, and normalisation rules.
+
+Normalisation lives here and only here: stack shorthand, default mode per entity type,
+`enforcementLevel` as the config's `all` entry, and canonical (order-free) config JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pgsync.errors import Location
+
+EntityType = Literal["stacks", "accounts"]
+Mode = Literal["preventative", "audit"]
+JsonPath = tuple[str, ...]
+
+ENTITY_TYPES: tuple[EntityType, ...] = ("stacks", "accounts")
+MODES: tuple[Mode, ...] = ("preventative", "audit")
+ENFORCEMENT_LEVELS = ("advisory", "mandatory", "disabled", "remediate")
+DEFAULT_STACKS_GROUP = "default-policy-group"
+DEFAULT_ACCOUNTS_GROUP = "default-accounts-policy-group"
+DEFAULT_GROUPS: Mapping[str, EntityType] = {
+    DEFAULT_STACKS_GROUP: "stacks",
+    DEFAULT_ACCOUNTS_GROUP: "accounts",
+}
+RESERVED_GROUP_NAMES = frozenset({"metadata"})
+SECRET_MASK = "[secret]"
+
+
+def default_mode(entity_type: EntityType) -> Mode:
+    """The mode the API gives a new group of this entity type."""
+    return "preventative" if entity_type == "stacks" else "audit"
+
+
+def canonical_json(value: Any) -> str:
+    """JSON text that is equal for equal values, whatever the key order."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def normalise_config(config: Mapping[str, Any], enforcement_level: str | None) -> dict[str, Any]:
+    """The wire form of a pack config: every value an object, the level as `all`.
+
+    A bare level string per policy (`all: mandatory`, the Pulumi CLI file shorthand) is
+    expanded, because the API wants objects only (API spec, rule 7).
+    """
+    wire: dict[str, Any] = {
+        key: {"enforcementLevel": value} if isinstance(value, str) else dict(value)
+        for key, value in config.items()
+    }
+    if enforcement_level is not None:
+        wire["all"] = {**wire.get("all", {}), "enforcementLevel": enforcement_level}
+    return wire
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class StackRef:
+    """A stack as `project/stack`; the API calls these `routingProject` and `name`."""
+
+    project: str
+    stack: str
+
+    @classmethod
+    def parse(cls, text: str) -> StackRef:
+        project, _, stack = text.partition("/")
+        return cls(project, stack)
+
+    @classmethod
+    def from_api(cls, body: Mapping[str, Any]) -> StackRef:
+        return cls(str(body["routingProject"]), str(body["name"]))
+
+    def to_api(self) -> dict[str, str]:
+        return {"name": self.stack, "routingProject": self.project}
+
+    def __str__(self) -> str:
+        return f"{self.project}/{self.stack}"
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedPack:
+    """A pack version as applied to a group (live), or as it will be (desired, resolved).
+
+    `config_json` is canonical JSON of the wire config; `secret_paths` are config paths
+    whose values must never be shown.
+    """
+
+    name: str
+    version_tag: str
+    version: int
+    display_name: str
+    config_json: str = "{}"
+    environments: tuple[str, ...] = ()
+    secret_paths: frozenset[JsonPath] = field(default=frozenset(), compare=False)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.config_json)
+        return result
+
+    def same_settings(self, other: AppliedPack) -> bool:
+        """Equal in everything the API lets one set: tag, config and environments."""
+        return (self.version_tag, self.config_json, self.environments) == (
+            other.version_tag,
+            other.config_json,
+            other.environments,
+        )
+
+    def to_api(self, *, with_settings: bool = True) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "name": self.name,
+            "displayName": self.display_name,
+            "version": self.version,
+            "versionTag": self.version_tag,
+        }
+        if with_settings:
+            if self.config_json != "{}":
+                body["config"] = self.config
+            if self.environments:
+                body["environments"] = list(self.environments)
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class PackRef:
+    """A pack as the user declared it: identity is name + versionTag."""
+
+    name: str
+    version_tag: str
+    config_json: str = "{}"
+    environments: tuple[str, ...] = ()
+    secret_paths: frozenset[JsonPath] = frozenset()
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredGroup:
+    """One declared group; `None` for a list means the user does not manage it."""
+
+    name: str
+    entity_type: EntityType
+    mode: Mode
+    previously: tuple[str, ...] = ()
+    agent_pool_id: str | None = None
+    absent: bool = False
+    stacks: frozenset[StackRef] | None = None
+    accounts: frozenset[str] | None = None
+    packs: tuple[PackRef, ...] | None = None
+    location: Location | None = field(default=None, compare=False)
+    item_locations: Mapping[str, Location] = field(default_factory=dict, compare=False, hash=False)
+    """Where each stack (`project/stack`) and account name was written, for plan-time errors."""
+
+    def where(self, item: str | None = None) -> Location:
+        """The best location for a message about this group or one of its items."""
+        found = self.item_locations.get(item) if item is not None else None
+        return found or self.location or Location("<desired>", 1, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    """An input file and the digest of its bytes, which binds a saved plan to its inputs."""
+
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredState:
+    organization: str
+    groups: tuple[DesiredGroup, ...]
+    prune: bool = False
+    inputs: tuple[InputFile, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LiveGroup:
+    """A group as the API reports it."""
+
+    name: str
+    entity_type: EntityType
+    mode: Mode
+    is_default: bool = False
+    stacks: frozenset[StackRef] = frozenset()
+    accounts: frozenset[str] = frozenset()
+    packs: tuple[AppliedPack, ...] = ()
+    agent_pool_id: str = ""
+
+    def fingerprint(self) -> str:
+        """A digest of everything pgsync manages, to detect changes since a plan."""
+        return sha256_digest(canonical_json(self.to_json()).encode())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "entityType": self.entity_type,
+            "mode": self.mode,
+            "isOrgDefault": self.is_default,
+            "stacks": sorted(str(s) for s in self.stacks),
+            "accounts": sorted(self.accounts),
+            "policyPacks": [p.to_api() for p in self.packs],
+            "agentPoolId": self.agent_pool_id,
+        }
+
+
+ABSENT_FINGERPRINT = sha256_digest(b"null")
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedPack:
+    """A pack published in the org: each versionTag maps to its numeric version."""
+
+    name: str
+    display_name: str
+    versions: Mapping[str, int] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OrgCatalog:
+    """What exists in the org besides groups: packs, stacks and Insights accounts.
+
+    `stacks` and `accounts` are None when they were not read (nothing to check them for).
+    Accounts keep the listing's object, since the API wants it whole in add/remove bodies.
+    """
+
+    packs: Mapping[str, PublishedPack] = field(default_factory=dict, hash=False)
+    stacks: frozenset[StackRef] | None = None
+    accounts: Mapping[str, Mapping[str, Any]] | None = field(default=None, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveState:
+    organization: str
+    groups: Mapping[str, LiveGroup] = field(default_factory=dict, hash=False)
+    catalog: OrgCatalog = field(default_factory=OrgCatalog)
+    unread: frozenset[str] = frozenset()
+    """Live groups known only by name: their details were not needed for this plan."""

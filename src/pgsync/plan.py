@@ -1,0 +1,198 @@
+"""Pure planning: group verdicts → ordered groups → the exact HTTP requests apply will send."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from pgsync.changes import (
+    AddAccount,
+    AddPack,
+    AddStack,
+    Change,
+    ConfigurePack,
+    RemoveAccount,
+    RemovePack,
+    RemoveStack,
+    Rename,
+    SetAgentPool,
+    UpgradePack,
+)
+from pgsync.diff import Action, GroupDiff
+from pgsync.model import (
+    ABSENT_FINGERPRINT,
+    DesiredGroup,
+    EntityType,
+    InputFile,
+    Mode,
+)
+from pgsync.secrets import Path, mask_paths
+
+FORMAT_VERSION = 1
+ACTIONS: tuple[Action, ...] = ("rename", "create", "update", "delete", "unchanged", "unmanaged")
+WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One HTTP call; `secret_paths` locate body values that are never shown."""
+
+    method: str
+    path: str
+    body: Any = None
+    secret_paths: frozenset[Path] = field(default=frozenset(), compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {"method": self.method, "path": self.path}
+        if self.body is not None:
+            shown["body"] = mask_paths(self.body, self.secret_paths)
+        return shown
+
+
+@dataclass(frozen=True, slots=True)
+class GroupPlan:
+    """What apply does to one group; `live_name` is its name before any rename."""
+
+    name: str
+    action: Action
+    entity_type: EntityType | None
+    mode: Mode | None
+    live_name: str | None
+    live_fingerprint: str
+    changes: tuple[Change, ...] = ()
+    requests: tuple[Request, ...] = ()
+    desired: DesiredGroup | None = field(default=None, compare=False)
+
+    @property
+    def is_change(self) -> bool:
+        return self.action not in ("unchanged", "unmanaged")
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    organization: str
+    groups: tuple[GroupPlan, ...]
+    inputs: tuple[InputFile, ...] = ()
+
+    @property
+    def changed(self) -> tuple[GroupPlan, ...]:
+        return tuple(g for g in self.groups if g.is_change)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changed)
+
+    def summary(self) -> dict[str, int]:
+        counts = dict.fromkeys(
+            ("create", "update", "rename", "delete", "unchanged", "unmanaged"), 0
+        )
+        for group in self.groups:
+            counts[group.action] += 1
+        return counts
+
+    def write_count(self) -> int:
+        return sum(1 for g in self.groups for r in g.requests if r.method in WRITE_METHODS)
+
+
+def build_plan(
+    organization: str,
+    diffs: Iterable[GroupDiff],
+    inputs: Iterable[InputFile] = (),
+) -> Plan:
+    """Order the groups as apply runs them (renames, creates, updates, deletes) and add requests."""
+    groups = [group_plan(organization, d) for d in diffs]
+    groups.sort(key=lambda g: (ACTIONS.index(g.action), g.name))
+    return Plan(organization, tuple(groups), tuple(inputs))
+
+
+def group_plan(organization: str, verdict: GroupDiff) -> GroupPlan:
+    live = verdict.live
+    desired = verdict.desired
+    entity_type = desired.entity_type if desired else live.entity_type if live else None
+    mode = desired.mode if desired else live.mode if live else None
+    return GroupPlan(
+        name=verdict.name,
+        action=verdict.action,
+        entity_type=entity_type,
+        mode=mode,
+        live_name=live.name if live else None,
+        live_fingerprint=live.fingerprint() if live else ABSENT_FINGERPRINT,
+        changes=verdict.changes,
+        requests=requests_for(organization, verdict),
+        desired=desired,
+    )
+
+
+def group_path(organization: str, name: str) -> str:
+    return f"/api/orgs/{quote(organization, safe='')}/policygroups/{quote(name, safe='')}"
+
+
+def requests_for(organization: str, verdict: GroupDiff) -> tuple[Request, ...]:
+    """The minimal requests of contract §5 for one group's verdict."""
+    base = f"/api/orgs/{quote(organization, safe='')}/policygroups"
+    requests: list[Request] = []
+    if verdict.action == "delete":
+        assert verdict.live is not None
+        return (Request("DELETE", group_path(organization, verdict.live.name)),)
+    if verdict.action == "create":
+        assert verdict.desired is not None
+        body: dict[str, Any] = {
+            "name": verdict.name,
+            "entityType": verdict.desired.entity_type,
+            "mode": verdict.desired.mode,
+        }
+        if verdict.desired.agent_pool_id:
+            body["agentPoolId"] = verdict.desired.agent_pool_id
+        requests.append(Request("POST", base, body))
+    updates: list[dict[str, Any]] = []
+    secrets: set[Path] = set()
+    for change in verdict.changes:
+        if isinstance(change, Rename):
+            # A separate plain PATCH: the batch's internal order is not specified (API spec
+            # rule 4), and every later request addresses the group by its new name.
+            requests.append(
+                Request("PATCH", group_path(organization, change.old), {"newName": change.new})
+            )
+            continue
+        update, update_secrets = _update_body(change)
+        secrets.update((len(updates), *p) for p in update_secrets)
+        updates.append(update)
+    if updates:
+        requests.append(
+            Request(
+                "PATCH",
+                group_path(organization, verdict.name) + "/batch",
+                updates,
+                frozenset(secrets),
+            )
+        )
+    return tuple(requests)
+
+
+def _update_body(change: Change) -> tuple[dict[str, Any], list[Path]]:
+    """One Update object of the batch, and the paths of its secret values."""
+    match change:
+        case AddStack(stack):
+            return {"addStack": stack.to_api()}, []
+        case RemoveStack(stack):
+            return {"removeStack": stack.to_api()}, []
+        case AddAccount(_, account_json):
+            return {"addInsightsAccount": json.loads(account_json)}, []
+        case RemoveAccount(_, account_json):
+            return {"removeInsightsAccount": json.loads(account_json)}, []
+        case AddPack(pack) | UpgradePack(_, pack) | ConfigurePack(_, pack):
+            # Upgrades and config changes are a lone addPolicyPack: the API upserts packs by
+            # name, and a remove plus an add of one name in one batch loses the pack (rule 4).
+            secret_paths: list[Path] = [
+                ("addPolicyPack", "config", *p) for p in sorted(pack.secret_paths)
+            ]
+            return {"addPolicyPack": pack.to_api()}, secret_paths
+        case RemovePack(pack):
+            return {"removePolicyPack": pack.to_api(with_settings=False)}, []
+        case SetAgentPool(_, after):
+            return {"agentPoolId": after}, []
+        case Rename():
+            raise AssertionError("renames are not batched")

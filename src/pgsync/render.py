@@ -1,0 +1,145 @@
+"""Plan → text for people, JSON for machines (contract §4). Pure: returns strings."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pgsync.changes import (
+    AddAccount,
+    AddPack,
+    AddStack,
+    Change,
+    ConfigurePack,
+    RemoveAccount,
+    RemovePack,
+    RemoveStack,
+    Rename,
+    SetAgentPool,
+    UpgradePack,
+)
+from pgsync.model import AppliedPack
+from pgsync.plan import FORMAT_VERSION, GroupPlan, Plan
+
+SYMBOLS = {"create": "+", "update": "~", "rename": "→", "delete": "-"}
+COLORS = {"+": "32", "~": "33", "→": "36", "-": "31"}
+UNMANAGED_SHOWN = 10
+
+
+def _paint(text: str, symbol: str, color: bool) -> str:
+    return f"\x1b[{COLORS[symbol]}m{text}\x1b[0m" if color else text
+
+
+def render_text(plan: Plan, *, color: bool = False) -> str:
+    """The plan as a person reads it in a terminal or CI log."""
+    lines = [f'pgsync plan for organization "{plan.organization}"', ""]
+    for group in plan.changed:
+        lines += _group_lines(group, color)
+    unmanaged = [g.name for g in plan.groups if g.action == "unmanaged"]
+    if unmanaged:
+        shown = ", ".join(unmanaged[:UNMANAGED_SHOWN])
+        if len(unmanaged) > UNMANAGED_SHOWN:
+            shown += f", … ({len(unmanaged) - UNMANAGED_SHOWN} more)"
+        lines += [f"Unmanaged (live, not declared, left alone): {shown}", ""]
+    lines.append(summary_line(plan))
+    return "\n".join(lines) + "\n"
+
+
+def summary_line(plan: Plan) -> str:
+    counts = plan.summary()
+    if not plan.has_changes:
+        return (
+            f"No changes. The live policy groups match the desired state "
+            f"({counts['unchanged']} unchanged, {counts['unmanaged']} unmanaged)."
+        )
+    return (
+        f"Plan: {counts['create']} to create, {counts['update']} to update, "
+        f"{counts['rename']} to rename, {counts['delete']} to delete; "
+        f"{counts['unchanged']} unchanged, {counts['unmanaged']} unmanaged; "
+        f"{plan.write_count()} write requests."
+    )
+
+
+def _group_lines(group: GroupPlan, color: bool) -> list[str]:
+    symbol = SYMBOLS[group.action]
+    header = f"{symbol} {group.name}"
+    if group.action == "create":
+        header += f" ({group.entity_type}, {group.mode})"
+    elif group.action == "rename":
+        header += f" (was {group.live_name})"
+    elif group.action == "delete":
+        header += f" ({group.entity_type}, {group.mode})"
+    lines = ["  " + _paint(header, symbol, color)]
+    for change in group.changes:
+        if isinstance(change, Rename):
+            continue
+        line_symbol, text, details = _change_text(change)
+        lines.append("      " + _paint(f"{line_symbol} {text}", line_symbol, color))
+        lines += [f"          {d}" for d in details]
+    lines.append("")
+    return lines
+
+
+def _pack_label(pack: AppliedPack) -> str:
+    level = pack.config.get("all", {}).get("enforcementLevel")
+    return f"{pack.name} {pack.version_tag}" + (f" ({level})" if level else "")
+
+
+def _change_text(change: Change) -> tuple[str, str, tuple[str, ...]]:
+    """(symbol, one-line text, detail lines) for a change."""
+    match change:
+        case AddStack(stack):
+            return "+", f"stack {stack}", ()
+        case RemoveStack(stack):
+            return "-", f"stack {stack}", ()
+        case AddAccount(name):
+            return "+", f"account {name}", ()
+        case RemoveAccount(name):
+            return "-", f"account {name}", ()
+        case AddPack(pack):
+            settings = [f"config: {p}" for p in sorted(pack.config) if p != "all"]
+            if pack.environments:
+                settings.append("environments: " + ", ".join(pack.environments))
+            return "+", f"pack {_pack_label(pack)}", tuple(settings)
+        case RemovePack(pack):
+            return "-", f"pack {pack.name} {pack.version_tag}", ()
+        case UpgradePack(before, after, described):
+            return "~", f"pack {after.name} {before.version_tag} → {after.version_tag}", described
+        case ConfigurePack(_, after, described):
+            return "~", f"pack {after.name} {after.version_tag} settings", described
+        case SetAgentPool(before, after):
+            return "~", f"agentPoolId {json.dumps(before)} → {json.dumps(after)}", ()
+        case Rename(old, new):
+            return "→", f"renamed {old} → {new}", ()
+
+
+def plan_json(plan: Plan, version: str) -> dict[str, Any]:
+    """The JSON plan of contract §4; secret values are masked in changes and request bodies."""
+    return {
+        "formatVersion": FORMAT_VERSION,
+        "pgsyncVersion": version,
+        "organization": plan.organization,
+        "inputs": {"files": {f.path: f.sha256 for f in plan.inputs}},
+        "summary": plan.summary(),
+        "writeRequests": plan.write_count(),
+        "groups": [_group_json(g) for g in plan.groups],
+    }
+
+
+def _group_json(group: GroupPlan) -> dict[str, Any]:
+    shown: dict[str, Any] = {"name": group.name, "action": group.action}
+    if group.live_name is not None and group.live_name != group.name:
+        shown["previousName"] = group.live_name
+    if group.entity_type is not None:
+        shown["entityType"] = group.entity_type
+        shown["mode"] = group.mode
+    shown["liveFingerprint"] = group.live_fingerprint
+    shown["changes"] = [{"kind": c.kind, "value": c.to_json()} for c in group.changes]
+    shown["requests"] = [r.to_json() for r in group.requests]
+    return shown
+
+
+def render_json(plan: Plan, version: str) -> str:
+    return (
+        json.dumps(plan_json(plan, version), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+    )

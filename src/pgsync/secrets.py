@@ -1,0 +1,42 @@
+"""Masking of secret values: config leaves written `fn::secret` never reach any output."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import Any
+
+from pgsync.model import SECRET_MASK
+
+Path = tuple[str | int, ...]
+
+
+def mask_paths(value: Any, paths: Iterable[Path]) -> Any:
+    """A deep copy of `value` with the leaf at every path (that exists) replaced by the mask."""
+    paths = list(paths)
+    if not paths:
+        return value
+    result = copy.deepcopy(value)
+    for path in paths:
+        parent = result
+        for step in path[:-1]:
+            try:
+                parent = parent[step]
+            except (KeyError, IndexError, TypeError):
+                break
+        else:
+            last = path[-1]
+            in_dict = isinstance(parent, dict) and last in parent
+            in_list = isinstance(parent, list) and isinstance(last, int) and last < len(parent)
+            if in_dict or in_list:
+                parent[last] = SECRET_MASK
+    return result
+
+
+def masked_config(config: dict[str, Any], secret_paths: Iterable[tuple[str, ...]]) -> Any:
+    return mask_paths(config, secret_paths)
+
+
+def is_secret_path(path: Path, secret_paths: Iterable[tuple[str, ...]]) -> bool:
+    """True when `path` is a secret leaf or lies inside one."""
+    return any(tuple(path[: len(p)]) == p for p in secret_paths)

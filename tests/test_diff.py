@@ -1,0 +1,211 @@
+"""diff(): what must change, group by group."""
+
+from __future__ import annotations
+
+import pytest
+
+from builders import (
+    applied,
+    catalog,
+    desired_group,
+    live,
+    live_group,
+    pack_ref,
+    stacks,
+    state,
+)
+from pgsync.changes import (
+    AddAccount,
+    AddPack,
+    AddStack,
+    ConfigurePack,
+    RemoveAccount,
+    RemovePack,
+    RemoveStack,
+    Rename,
+    SetAgentPool,
+    UpgradePack,
+)
+from pgsync.diff import GroupDiff, diff
+from pgsync.errors import ValidationFailed
+
+
+def verdict(result: tuple[GroupDiff, ...], name: str) -> GroupDiff:
+    return next(d for d in result if d.name == name)
+
+
+def test_missing_group_is_created_with_its_members_and_packs() -> None:
+    group = desired_group("prod", stacks=stacks("a/prod"), packs=(pack_ref("aws", "1.3.0"),))
+    found = verdict(diff(state(group), live()), "prod")
+    assert found.action == "create"
+    assert [c.kind for c in found.changes] == ["addPolicyPack", "addStack"]
+
+
+def test_identical_group_is_unchanged() -> None:
+    group = desired_group("prod", stacks=stacks("a/prod"), packs=(pack_ref("aws", "1.0.0"),))
+    current = live_group("prod", stacks=stacks("a/prod"), packs=(applied("aws", "1.0.0"),))
+    assert verdict(diff(state(group), live(current)), "prod").action == "unchanged"
+
+
+def test_membership_is_set_difference_regardless_of_order() -> None:
+    group = desired_group("prod", stacks=stacks("a/1", "a/2", "a/3"))
+    current = live_group("prod", stacks=stacks("a/3", "a/4"))
+    found = verdict(diff(state(group), live(current)), "prod")
+    assert found.changes == (
+        RemoveStack(*stacks("a/4")),
+        AddStack(next(iter(stacks("a/1")))),
+        AddStack(next(iter(stacks("a/2")))),
+    )
+
+
+def test_omitted_stack_list_is_not_managed() -> None:
+    group = desired_group("prod")
+    current = live_group("prod", stacks=stacks("a/1"))
+    assert verdict(diff(state(group), live(current)), "prod").action == "unchanged"
+
+
+def test_empty_stack_list_removes_every_member() -> None:
+    group = desired_group("prod", stacks=frozenset())
+    current = live_group("prod", stacks=stacks("a/1", "a/2"))
+    found = verdict(diff(state(group), live(current)), "prod")
+    assert [c.kind for c in found.changes] == ["removeStack", "removeStack"]
+
+
+def test_new_version_tag_is_one_upgrade_change() -> None:
+    group = desired_group("prod", packs=(pack_ref("aws", "1.3.0", "mandatory"),))
+    current = live_group("prod", packs=(applied("aws", "1.0.0", "mandatory"),))
+    (change,) = verdict(diff(state(group), live(current)), "prod").changes
+    assert isinstance(change, UpgradePack)
+    assert (change.before.version_tag, change.after.version_tag) == ("1.0.0", "1.3.0")
+    assert change.after.version == 2
+
+
+def test_config_change_on_same_version_is_described() -> None:
+    group = desired_group("prod", packs=(pack_ref("aws", "1.0.0", "advisory"),))
+    current = live_group("prod", packs=(applied("aws", "1.0.0", "mandatory"),))
+    (change,) = verdict(diff(state(group), live(current)), "prod").changes
+    assert isinstance(change, ConfigurePack)
+    assert change.config_changes == ('all.enforcementLevel: "mandatory" → "advisory"',)
+
+
+def test_undeclared_pack_is_removed_when_packs_are_managed() -> None:
+    group = desired_group("prod", packs=())
+    current = live_group("prod", packs=(applied("cost", "2.0.0"),))
+    (change,) = verdict(diff(state(group), live(current)), "prod").changes
+    assert isinstance(change, RemovePack)
+
+
+def test_previously_renames_instead_of_recreating() -> None:
+    group = desired_group("production", previously=("prod",), stacks=stacks("a/1"))
+    current = live_group("prod", stacks=stacks("a/1"))
+    found = verdict(diff(state(group), live(current)), "production")
+    assert found.action == "rename"
+    assert found.changes == (Rename("prod", "production"),)
+
+
+def test_absent_state_deletes_the_live_group() -> None:
+    found = verdict(
+        diff(state(desired_group("old", absent=True)), live(live_group("old"))), "old"
+    )
+    assert found.action == "delete"
+
+
+def test_absent_group_that_does_not_exist_is_unchanged() -> None:
+    assert verdict(diff(state(desired_group("old", absent=True)), live()), "old").action == (
+        "unchanged"
+    )
+
+
+def test_undeclared_group_is_unmanaged_without_prune() -> None:
+    assert verdict(diff(state(), live(live_group("manual"))), "manual").action == "unmanaged"
+
+
+def test_undeclared_group_is_deleted_with_prune() -> None:
+    result = diff(state(prune=True), live(live_group("manual")))
+    assert verdict(result, "manual").action == "delete"
+
+
+def test_prune_never_deletes_default_groups() -> None:
+    result = diff(state(prune=True), live())
+    assert {d.action for d in result} == {"unmanaged"}
+
+
+def test_unread_live_groups_are_unmanaged() -> None:
+    current = live()
+    current = type(current)("acme", current.groups, current.catalog, frozenset({"other"}))
+    assert verdict(diff(state(), current), "other").action == "unmanaged"
+
+
+def test_accounts_are_added_and_removed_with_listing_objects() -> None:
+    group = desired_group("cloud", "accounts", accounts=frozenset({"a1", "a2"}))
+    current = live_group("cloud", "accounts", accounts=frozenset({"a3"}))
+    found = verdict(diff(state(group), live(current, cat=catalog(accounts=("a1", "a2", "a3")))),
+                    "cloud")
+    kinds = [(c.kind, c.subject) for c in found.changes]
+    assert kinds == [("removeAccount", "a3"), ("addAccount", "a1"), ("addAccount", "a2")]
+    assert isinstance(found.changes[1], AddAccount)
+    assert '"id":"id-a1"' in found.changes[1].account_json
+    assert isinstance(found.changes[0], RemoveAccount)
+
+
+def test_agent_pool_is_changed_and_cleared() -> None:
+    group = desired_group("prod", agent_pool_id="")
+    current = live_group("prod", agent_pool_id="pool-1")
+    (change,) = verdict(diff(state(group), live(current)), "prod").changes
+    assert change == SetAgentPool("pool-1", "")
+
+
+def test_add_pack_carries_version_and_display_name_from_listing() -> None:
+    group = desired_group("prod", packs=(pack_ref("cost", "2.0.0"),))
+    (change,) = verdict(diff(state(group), live()), "prod").changes
+    assert isinstance(change, AddPack)
+    assert (change.pack.version, change.pack.display_name) == (1, "Cost Controls")
+
+
+@pytest.mark.parametrize(
+    ("group", "message"),
+    [
+        (desired_group("p", packs=(pack_ref("nope", "1"),)), "unknown policy pack 'nope'"),
+        (desired_group("p", packs=(pack_ref("aws", "9.9.9"),)), "has no versionTag '9.9.9'"),
+        (desired_group("p", stacks=stacks("x/y")), "unknown stack 'x/y'"),
+        (desired_group("p", "accounts", accounts=frozenset({"zz"})), "unknown Insights account"),
+    ],
+)
+def test_unknown_references_are_plan_time_errors(group: object, message: str) -> None:
+    assert hasattr(group, "name")
+    with pytest.raises(ValidationFailed) as raised:
+        diff(state(group), live(cat=catalog(stack_names=("a/1",), accounts=("a1",))))  # type: ignore[arg-type]
+    assert message in str(raised.value)
+    assert str(raised.value).startswith("groups.yaml:")
+
+
+def test_mode_change_is_refused_with_advice() -> None:
+    group = desired_group("prod", mode="audit")
+    with pytest.raises(ValidationFailed, match="cannot change mode in place"):
+        diff(state(group), live(live_group("prod", mode="preventative")))
+
+
+def test_default_group_mode_cannot_change() -> None:
+    group = desired_group("default-policy-group", mode="audit")
+    with pytest.raises(ValidationFailed, match="default group 'default-policy-group' is mode"):
+        diff(state(group), live())
+
+
+def test_default_group_cannot_be_renamed() -> None:
+    group = desired_group("mine", previously=("default-policy-group",))
+    with pytest.raises(ValidationFailed, match="cannot be renamed"):
+        diff(state(group), live())
+
+
+def test_both_name_and_former_name_live_is_an_error() -> None:
+    group = desired_group("production", previously=("prod",))
+    with pytest.raises(ValidationFailed, match="both exist live"):
+        diff(state(group), live(live_group("prod"), live_group("production")))
+
+
+def test_all_plan_time_problems_are_reported_together() -> None:
+    one = desired_group("p", packs=(pack_ref("nope", "1"),))
+    two = desired_group("q", stacks=stacks("x/y"))
+    with pytest.raises(ValidationFailed) as raised:
+        diff(state(one, two), live(cat=catalog(stack_names=("a/1",))))
+    assert len(raised.value.problems) == 2
