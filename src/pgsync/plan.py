@@ -111,8 +111,9 @@ def build_plan(
 def group_plan(organization: str, verdict: GroupDiff) -> GroupPlan:
     live = verdict.live
     desired = verdict.desired
-    entity_type = desired.entity_type if desired else live.entity_type if live else None
-    mode = desired.mode if desired else live.mode if live else None
+    shape = live if verdict.action == "delete" else desired or live
+    entity_type = shape.entity_type if shape else None
+    mode = shape.mode if shape else None
     return GroupPlan(
         name=verdict.name,
         action=verdict.action,

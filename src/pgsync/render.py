@@ -20,6 +20,7 @@ from pgsync.changes import (
 )
 from pgsync.model import AppliedPack
 from pgsync.plan import FORMAT_VERSION, GroupPlan, Plan
+from pgsync.secrets import masked_config
 
 SYMBOLS = {"create": "+", "update": "~", "rename": "→", "delete": "-"}
 COLORS = {"+": "32", "~": "33", "→": "36", "-": "31"}
@@ -97,7 +98,12 @@ def _change_text(change: Change) -> tuple[str, str, tuple[str, ...]]:
         case RemoveAccount(name):
             return "-", f"account {name}", ()
         case AddPack(pack):
-            settings = [f"config: {p}" for p in sorted(pack.config) if p != "all"]
+            shown = masked_config(pack.config, pack.secret_paths)
+            settings = [
+                f"{policy}: {json.dumps(shown[policy], sort_keys=True, ensure_ascii=False)}"
+                for policy in sorted(shown)
+                if policy != "all"
+            ]
             if pack.environments:
                 settings.append("environments: " + ", ".join(pack.environments))
             return "+", f"pack {_pack_label(pack)}", tuple(settings)
