@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from pgsync.client import RetryPolicy
+from pgsync.emulator import EmulatorServer, fixture_from_dict
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -45,3 +49,42 @@ class Golden:
 @pytest.fixture
 def golden(request: pytest.FixtureRequest) -> Iterator[Golden]:
     yield Golden(bool(request.config.getoption("--update-golden")))
+
+
+STACKS = [f"svc/s{i:03d}" for i in range(200)] + ["payments/prod", "web/prod", "web/dev"]
+
+
+def org_spec(groups: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The test organization `acme`: 203 stacks, three packs, three accounts."""
+    return {
+        "organizations": {
+            "acme": {
+                "stacks": STACKS,
+                "policyPacks": [
+                    {"name": "aws", "displayName": "AWS Guardrails",
+                     "versionTags": ["1.0.0", "1.3.0"]},
+                    {"name": "cost", "displayName": "Cost Controls", "versionTags": ["2.0.0"]},
+                    {"name": "best", "displayName": "Best Practices",
+                     "versionTags": ["0.9.0", "1.0.0"]},
+                ],
+                "accounts": [
+                    {"name": "aws-prod", "provider": "aws"},
+                    {"name": "aws-staging", "provider": "aws"},
+                    {"name": "gcp-data", "provider": "gcp"},
+                ],
+                "policyGroups": groups or [],
+            }
+        }
+    }
+
+
+@pytest.fixture
+def emulator() -> Iterator[EmulatorServer]:
+    """The emulator with the test organization and no groups but the defaults."""
+    with EmulatorServer(fixture_from_dict(org_spec())) as server:
+        yield server
+
+
+@pytest.fixture
+def fast_retry() -> RetryPolicy:
+    return RetryPolicy(attempts=4, base_delay=0.001, max_delay=0.01, max_total_wait=5.0)

@@ -1,0 +1,200 @@
+"""Client: headers, retries with backoff and Retry-After, error mapping, token redaction."""
+
+from __future__ import annotations
+
+import logging
+from email.utils import formatdate
+
+import pytest
+
+from pgsync.client import Client, RetryPolicy, TokenFilter, retry_after_seconds
+from pgsync.emulator import EmulatorServer, fixture_from_dict
+from pgsync.errors import AmbiguousWriteError, ApiError, AuthError, PgsyncError, TransportError
+from conftest import org_spec
+
+LIST = "/api/orgs/acme/policygroups"
+SENTINEL = "pul-SENTINEL-0123456789abcdef"
+
+
+class Sleeps(list[float]):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def make_client(url: str, retry: RetryPolicy, sleeps: Sleeps, token: str | None = None) -> Client:
+    return Client(url, token, retry=retry, sleep=sleeps, seed=1)
+
+
+def test_sends_accept_user_agent_and_token_headers(fast_retry: RetryPolicy) -> None:
+    with EmulatorServer(fixture_from_dict(org_spec()), token=SENTINEL) as server:
+        with make_client(server.url, fast_retry, Sleeps(), SENTINEL) as client:
+            client.get(LIST)
+        (seen,) = server.requests
+    assert seen.headers["accept"] == "application/vnd.pulumi+8"
+    assert seen.headers["user-agent"].startswith("pgsync/")
+    assert seen.status == 200
+
+
+def test_missing_token_is_an_auth_error(fast_retry: RetryPolicy) -> None:
+    with EmulatorServer(fixture_from_dict(org_spec()), token=SENTINEL) as server:
+        with make_client(server.url, fast_retry, Sleeps()) as client, pytest.raises(AuthError):
+            client.get(LIST)
+
+
+def test_read_retries_429_honouring_retry_after_seconds(
+    emulator: EmulatorServer, fast_retry: RetryPolicy
+) -> None:
+    emulator.inject_fault(path="policygroups$", status=429, headers={"Retry-After": "2"}, times=2)
+    sleeps = Sleeps()
+    with make_client(emulator.url, fast_retry, sleeps) as client:
+        body = client.get(LIST)
+    assert "policyGroups" in body
+    assert sleeps == [2.0, 2.0]
+
+
+def test_retry_after_as_http_date_is_understood() -> None:
+    later = formatdate(1_000_030.0, usegmt=True)
+    assert retry_after_seconds(later, now=1_000_000.0) == pytest.approx(30.0)
+
+
+def test_unreadable_retry_after_falls_back_to_backoff() -> None:
+    assert retry_after_seconds("soon", now=0.0) is None
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_read_retries_gateway_errors_with_backoff(
+    emulator: EmulatorServer, fast_retry: RetryPolicy, status: int
+) -> None:
+    emulator.inject_fault(path="policygroups$", status=status, times=2)
+    sleeps = Sleeps()
+    with make_client(emulator.url, fast_retry, sleeps) as client:
+        client.get(LIST)
+    assert len(sleeps) == 2
+    assert all(0 <= s <= fast_retry.max_delay for s in sleeps)
+
+
+def test_backoff_grows_exponentially_and_is_capped() -> None:
+    import random
+
+    policy = RetryPolicy(base_delay=1.0, max_delay=8.0)
+    rng = random.Random(0)
+    for attempt, ceiling in enumerate((1.0, 2.0, 4.0, 8.0, 8.0)):
+        assert all(0 <= policy.backoff(attempt, rng) <= ceiling for _ in range(50))
+
+
+def test_read_gives_up_after_the_attempt_limit(
+    emulator: EmulatorServer, fast_retry: RetryPolicy
+) -> None:
+    emulator.inject_fault(path="policygroups$", status=503, times=10)
+    with make_client(emulator.url, fast_retry, Sleeps()) as client:
+        with pytest.raises(TransportError, match="giving up after 4 attempts: HTTP 503"):
+            client.get(LIST)
+    assert len(emulator.requests) == 4
+
+
+def test_retry_after_beyond_the_total_wait_bound_gives_up_without_sleeping(
+    emulator: EmulatorServer, fast_retry: RetryPolicy
+) -> None:
+    emulator.inject_fault(path="policygroups$", status=429, headers={"Retry-After": "3600"})
+    sleeps = Sleeps()
+    with make_client(emulator.url, fast_retry, sleeps) as client, pytest.raises(TransportError):
+        client.get(LIST)
+    assert sleeps == []
+
+
+def test_internal_server_error_on_read_is_not_retried(
+    emulator: EmulatorServer, fast_retry: RetryPolicy
+) -> None:
+    emulator.inject_fault(path="policygroups$", status=500, body={"code": 500, "message": "boom"})
+    with make_client(emulator.url, fast_retry, Sleeps()) as client:
+        with pytest.raises(ApiError, match="HTTP 500: boom"):
+            client.get(LIST)
+    assert len(emulator.requests) == 1
+
+
+def test_api_error_carries_status_and_the_api_message(
+    emulator: EmulatorServer, fast_retry: RetryPolicy
+) -> None:
+    with make_client(emulator.url, fast_retry, Sleeps()) as client:
+        with pytest.raises(ApiError) as raised:
+            client.get("/api/orgs/nope/policygroups")
+    assert raised.value.status == 404
+    assert "GET /api/orgs/nope/policygroups: HTTP 404:" in str(raised.value)
+
+
+def test_plain_text_error_body_is_reported_raw(
+    emulator: EmulatorServer, fast_retry: RetryPolicy
+) -> None:
+    emulator.inject_fault(path="policygroups$", status=400, body="upstream said no")
+    with make_client(emulator.url, fast_retry, Sleeps()) as client:
+        with pytest.raises(ApiError, match="HTTP 400: upstream said no"):
+            client.get(LIST)
+
+
+def test_write_is_retried_on_429(emulator: EmulatorServer, fast_retry: RetryPolicy) -> None:
+    emulator.inject_fault(method="POST", status=429, headers={"Retry-After": "1"})
+    sleeps = Sleeps()
+    with make_client(emulator.url, fast_retry, sleeps) as client:
+        client.write("POST", LIST, {"name": "g", "entityType": "stacks"})
+    assert sleeps == [1.0]
+    assert emulator.group("acme", "g") is not None
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_write_5xx_is_ambiguous_and_never_blindly_retried(
+    emulator: EmulatorServer, fast_retry: RetryPolicy, status: int
+) -> None:
+    emulator.inject_fault(method="POST", status=status)
+    with make_client(emulator.url, fast_retry, Sleeps()) as client:
+        with pytest.raises(AmbiguousWriteError):
+            client.write("POST", LIST, {"name": "g", "entityType": "stacks"})
+    assert len(emulator.writes()) == 1
+
+
+def test_write_with_dropped_connection_is_ambiguous(
+    emulator: EmulatorServer, fast_retry: RetryPolicy
+) -> None:
+    emulator.inject_fault(method="POST", drop_connection=True, after_effect=True)
+    with make_client(emulator.url, fast_retry, Sleeps()) as client:
+        with pytest.raises(AmbiguousWriteError):
+            client.write("POST", LIST, {"name": "g", "entityType": "stacks"})
+    assert len(emulator.writes()) == 1
+
+
+def test_connection_refused_is_retried_then_reported(fast_retry: RetryPolicy) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    sleeps = Sleeps()
+    with make_client(f"http://127.0.0.1:{port}", fast_retry, sleeps) as client:
+        with pytest.raises(TransportError, match="cannot connect"):
+            client.write("POST", LIST, {})
+    assert len(sleeps) == fast_retry.attempts - 1
+
+
+def test_token_in_an_api_message_is_redacted(fast_retry: RetryPolicy) -> None:
+    with EmulatorServer(fixture_from_dict(org_spec()), token=SENTINEL) as server:
+        server.inject_fault(status=400, body={"code": 400, "message": f"bad {SENTINEL}"})
+        with make_client(server.url, fast_retry, Sleeps(), SENTINEL) as client:
+            with pytest.raises(ApiError) as raised:
+                client.get(LIST)
+    assert SENTINEL not in str(raised.value)
+    assert "<redacted>" in str(raised.value)
+
+
+def test_token_is_refused_over_plain_http_to_a_remote_host() -> None:
+    with pytest.raises(PgsyncError, match="plain HTTP"):
+        Client("http://api.example.com", SENTINEL)
+
+
+def test_token_is_allowed_over_plain_http_to_loopback() -> None:
+    Client("http://127.0.0.1:9", SENTINEL).close()
+    Client("http://localhost:9", SENTINEL).close()
+
+
+def test_log_filter_scrubs_the_token() -> None:
+    record = logging.LogRecord("httpx", logging.INFO, "", 0, "auth %s", (SENTINEL,), None)
+    TokenFilter(SENTINEL).filter(record)
+    assert record.getMessage() == "auth <redacted>"
