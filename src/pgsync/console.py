@@ -51,12 +51,13 @@ def configure_logging(verbose: bool, token: str | None) -> None:
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     if token:
         handler.addFilter(TokenFilter(token))
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(logging.WARNING)
-    level = logging.DEBUG if verbose else logging.WARNING
-    logging.getLogger("pgsync").setLevel(level)
-    logging.getLogger("httpx").setLevel(logging.INFO if verbose else logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    levels = {
+        "pgsync": logging.DEBUG if verbose else logging.WARNING,
+        "httpx": logging.INFO if verbose else logging.WARNING,
+        "httpcore": logging.WARNING,
+    }
+    for name, level in levels.items():
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.setLevel(level)
+        logger.propagate = False

@@ -1,0 +1,170 @@
+"""Desired-state files → DesiredState, reporting every problem of every file (contract §1)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pgsync import schema
+from pgsync.desired_group import build_group
+from pgsync.errors import InputError, Location, Problem, ValidationFailed
+from pgsync.model import DesiredGroup, DesiredState, InputFile, sha256_digest
+from pgsync.yamlnodes import Document, JsonPointer, load_yaml
+
+SUFFIXES = (".yaml", ".yml")
+
+Setting = TypeVar("Setting", str, bool)
+
+
+@dataclass(slots=True)
+class _File:
+    """A parsed file and what the cross-file rules need of it (None: missing or invalid)."""
+
+    doc: Document
+    organization: str | None
+    prune: bool | None
+    groups: list[tuple[int, Mapping[str, Any]]]
+    """The schema-valid groups, with their index in `policyGroups`."""
+
+
+def load_desired(paths: Sequence[str | Path]) -> DesiredState:
+    """Load, check and normalise desired-state files; raise ValidationFailed with every problem.
+
+    A directory stands for its `*.yaml` and `*.yml` files (sorted by name, not recursive,
+    hidden files skipped). Locations name files as given: `dir/name` for a directory's.
+    """
+    if not paths:
+        raise ValueError("no desired-state paths given")
+    problems: list[Problem] = []
+    inputs: list[InputFile] = []
+    files: list[_File] = []
+    for display, path in _expand(paths, problems):
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            problems.append(Problem(Location(display, 1, 1), f"cannot read: {err.strerror}"))
+            continue
+        inputs.append(InputFile(display, sha256_digest(data)))
+        parsed = _parse(display, data, problems)
+        if parsed is not None:
+            files.append(parsed)
+
+    organization = _agreed("organization", [(f.organization, f.doc) for f in files], problems)
+    prune = _agreed("prune", [(f.prune, f.doc) for f in files], problems)
+    groups: list[DesiredGroup] = []
+    for parsed in files:
+        groups.extend(build_group(parsed.doc, i, group, problems) for i, group in parsed.groups)
+    _check_unique_names(files, problems)
+    if problems or organization is None:
+        raise ValidationFailed(problems)
+    return DesiredState(
+        organization=organization,
+        groups=tuple(groups),
+        prune=prune is True,
+        inputs=tuple(inputs),
+    )
+
+
+def _expand(paths: Sequence[str | Path], problems: list[Problem]) -> Iterator[tuple[str, Path]]:
+    for given in paths:
+        path = Path(given)
+        if not path.is_dir():
+            yield str(given), path
+            continue
+        try:
+            names = sorted(
+                child.name
+                for child in path.iterdir()
+                if child.suffix in SUFFIXES and not child.name.startswith(".") and child.is_file()
+            )
+        except OSError as err:
+            problems.append(Problem(Location(str(given), 1, 1), f"cannot read: {err.strerror}"))
+            continue
+        if not names:
+            message = "no *.yaml or *.yml files in this directory"
+            problems.append(Problem(Location(str(given), 1, 1), message))
+        for name in names:
+            yield os.path.join(str(given), name), path / name
+
+
+def _parse(display: str, data: bytes, problems: list[Problem]) -> _File | None:
+    """YAML and schema checks of one file; None when nothing further can be checked."""
+    try:
+        doc = load_yaml(data, display)
+    except InputError as err:
+        problems.append(err.problem)
+        return None
+    problems.extend(doc.problems)
+    value = doc.value
+    if value is None:
+        problems.append(Problem(Location(display, 1, 1), "empty file"))
+        return None
+    invalid_groups: set[str | int] = set()
+    for found in schema.check(value):
+        where = doc.key_at(found.path) if found.at_key else doc.at(found.path)
+        problems.append(Problem(where, found.message))
+        if found.path[:1] == ("policyGroups",) and len(found.path) > 1:
+            invalid_groups.add(found.path[1])
+    if not isinstance(value, dict):
+        return None
+    organization = value.get("organization")
+    prune = value.get("prune")
+    groups = value.get("policyGroups")
+    return _File(
+        doc=doc,
+        organization=organization if isinstance(organization, str) and organization else None,
+        prune=prune if isinstance(prune, bool) else None,
+        groups=[
+            (index, group)
+            for index, group in enumerate(groups if isinstance(groups, list) else [])
+            if index not in invalid_groups
+        ],
+    )
+
+
+def _agreed(
+    key: str, settings: list[tuple[Setting | None, Document]], problems: list[Problem]
+) -> Setting | None:
+    """A top-level setting that every file which sets it must set alike; the first one wins."""
+    first: tuple[Setting, Document] | None = None
+    for value, doc in settings:
+        if value is None:
+            continue
+        if first is None:
+            first = (value, doc)
+        elif value != first[0]:
+            message = (
+                f"{key} is {_yaml(value)} here but {_yaml(first[0])} in {first[1].file};"
+                " all files must agree"
+            )
+            problems.append(Problem(doc.at((key,)), message))
+    return None if first is None else first[0]
+
+
+def _yaml(value: str | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f"'{value}'"
+
+
+def _check_unique_names(files: list[_File], problems: list[Problem]) -> None:
+    """Names and former names are one namespace: a rename must not collide with anything."""
+    seen: dict[str, Location] = {}
+    for parsed in files:
+        for index, group in parsed.groups:
+            path: JsonPointer = ("policyGroups", index)
+            names: list[tuple[JsonPointer, str]] = [((*path, "name"), group["name"])]
+            names += [
+                ((*path, "previously", i), former)
+                for i, former in enumerate(group.get("previously", []))
+            ]
+            for where_path, name in names:
+                where = parsed.doc.at(where_path)
+                if name in seen:
+                    message = f"group name '{name}' is already used at {seen[name]}"
+                    problems.append(Problem(where, message))
+                else:
+                    seen[name] = where

@@ -1,0 +1,150 @@
+"""One declared group → DesiredGroup, checking the rules that concern that group alone."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from pgsync.errors import Location, Problem
+from pgsync.model import (
+    DEFAULT_GROUPS,
+    RESERVED_GROUP_NAMES,
+    DesiredGroup,
+    EntityType,
+    PackRef,
+    StackRef,
+    default_mode,
+)
+from pgsync.packconfig import wire_config
+from pgsync.yamlnodes import Document, JsonPointer
+
+Item = TypeVar("Item", bound=Hashable)
+
+
+def build_group(
+    doc: Document, index: int, group: Mapping[str, Any], problems: list[Problem]
+) -> DesiredGroup:
+    """A schema-valid group as the model sees it; broken rules are added to `problems`."""
+    path: JsonPointer = ("policyGroups", index)
+    name: str = group["name"]
+    previously: list[str] = group.get("previously", [])
+    # A default group's type is known, so writing it is optional.
+    entity_type: EntityType = group.get("entityType", DEFAULT_GROUPS.get(name, "stacks"))
+    _check_names(doc, path, name, previously, problems)
+    if name in DEFAULT_GROUPS:
+        _check_default_group(doc, path, group, name, problems)
+    wrong_list = "accounts" if entity_type == "stacks" else "stacks"
+    if wrong_list in group:
+        message = f"'{wrong_list}' is not allowed on a {entity_type} group"
+        problems.append(Problem(doc.key_at((*path, wrong_list)), message))
+
+    locations: dict[str, Location] = {}
+    stacks = accounts = None
+    if "stacks" in group:
+        refs = [_stack_ref(item) for item in group["stacks"]]
+        stacks = _members(doc, (*path, "stacks"), refs, locations, problems)
+    if "accounts" in group:
+        names: list[str] = group["accounts"]
+        accounts = _members(doc, (*path, "accounts"), names, locations, problems)
+    packs = None
+    if "policyPacks" in group:
+        packs = _packs(doc, (*path, "policyPacks"), group["policyPacks"], problems)
+    return DesiredGroup(
+        name=name,
+        entity_type=entity_type,
+        mode=group.get("mode", default_mode(entity_type)),
+        previously=tuple(previously),
+        agent_pool_id=group.get("agentPoolId"),
+        absent=group.get("state") == "absent",
+        stacks=stacks,
+        accounts=accounts,
+        packs=packs,
+        location=doc.at((*path, "name")),
+        item_locations=locations,
+    )
+
+
+def _check_names(
+    doc: Document, path: JsonPointer, name: str, previously: list[str], problems: list[Problem]
+) -> None:
+    named = [((*path, "name"), name)]
+    named += [((*path, "previously", i), former) for i, former in enumerate(previously)]
+    for where, text in named:
+        if text in RESERVED_GROUP_NAMES:
+            message = f"'{text}' cannot be a group name: it would shadow the API's {text} route"
+            problems.append(Problem(doc.at(where), message))
+    for where, text in named[1:]:
+        if text in DEFAULT_GROUPS:
+            message = f"'{text}' is a default group, which cannot be renamed"
+            problems.append(Problem(doc.at(where), message))
+
+
+def _check_default_group(
+    doc: Document, path: JsonPointer, group: Mapping[str, Any], name: str, problems: list[Problem]
+) -> None:
+    """The API refuses to delete, rename or retype an organization's default groups."""
+    expected = DEFAULT_GROUPS[name]
+    if group.get("entityType", expected) != expected:
+        message = f"{name} is a {expected} group; its entityType cannot change"
+        problems.append(Problem(doc.at((*path, "entityType")), message))
+    if group.get("previously"):
+        message = f"{name} cannot be renamed, so it has no former names"
+        problems.append(Problem(doc.key_at((*path, "previously")), message))
+    if group.get("state") == "absent":
+        message = f"{name} is a default group and cannot be deleted"
+        problems.append(Problem(doc.at((*path, "state")), message))
+
+
+def _stack_ref(item: str | Mapping[str, str]) -> StackRef:
+    if isinstance(item, str):
+        return StackRef.parse(item)
+    return StackRef(item["routingProject"], item["name"])
+
+
+def _members(
+    doc: Document,
+    path: JsonPointer,
+    items: Iterable[Item],
+    locations: dict[str, Location],
+    problems: list[Problem],
+) -> frozenset[Item]:
+    """The distinct members of a list, noting where each was written; repeats are errors."""
+    noun = "stack" if path[-1] == "stacks" else "account"
+    seen: set[Item] = set()
+    for index, item in enumerate(items):
+        where = doc.at((*path, index))
+        if item in seen:
+            first = locations[str(item)]
+            message = f"{noun} '{item}' is listed twice (first at line {first.line})"
+            problems.append(Problem(where, message))
+            continue
+        seen.add(item)
+        locations[str(item)] = where
+    return frozenset(seen)
+
+
+def _packs(
+    doc: Document, path: JsonPointer, packs: list[Mapping[str, Any]], problems: list[Problem]
+) -> tuple[PackRef, ...]:
+    """The declared packs, sorted by name; a group holds at most one version of a pack."""
+    found: dict[str, PackRef] = {}
+    first_at: dict[str, Location] = {}
+    for index, pack in enumerate(packs):
+        pack_path = (*path, index)
+        name: str = pack["name"]
+        where = doc.at((*pack_path, "name"))
+        config_json, secret_paths = wire_config(doc, pack_path, pack, problems)
+        if name in first_at:
+            message = f"pack '{name}' is listed twice (first at line {first_at[name].line})"
+            problems.append(Problem(where, message))
+            continue
+        first_at[name] = where
+        found[name] = PackRef(
+            name=name,
+            version_tag=pack["versionTag"],
+            config_json=config_json,
+            environments=tuple(pack.get("environments", ())),
+            secret_paths=secret_paths,
+            location=where,
+        )
+    return tuple(found[name] for name in sorted(found))

@@ -1,0 +1,97 @@
+"""Test controls of the emulator: the request log and injected faults."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pgsync.emulator.app import Request, Response, error_response, json_response
+
+WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE"})
+REDACTED = "<redacted>"
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the emulator received and the status it answered (0: connection dropped)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any | None
+    status: int
+    headers: dict[str, str]
+
+
+def record(request: Request, status: int) -> RecordedRequest:
+    """The log entry of a request: body parsed as JSON when it is, the token redacted."""
+    body: Any | None = None
+    if request.body:
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            body = request.body.decode("utf-8", errors="replace")
+    headers = {
+        name: REDACTED if name == "authorization" else value
+        for name, value in request.headers.items()
+    }
+    return RecordedRequest(request.method, request.path, dict(request.query), body, status, headers)
+
+
+@dataclass
+class Fault:
+    """An answer to give instead of the normal one, to the next `times` matching requests."""
+
+    method: str | None
+    path: re.Pattern[str]
+    status: int
+    headers: Mapping[str, str]
+    body: Any
+    times: int
+    drop_connection: bool
+    after_effect: bool
+
+    def matches(self, request: Request) -> bool:
+        """Whether this fault applies to `request` (method exact, path by regex search)."""
+        method_ok = self.method is None or self.method.upper() == request.method
+        return method_ok and self.path.search(request.path) is not None
+
+    def response(self) -> Response | None:
+        """The faulty answer; None means: close the connection without answering."""
+        if self.drop_connection:
+            return None
+        if self.body is None:
+            if self.status >= 400:
+                return error_response(self.status, "Injected fault", self.headers)
+            return Response(self.status, b"", self.headers)
+        if isinstance(self.body, str):
+            # Some edges of the real service answer plain text (API spec, Transport).
+            headers = {"Content-Type": "text/plain; charset=utf-8", **self.headers}
+            return Response(self.status, self.body.encode(), headers)
+        return json_response(self.status, self.body, self.headers)
+
+
+class FaultQueue:
+    """Injected faults, consumed in order of injection."""
+
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+
+    def add(self, fault: Fault) -> None:
+        """Queue a fault behind the ones already injected."""
+        if fault.times < 1:
+            raise ValueError("times must be at least 1")
+        self._faults.append(fault)
+
+    def take(self, request: Request) -> Fault | None:
+        """The first queued fault matching `request`, used up once; None if none matches."""
+        for index, fault in enumerate(self._faults):
+            if fault.matches(request):
+                fault.times -= 1
+                if fault.times == 0:
+                    del self._faults[index]
+                return fault
+        return None

@@ -1,0 +1,296 @@
+"""Emulator fixtures: a YAML description of organizations → the emulator's initial state.
+
+The format (only `organizations` is required):
+
+    token: secret-token           # the token to require; EmulatorServer(token=...) overrides it
+    organizations:
+      acme:
+        stacks:                   # "project/stack", or {name: "project/stack", resourceCount: N}
+          - payments/prod
+        policyPacks:
+          - name: aws-guardrails
+            displayName: AWS Guardrails       # default: the name
+            versionTags: ["1.0.0", "1.3.0"]   # the published versions, numbered 1..n
+            policies:                         # listed by GET .../versions/{n}, for every n
+              - {name: s3-no-public-read, enforcementLevel: mandatory}
+        accounts:                 # Insights accounts: any InsightsAccount field may be given;
+          - name: aws-prod        # id, ownedBy and scheduledScanEnabled (true) are generated
+            provider: aws         # when absent; resourceCount only feeds the metadata endpoint
+            resourceCount: 120
+        policyGroups:             # the groups that exist at start
+          - name: prod
+            entityType: stacks                # default stacks
+            mode: preventative                # default preventative (stacks), audit (accounts)
+            agentPoolId: pool-1
+            stacks: [payments/prod]           # stack groups only
+            accounts: []                      # account groups only
+            policyPacks:                      # an unpublished versionTag is kept verbatim
+              - name: aws-guardrails
+                versionTag: "1.0.0"
+                config: {all: {enforcementLevel: mandatory}}
+                environments: []
+
+Groups are built through the same rules as API writes, so unknown stacks, packs or accounts
+are errors. Both default groups always exist; list them to give them packs, an agent pool or
+explicit members (their entityType and mode cannot change). Default membership is decided once,
+at load time: unless the fixture gives `stacks` for default-policy-group, it holds every stack
+that no other group holds; likewise `accounts` for default-accounts-policy-group. After load,
+stacks and accounts never join or leave groups by themselves.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft7Validator
+from jsonschema.exceptions import best_match
+
+from pgsync.emulator import schemas
+from pgsync.emulator.state import (
+    DEFAULT_ACCOUNTS_GROUP,
+    DEFAULT_STACKS_GROUP,
+    Account,
+    CatalogPack,
+    HttpError,
+    Org,
+    State,
+)
+
+
+def _list_of(item: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": item}
+
+
+_NAME: dict[str, Any] = {"type": "string", "minLength": 1}
+_STACK: dict[str, Any] = {"type": "string", "pattern": "^[^/]+/[^/]+$"}
+_FIXTURE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["organizations"],
+    "properties": {
+        "token": _NAME,
+        "organizations": {"type": "object", "additionalProperties": {"$ref": "#/definitions/org"}},
+    },
+}
+_DEFINITIONS: dict[str, Any] = {
+    "org": {
+        "type": ["object", "null"],
+        "additionalProperties": False,
+        "properties": {
+            "stacks": _list_of(
+                {
+                    "oneOf": [
+                        _STACK,
+                        {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["name"],
+                            "properties": {
+                                "name": _STACK,
+                                "resourceCount": {"type": "integer", "minimum": 0},
+                            },
+                        },
+                    ]
+                }
+            ),
+            "policyPacks": _list_of({"$ref": "#/definitions/pack"}),
+            "accounts": _list_of({"$ref": "#/definitions/account"}),
+            "policyGroups": _list_of({"$ref": "#/definitions/group"}),
+        },
+    },
+    "pack": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name", "versionTags"],
+        "properties": {
+            "name": _NAME,
+            "displayName": _NAME,
+            "versionTags": {**_list_of(_NAME), "uniqueItems": True},
+            "policies": _list_of(
+                {"type": "object", "required": ["name"], "properties": {"name": _NAME}}
+            ),
+        },
+    },
+    "account": {
+        "type": "object",
+        "required": ["name", "provider"],
+        "properties": {"name": _NAME, "resourceCount": {"type": "integer", "minimum": 0}},
+    },
+    "group": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name"],
+        "properties": {
+            "name": _NAME,
+            "entityType": {"enum": ["stacks", "accounts"]},
+            "mode": {"enum": ["audit", "preventative"]},
+            "agentPoolId": {"type": "string"},
+            "stacks": _list_of(_STACK),
+            "accounts": _list_of(_NAME),
+            "policyPacks": _list_of(
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["name", "versionTag"],
+                    "properties": {
+                        "name": _NAME,
+                        "versionTag": _NAME,
+                        "config": {"type": "object", "additionalProperties": {"type": "object"}},
+                        "environments": _list_of({"type": "string"}),
+                    },
+                }
+            ),
+        },
+    },
+}
+_OWNER = {
+    "name": "Emulated Owner",
+    "githubLogin": "emulated-owner",
+    "avatarUrl": "https://example.com/avatars/emulated-owner.png",
+}
+
+
+class FixtureError(ValueError):
+    """A fixture or state file that cannot be loaded; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class Fixture:
+    """A loaded fixture: the initial state and the token it asks for, if any."""
+
+    state: State
+    token: str | None = None
+
+    def new_state(self) -> State:
+        """A fresh copy of the initial state, so that servers never share mutations."""
+        return copy.deepcopy(self.state)
+
+
+def load_fixture(path: str | os.PathLike[str]) -> Fixture:
+    """The fixture in a YAML file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise FixtureError(f"{path}: {error.strerror}") from None
+    return _parse(text, str(path))
+
+
+def demo_fixture() -> Fixture:
+    """The packaged demo organization `acme` (fixtures/demo.yaml) of `pgsync demo`."""
+    text = files("pgsync.emulator").joinpath("fixtures/demo.yaml").read_text(encoding="utf-8")
+    return _parse(text, "demo.yaml")
+
+
+def fixture_from_dict(data: Any, source: str = "<fixture>") -> Fixture:
+    """The fixture described by already-parsed YAML (or JSON) data."""
+    checker = Draft7Validator({**_FIXTURE_SCHEMA, "definitions": _DEFINITIONS})
+    error = best_match(checker.iter_errors(data))
+    if error is not None:
+        raise FixtureError(f"{source}: at {error.json_path}: {error.message}")
+    orgs = {
+        str(name): _org(str(name), spec or {}, f"{source}: organizations.{name}")
+        for name, spec in data["organizations"].items()
+    }
+    return Fixture(State(orgs), data.get("token"))
+
+
+def _parse(text: str, source: str) -> Fixture:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise FixtureError(f"{source}: invalid YAML: {error}") from None
+    return fixture_from_dict(data, source)
+
+
+def _org(name: str, spec: Mapping[str, Any], where: str) -> Org:
+    stack_entries: list[Mapping[str, Any]] = [
+        {"name": s} if isinstance(s, str) else s for s in spec.get("stacks", [])
+    ]
+    for what, entries in (
+        ("stacks", stack_entries),
+        ("policyPacks", spec.get("policyPacks", [])),
+        ("accounts", spec.get("accounts", [])),
+        ("policyGroups", spec.get("policyGroups", [])),
+    ):
+        _refuse_duplicates((e["name"] for e in entries), f"{where}.{what}")
+    org = Org(
+        name,
+        stacks={_stack_key(e["name"]): e.get("resourceCount", 0) for e in stack_entries},
+        packs={
+            p["name"]: CatalogPack(
+                p["name"], p.get("displayName", p["name"]), p["versionTags"], p.get("policies", [])
+            )
+            for p in spec.get("policyPacks", [])
+        },
+        accounts={a["name"]: _account(name, a, where) for a in spec.get("accounts", [])},
+    )
+    groups = spec.get("policyGroups", [])
+    for index, group in enumerate(groups):
+        _add_group(org, group, f"{where}.policyGroups[{index}]")
+    listed = {group["name"]: group for group in groups}
+    if "stacks" not in listed.get(DEFAULT_STACKS_GROUP, {}):
+        held_stacks = {s for g in org.groups.values() if not g.is_org_default for s in g.stacks}
+        org.groups[DEFAULT_STACKS_GROUP].stacks = set(org.stacks) - held_stacks
+    if "accounts" not in listed.get(DEFAULT_ACCOUNTS_GROUP, {}):
+        held_accounts = {a for g in org.groups.values() if not g.is_org_default for a in g.accounts}
+        org.groups[DEFAULT_ACCOUNTS_GROUP].accounts = set(org.accounts) - held_accounts
+    return org
+
+
+def _add_group(org: Org, spec: Mapping[str, Any], where: str) -> None:
+    name = spec["name"]
+    _refuse_duplicates((p["name"] for p in spec.get("policyPacks", [])), f"{where}.policyPacks")
+    updates: list[dict[str, Any]] = [
+        {"addStack": {"routingProject": project, "name": stack}}
+        for project, stack in map(_stack_key, spec.get("stacks", []))
+    ]
+    updates += [{"addInsightsAccount": {"name": account}} for account in spec.get("accounts", [])]
+    updates += [{"addPolicyPack": pack} for pack in spec.get("policyPacks", [])]
+    if "agentPoolId" in spec:
+        updates.append({"agentPoolId": spec["agentPoolId"]})
+    try:
+        existing = org.groups.get(name)
+        if existing is not None and existing.is_org_default:
+            for key, value in (("entityType", existing.entity_type), ("mode", existing.mode)):
+                if spec.get(key, value) != value:
+                    raise FixtureError(f"{where}: the {key} of {name} is always {value}")
+        else:
+            org.create_group(name, spec.get("entityType", "stacks"), spec.get("mode"))
+        org.update_group(name, updates, single=False)
+    except HttpError as error:
+        raise FixtureError(f"{where}: {error.message}") from None
+
+
+def _account(org: str, spec: Mapping[str, Any], where: str) -> Account:
+    info: dict[str, Any] = {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"pgsync-emulator:{org}/{spec['name']}")),
+        "name": spec["name"],
+        "ownedBy": dict(_OWNER),
+        "provider": spec["provider"],
+        "scheduledScanEnabled": True,
+    }
+    info.update((key, value) for key, value in spec.items() if key != "resourceCount")
+    problem = schemas.first_error(schemas.validator("InsightsAccount"), info)
+    if problem is not None:
+        raise FixtureError(f"{where}.accounts ({spec['name']}): not an InsightsAccount {problem}")
+    return Account(info, spec.get("resourceCount", 0))
+
+
+def _stack_key(ref: str) -> tuple[str, str]:
+    project, _, stack = ref.partition("/")
+    return project, stack
+
+
+def _refuse_duplicates(names: Iterable[str], where: str) -> None:
+    duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
+    if duplicates:
+        raise FixtureError(f"{where}: duplicate name(s) {', '.join(duplicates)}")

@@ -1,0 +1,542 @@
+"""The emulator over real HTTP: every route, its error codes, paging, persistence and controls."""
+
+from __future__ import annotations
+
+import http.client
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from pgsync.emulator import EmulatorServer, HttpError, demo_fixture, load_fixture
+
+GROUPS = "/api/orgs/acme/policygroups"
+DATA = Path(__file__).parent / "data" / "emulator"
+
+
+@pytest.fixture
+def server() -> Iterator[EmulatorServer]:
+    with EmulatorServer(demo_fixture()) as running:
+        yield running
+
+
+@pytest.fixture
+def client(server: EmulatorServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=5) as http:
+        yield http
+
+
+def pack(name: str = "aws-guardrails", tag: str = "1.3.0", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "displayName": name, "version": 1, "versionTag": tag, **extra}
+
+
+def stack(project: str, name: str) -> dict[str, str]:
+    return {"routingProject": project, "name": name}
+
+
+def error(response: httpx.Response) -> tuple[int, str]:
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["code"] == response.status_code
+    return response.status_code, str(body["message"])
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+def test_list_groups_returns_summaries_sorted_by_name(client: httpx.Client) -> None:
+    response = client.get(GROUPS)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert [g["name"] for g in response.json()["policyGroups"]] == [
+        "default-accounts-policy-group",
+        "default-policy-group",
+        "legacy-manual",
+        "prod",
+        "sandbox",
+    ]
+
+
+def test_get_group_returns_the_policy_group(client: httpx.Client) -> None:
+    assert client.get(f"{GROUPS}/prod").json() == {
+        "name": "prod",
+        "isOrgDefault": False,
+        "entityType": "stacks",
+        "mode": "preventative",
+        "stacks": [stack("payments", "prod"), stack("web", "prod")],
+        "appliedPolicyPacks": [
+            {
+                "name": "aws-guardrails",
+                "displayName": "AWS Guardrails",
+                "version": 1,
+                "versionTag": "1.0.0",
+                "config": {"all": {"enforcementLevel": "mandatory"}},
+            }
+        ],
+        "accounts": [],
+    }
+
+
+def test_metadata_answers_pascal_case_integers_and_is_not_a_group(client: httpx.Client) -> None:
+    body = client.get(f"{GROUPS}/metadata").json()
+    assert body["TotalStacks"] == 7
+    assert body["ProtectedStacks"] == body["PreventativeStacks"] + body["AuditStacks"]
+    assert all(key[0].isupper() and isinstance(value, int) for key, value in body.items())
+    assert len(body) == 12
+
+
+def test_policy_packs_lists_versions_and_tags(client: httpx.Client) -> None:
+    packs = {p["name"]: p for p in client.get("/api/orgs/acme/policypacks").json()["policyPacks"]}
+    assert packs["aws-guardrails"] == {
+        "name": "aws-guardrails",
+        "displayName": "AWS Guardrails",
+        "versions": [1, 2, 3],
+        "versionTags": ["1.0.0", "1.2.0", "1.3.0"],
+    }
+
+
+def test_pack_version_returns_its_policies(client: httpx.Client) -> None:
+    body = client.get("/api/orgs/acme/policypacks/aws-guardrails/versions/3").json()
+    assert (body["version"], body["versionTag"]) == (3, "1.3.0")
+    assert "s3-no-public-read" in [policy["name"] for policy in body["policies"]]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/orgs/acme/policypacks/nope/versions/1",
+        "/api/orgs/acme/policypacks/aws-guardrails/versions/4",
+        "/api/orgs/acme/policypacks/aws-guardrails/versions/1.3.0",
+    ],
+)
+def test_unknown_pack_or_version_is_404(client: httpx.Client, path: str) -> None:
+    assert error(client.get(path))[0] == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/orgs/nope/policygroups"),
+        ("POST", "/api/orgs/nope/policygroups"),
+        ("GET", "/api/orgs/nope/policygroups/metadata"),
+        ("GET", "/api/orgs/nope/policygroups/prod"),
+        ("PATCH", "/api/orgs/nope/policygroups/prod/batch"),
+        ("GET", "/api/orgs/nope/policypacks"),
+        ("GET", "/api/preview/insights/nope/accounts"),
+    ],
+)
+def test_unknown_org_is_404(client: httpx.Client, method: str, path: str) -> None:
+    assert error(client.request(method, path, json={})) == (404, "Organization 'nope' not found")
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "body"),
+    [
+        ("GET", "", None),
+        ("DELETE", "", None),
+        ("PATCH", "", {"newName": "x"}),
+        ("PATCH", "/batch", [{"newName": "x"}]),
+    ],
+)
+def test_unknown_group_is_404(client: httpx.Client, method: str, suffix: str, body: Any) -> None:
+    response = client.request(method, f"{GROUPS}/nope{suffix}", json=body)
+    assert error(response) == (404, "Policy group 'nope' not found")
+
+
+def test_unknown_route_is_404(client: httpx.Client) -> None:
+    assert error(client.get("/api/orgs/acme/nothing"))[0] == 404
+
+
+def test_wrong_method_is_405_with_allow(client: httpx.Client) -> None:
+    response = client.put(f"{GROUPS}/prod", json={})
+    assert error(response)[0] == 405
+    assert response.headers["allow"] == "DELETE, GET, PATCH"
+
+
+def test_encoded_slash_stays_inside_the_group_name(client: httpx.Client) -> None:
+    assert error(client.get(f"{GROUPS}/a%2Fb"))[1] == "Policy group 'a/b' not found"
+
+
+# --- create and delete ---------------------------------------------------------------------
+
+
+def test_create_answers_204_without_body_and_defaults_the_mode(client: httpx.Client) -> None:
+    response = client.post(GROUPS, json={"name": "cloud", "entityType": "accounts"})
+    assert (response.status_code, response.content) == (204, b"")
+    assert "content-type" not in response.headers
+    assert client.get(f"{GROUPS}/cloud").json()["mode"] == "audit"
+
+
+def test_create_stores_the_agent_pool(client: httpx.Client) -> None:
+    client.post(GROUPS, json={"name": "g", "entityType": "stacks", "agentPoolId": "pool-1"})
+    assert client.get(f"{GROUPS}/g").json()["agentPoolId"] == "pool-1"
+
+
+def test_create_with_an_existing_name_is_409(client: httpx.Client) -> None:
+    assert error(client.post(GROUPS, json={"name": "prod", "entityType": "stacks"}))[0] == 409
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"name": "g", "entityType": "clusters"}, "at $.entityType"),
+        ({"name": "g"}, "'entityType' is a required property"),
+        ({"name": "g", "entityType": "stacks", "mode": None}, "at $.mode"),
+        ({"name": "metadata", "entityType": "stacks"}, "'metadata' is reserved"),
+        ({"name": "", "entityType": "stacks"}, "must not be empty"),
+    ],
+)
+def test_create_with_a_bad_body_is_400(client: httpx.Client, body: Any, reason: str) -> None:
+    status, message = error(client.post(GROUPS, json=body))
+    assert status == 400
+    assert reason in message
+
+
+def test_body_that_is_not_json_is_400(client: httpx.Client) -> None:
+    response = client.post(
+        GROUPS, content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert error(response) == (400, "Request body is not valid JSON")
+
+
+def test_delete_answers_204_and_the_group_is_gone(client: httpx.Client) -> None:
+    assert client.delete(f"{GROUPS}/sandbox").status_code == 204
+    assert client.get(f"{GROUPS}/sandbox").status_code == 404
+
+
+def test_default_group_cannot_be_deleted(client: httpx.Client) -> None:
+    assert error(client.delete(f"{GROUPS}/default-policy-group"))[0] == 400
+
+
+# --- patch -------------------------------------------------------------------------------------
+
+
+def test_patch_adds_a_stack(client: httpx.Client) -> None:
+    response = client.patch(f"{GROUPS}/prod", json={"addStack": stack("data", "prod")})
+    assert response.status_code == 204
+    assert stack("data", "prod") in client.get(f"{GROUPS}/prod").json()["stacks"]
+
+
+def test_patch_with_an_unknown_stack_is_404_naming_it(client: httpx.Client) -> None:
+    response = client.patch(f"{GROUPS}/prod", json={"addStack": stack("x", "y")})
+    assert error(response) == (404, "Stack 'x/y' not found")
+
+
+def test_patch_with_an_unknown_account_is_404(client: httpx.Client) -> None:
+    account = client.get("/api/preview/insights/acme/accounts").json()["accounts"][0]
+    account["name"] = "nope"
+    body = {"addInsightsAccount": account}
+    response = client.patch(f"{GROUPS}/default-accounts-policy-group", json=body)
+    assert error(response)[0] == 404
+
+
+def test_patch_adds_an_account_sent_as_listed(client: httpx.Client) -> None:
+    client.post(GROUPS, json={"name": "cloud", "entityType": "accounts"})
+    account = client.get("/api/preview/insights/acme/accounts").json()["accounts"][0]
+    assert client.patch(f"{GROUPS}/cloud", json={"addInsightsAccount": account}).status_code == 204
+    assert client.get(f"{GROUPS}/cloud").json()["accounts"] == [account["name"]]
+
+
+def test_patch_with_an_unknown_pack_is_404(client: httpx.Client) -> None:
+    assert error(client.patch(f"{GROUPS}/prod", json={"addPolicyPack": pack("nope")}))[0] == 404
+
+
+def test_add_policy_pack_without_a_required_field_is_400_naming_the_path(
+    client: httpx.Client,
+) -> None:
+    body = {"addPolicyPack": {"name": "aws-guardrails", "displayName": "x", "version": 3}}
+    assert error(client.patch(f"{GROUPS}/prod", json=body)) == (
+        400,
+        "Invalid request body at $.addPolicyPack: 'versionTag' is a required property",
+    )
+
+
+def test_plain_patch_with_two_mutations_is_400(client: httpx.Client) -> None:
+    body = {"addStack": stack("data", "prod"), "addPolicyPack": pack()}
+    assert error(client.patch(f"{GROUPS}/prod", json=body))[0] == 400
+    assert stack("data", "prod") not in client.get(f"{GROUPS}/prod").json()["stacks"]
+
+
+def test_add_policy_pack_upserts_by_name(client: httpx.Client) -> None:
+    client.patch(f"{GROUPS}/prod", json={"addPolicyPack": pack(environments=["policy/aws"])})
+    [applied] = client.get(f"{GROUPS}/prod").json()["appliedPolicyPacks"]
+    assert applied == {
+        "name": "aws-guardrails",
+        "displayName": "AWS Guardrails",
+        "version": 3,
+        "versionTag": "1.3.0",
+        "environments": ["policy/aws"],
+    }
+
+
+def test_unknown_version_tag_is_stored_verbatim(client: httpx.Client) -> None:
+    assert (
+        client.patch(f"{GROUPS}/prod", json={"addPolicyPack": pack(tag="9.9.9")}).status_code == 204
+    )
+    [applied] = client.get(f"{GROUPS}/prod").json()["appliedPolicyPacks"]
+    assert (applied["versionTag"], applied["version"]) == ("9.9.9", 0)
+
+
+def test_renaming_a_default_group_is_400(client: httpx.Client) -> None:
+    response = client.patch(f"{GROUPS}/default-policy-group", json={"newName": "x"})
+    assert error(response)[0] == 400
+
+
+def test_rename_answers_the_group_under_its_new_name(client: httpx.Client) -> None:
+    assert client.patch(f"{GROUPS}/prod", json={"newName": "production"}).status_code == 204
+    assert client.get(f"{GROUPS}/production").json()["name"] == "production"
+    assert client.get(f"{GROUPS}/prod").status_code == 404
+
+
+# --- batch -------------------------------------------------------------------------------------
+
+
+def test_batch_applies_several_changes(client: httpx.Client) -> None:
+    batch = [{"addStack": stack("data", "prod")}, {"addPolicyPack": pack("cost-controls", "2.0.0")}]
+    assert client.patch(f"{GROUPS}/prod/batch", json=batch).status_code == 204
+    group = client.get(f"{GROUPS}/prod").json()
+    assert len(group["stacks"]) == 3
+    assert len(group["appliedPolicyPacks"]) == 2
+
+
+def test_batch_that_is_not_an_array_is_400(client: httpx.Client) -> None:
+    status, message = error(client.patch(f"{GROUPS}/prod/batch", json={"newName": "x"}))
+    assert (status, message.startswith("Invalid request body at $:")) == (400, True)
+
+
+def test_batch_with_one_invalid_item_is_400_and_changes_nothing(client: httpx.Client) -> None:
+    batch = [{"addStack": stack("data", "prod")}, {"addStack": {"name": "prod"}}]
+    status, message = error(client.patch(f"{GROUPS}/prod/batch", json=batch))
+    assert (status, "at $[1].addStack" in message) == (400, True)
+    assert len(client.get(f"{GROUPS}/prod").json()["stacks"]) == 2
+
+
+def test_batch_remove_and_add_of_the_same_pack_loses_the_pack(client: httpx.Client) -> None:
+    upgrade = [{"removePolicyPack": pack(tag="1.0.0")}, {"addPolicyPack": pack(tag="1.3.0")}]
+    assert client.patch(f"{GROUPS}/prod/batch", json=upgrade).status_code == 204
+    assert client.get(f"{GROUPS}/prod").json()["appliedPolicyPacks"] == []
+
+
+def test_batch_is_not_atomic(client: httpx.Client) -> None:
+    batch = [{"addStack": stack("data", "prod")}, {"addStack": stack("x", "y")}]
+    assert error(client.patch(f"{GROUPS}/prod/batch", json=batch))[0] == 404
+    assert stack("data", "prod") in client.get(f"{GROUPS}/prod").json()["stacks"]
+
+
+# --- paging ------------------------------------------------------------------------------------
+
+
+def test_user_stacks_are_paged_with_a_continuation_token() -> None:
+    with EmulatorServer(demo_fixture(), page_size=3) as srv, httpx.Client(base_url=srv.url) as c:
+        pages, params = [], {"organization": "acme"}
+        while True:
+            body = c.get("/api/user/stacks", params=params).json()
+            pages.append([f"{s['projectName']}/{s['stackName']}" for s in body["stacks"]])
+            if "continuationToken" not in body:
+                break
+            params = {"organization": "acme", "continuationToken": body["continuationToken"]}
+    assert pages == [
+        ["data/prod", "data/staging", "ml/dev"],
+        ["payments/prod", "payments/staging", "web/prod"],
+        ["web/staging"],
+    ]
+
+
+def test_user_stacks_honour_max_results(client: httpx.Client) -> None:
+    body = client.get("/api/user/stacks", params={"organization": "acme", "maxResults": 2}).json()
+    assert len(body["stacks"]) == 2
+    assert body["stacks"][0] == {"orgName": "acme", "projectName": "data", "stackName": "prod"}
+    assert "continuationToken" in body
+
+
+@pytest.mark.parametrize("params", [{"maxResults": "0"}, {"continuationToken": "forged"}])
+def test_user_stacks_with_bad_paging_parameters_is_400(
+    client: httpx.Client, params: dict[str, str]
+) -> None:
+    assert error(client.get("/api/user/stacks", params=params))[0] == 400
+
+
+def test_accounts_are_paged_with_next_token() -> None:
+    with EmulatorServer(demo_fixture(), page_size=2) as srv, httpx.Client(base_url=srv.url) as c:
+        first = c.get("/api/preview/insights/acme/accounts").json()
+        params = {"continuationToken": first["nextToken"]}
+        second = c.get("/api/preview/insights/acme/accounts", params=params).json()
+    assert [a["name"] for a in first["accounts"]] == ["aws-prod", "aws-staging"]
+    assert [a["name"] for a in second["accounts"]] == ["gcp-analytics"]
+    assert "nextToken" not in second
+
+
+# --- auth, persistence -------------------------------------------------------------------------
+
+
+def test_token_is_required_when_configured() -> None:
+    with EmulatorServer(demo_fixture(), token="s3cret") as srv, httpx.Client(base_url=srv.url) as c:
+        assert error(c.get(GROUPS)) == (
+            401,
+            "Unauthorized: No credentials provided or are invalid.",
+        )
+        assert error(c.get(GROUPS, headers={"Authorization": "token wrong"}))[0] == 401
+        assert c.get(GROUPS, headers={"Authorization": "token s3cret"}).status_code == 200
+
+
+def test_fixture_token_applies_unless_overridden() -> None:
+    fixture = load_fixture(DATA / "two-orgs.yaml")
+    with EmulatorServer(fixture) as srv, httpx.Client(base_url=srv.url) as c:
+        assert c.get(GROUPS).status_code == 401
+    with EmulatorServer(fixture, token="other") as srv, httpx.Client(base_url=srv.url) as c:
+        assert c.get(GROUPS, headers={"Authorization": "token other"}).status_code == 200
+
+
+def test_state_file_survives_a_restart(tmp_path: Path) -> None:
+    state_file = tmp_path / "state.json"
+    with EmulatorServer(demo_fixture(), state_file=state_file) as srv:
+        httpx.patch(f"{srv.url}{GROUPS}/prod", json={"newName": "production"})
+    with EmulatorServer(demo_fixture(), state_file=state_file) as srv:
+        assert srv.group("acme", "production") is not None
+        assert srv.group("acme", "prod") is None
+
+
+# --- controls ----------------------------------------------------------------------------------
+
+
+def test_fault_answers_status_and_retry_after_then_is_used_up(
+    server: EmulatorServer, client: httpx.Client
+) -> None:
+    server.inject_fault(
+        method="get", path="/policygroups$", status=429, headers={"Retry-After": "2"}
+    )
+    first = client.get(GROUPS)
+    assert (first.status_code, first.headers["retry-after"]) == (429, "2")
+    assert client.get(GROUPS).status_code == 200
+
+
+def test_faults_match_method_and_path_and_are_used_in_injection_order(
+    server: EmulatorServer, client: httpx.Client
+) -> None:
+    server.inject_fault(path="/prod$", status=503, times=2)
+    server.inject_fault(path="/prod$", status=502)
+    assert client.get(GROUPS).status_code == 200
+    assert [client.get(f"{GROUPS}/prod").status_code for _ in range(4)] == [503, 503, 502, 200]
+
+
+def test_fault_without_after_effect_leaves_state_alone(
+    server: EmulatorServer, client: httpx.Client
+) -> None:
+    server.inject_fault(method="DELETE", status=204)
+    assert client.delete(f"{GROUPS}/sandbox").status_code == 204
+    assert server.group("acme", "sandbox") is not None
+
+
+def test_fault_after_effect_performs_the_write_then_fails(
+    server: EmulatorServer, client: httpx.Client
+) -> None:
+    server.inject_fault(method="DELETE", status=500, after_effect=True)
+    assert error(client.delete(f"{GROUPS}/sandbox")) == (500, "Injected fault")
+    assert server.group("acme", "sandbox") is None
+
+
+def test_fault_drop_connection_closes_without_answer_and_logs_status_0(
+    server: EmulatorServer, client: httpx.Client
+) -> None:
+    server.inject_fault(method="PATCH", drop_connection=True)
+    with pytest.raises(httpx.RemoteProtocolError):
+        client.patch(f"{GROUPS}/prod", json={"newName": "production"})
+    assert server.requests[-1].status == 0
+    assert server.group("acme", "prod") is not None
+    assert client.get(f"{GROUPS}/prod").status_code == 200
+
+
+def test_fault_can_answer_plain_text(server: EmulatorServer, client: httpx.Client) -> None:
+    server.inject_fault(status=502, body="Bad Gateway")
+    response = client.get(GROUPS)
+    assert (response.status_code, response.text) == (502, "Bad Gateway")
+    assert response.headers["content-type"].startswith("text/plain")
+
+
+def test_request_log_records_everything_with_authorization_redacted(
+    server: EmulatorServer, client: httpx.Client
+) -> None:
+    client.get("/api/user/stacks", params={"organization": "acme"})
+    client.patch(
+        f"{GROUPS}/prod",
+        json={"newName": "production"},
+        headers={"Authorization": "token s3cret", "Accept": "application/vnd.pulumi+8"},
+    )
+    read, write = server.requests
+    assert (read.method, read.path, read.query, read.body) == (
+        "GET",
+        "/api/user/stacks",
+        {"organization": "acme"},
+        None,
+    )
+    assert (write.body, write.status) == ({"newName": "production"}, 204)
+    assert write.headers["authorization"] == "<redacted>"
+    assert write.headers["accept"] == "application/vnd.pulumi+8"
+    assert server.writes() == [write]
+    server.clear_requests()
+    assert server.requests == []
+
+
+def test_mutate_changes_state_out_of_band_without_logging(
+    server: EmulatorServer, client: httpx.Client
+) -> None:
+    server.mutate("acme", "prod", {"addStack": stack("data", "prod")})
+    assert stack("data", "prod") in client.get(f"{GROUPS}/prod").json()["stacks"]
+    assert [r.method for r in server.requests] == ["GET"]
+    with pytest.raises(HttpError):
+        server.mutate("acme", "prod", {"addStack": stack("x", "y")})
+
+
+def test_latency_delays_every_answer(server: EmulatorServer, client: httpx.Client) -> None:
+    server.set_latency(0.2)
+    started = time.monotonic()
+    client.get(GROUPS)
+    assert time.monotonic() - started >= 0.2
+
+
+def test_slow_requests_are_answered_concurrently(server: EmulatorServer) -> None:
+    server.set_latency(0.3)
+    with httpx.Client(base_url=server.url) as c, ThreadPoolExecutor(max_workers=4) as pool:
+        started = time.monotonic()
+        statuses = list(pool.map(lambda _: c.get(GROUPS).status_code, range(4)))
+    assert statuses == [200] * 4
+    assert time.monotonic() - started < 0.9
+
+
+def test_connections_are_kept_alive_across_requests(server: EmulatorServer) -> None:
+    connection = http.client.HTTPConnection(server.url.removeprefix("http://"), timeout=5)
+    try:
+        for path in (GROUPS, f"{GROUPS}/prod", f"{GROUPS}/nope"):
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+            assert not response.will_close
+    finally:
+        connection.close()
+
+
+def test_chunked_bodies_are_refused_with_411_and_the_connection_closed(
+    server: EmulatorServer,
+) -> None:
+    connection = http.client.HTTPConnection(server.url.removeprefix("http://"), timeout=5)
+    try:
+        connection.request("POST", GROUPS, body=iter([b"{}"]), encode_chunked=True)
+        response = connection.getresponse()
+        assert (response.status, response.will_close) == (411, True)
+    finally:
+        connection.close()
+
+
+def test_stop_closes_idle_keep_alive_connections() -> None:
+    srv = EmulatorServer(demo_fixture()).start()
+    with httpx.Client(base_url=srv.url) as c:
+        assert c.get(GROUPS).status_code == 200
+        srv.stop()
+        with pytest.raises(httpx.TransportError):
+            c.get(GROUPS)
+    with pytest.raises(RuntimeError):
+        _ = srv.url
