@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's token, backend, CI variables or colour settings."""
-    import os
-
     for name in list(os.environ):
         if name.startswith(("PULUMI_", "GITHUB_", "PGSYNC_")) or name in ("NO_COLOR", "CI"):
             monkeypatch.delenv(name)
@@ -61,11 +60,17 @@ def org_spec(groups: list[dict[str, Any]] | None = None) -> dict[str, Any]:
             "acme": {
                 "stacks": STACKS,
                 "policyPacks": [
-                    {"name": "aws", "displayName": "AWS Guardrails",
-                     "versionTags": ["1.0.0", "1.3.0"]},
+                    {
+                        "name": "aws",
+                        "displayName": "AWS Guardrails",
+                        "versionTags": ["1.0.0", "1.3.0"],
+                    },
                     {"name": "cost", "displayName": "Cost Controls", "versionTags": ["2.0.0"]},
-                    {"name": "best", "displayName": "Best Practices",
-                     "versionTags": ["0.9.0", "1.0.0"]},
+                    {
+                        "name": "best",
+                        "displayName": "Best Practices",
+                        "versionTags": ["0.9.0", "1.0.0"],
+                    },
                 ],
                 "accounts": [
                     {"name": "aws-prod", "provider": "aws"},

@@ -81,8 +81,9 @@ def test_adding_120_stacks_is_one_batch_request(emulator: EmulatorServer, tmp_pa
     assert pgsync(emulator, "apply", path, "--yes").exit_code == 0
     emulator.clear_requests()
     stacks = [f"svc/s{i:03d}" for i in range(120)]
-    result = pgsync(emulator, "apply", groups_file(tmp_path, [{"name": "big", "stacks": stacks}]),
-                    "--yes")
+    result = pgsync(
+        emulator, "apply", groups_file(tmp_path, [{"name": "big", "stacks": stacks}]), "--yes"
+    )
     assert result.exit_code == 0, result.output
     (batch,) = emulator.writes()
     assert (batch.method, batch.path) == ("PATCH", "/api/orgs/acme/policygroups/big/batch")
@@ -101,8 +102,14 @@ def test_pack_upgrade_is_a_lone_add_and_takes_effect(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         (batch,) = server.writes()
         assert batch.body == [
-            {"addPolicyPack": {"name": "aws", "displayName": "AWS Guardrails", "version": 2,
-                               "versionTag": "1.3.0"}}
+            {
+                "addPolicyPack": {
+                    "name": "aws",
+                    "displayName": "AWS Guardrails",
+                    "version": 2,
+                    "versionTag": "1.3.0",
+                }
+            }
         ]
         group = server.group("acme", "prod")
     assert group is not None
@@ -157,8 +164,13 @@ def test_deleting_a_default_group_is_refused_before_any_request(
 def test_bad_token_fails_with_the_status_and_never_shows_the_token(tmp_path: Path) -> None:
     sentinel = "pul-WRONG-TOKEN-abcdef0123456789"
     with EmulatorServer(fixture_from_dict(org_spec()), token="pul-right") as server:
-        result = pgsync(server, "plan", write(tmp_path, THREE_GROUPS), "-v",
-                        env={"PULUMI_ACCESS_TOKEN": sentinel})
+        result = pgsync(
+            server,
+            "plan",
+            write(tmp_path, THREE_GROUPS),
+            "-v",
+            env={"PULUMI_ACCESS_TOKEN": sentinel},
+        )
     assert result.exit_code == 1
     assert "HTTP 401" in result.output
     assert sentinel not in result.output
@@ -178,14 +190,17 @@ def test_invalid_yaml_exits_1_with_position_and_sends_nothing(
 def test_unknown_pack_is_reported_at_its_line_and_nothing_is_written(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         organization: acme
         policyGroups:
           - name: prod
             policyPacks:
               - name: nope
                 versionTag: "1.0.0"
-        """)
+        """,
+    )
     result = pgsync(emulator, "apply", path, "--yes")
     assert result.exit_code == 1
     assert f"{path}:5:15: error: unknown policy pack 'nope'" in result.output
@@ -329,8 +344,9 @@ def test_demo_runs_the_whole_loop() -> None:
     assert "the second plan found nothing to change" in result.output
 
 
-@pytest.mark.parametrize("command", ["validate", "plan", "apply", "drift", "schema", "emulator",
-                                     "demo"])
+@pytest.mark.parametrize(
+    "command", ["validate", "plan", "apply", "drift", "schema", "emulator", "demo"]
+)
 def test_every_command_has_help(command: str) -> None:
     result = CliRunner().invoke(cli, [command, "--help"])
     assert result.exit_code == 0

@@ -67,9 +67,7 @@ def test_apply_on_a_terminal_cancels_on_anything_but_yes(
 ) -> None:
     path = tmp_path / "groups.yaml"
     path.write_text(GROUPS)
-    code, output = run_on_tty(
-        pgsync_process("apply", str(path), "--api-url", emulator.url), b"y\n"
-    )
+    code, output = run_on_tty(pgsync_process("apply", str(path), "--api-url", emulator.url), b"y\n")
     assert code == 1
     assert b"apply cancelled" in output
     assert emulator.writes() == []

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import random
+import socket
 from email.utils import formatdate
 
 import pytest
 
+from conftest import org_spec
 from pgsync.client import Client, RetryPolicy, TokenFilter, retry_after_seconds
 from pgsync.emulator import EmulatorServer, fixture_from_dict
 from pgsync.errors import AmbiguousWriteError, ApiError, AuthError, PgsyncError, TransportError
-from conftest import org_spec
 
 LIST = "/api/orgs/acme/policygroups"
 SENTINEL = "pul-SENTINEL-0123456789abcdef"
@@ -26,9 +28,11 @@ def make_client(url: str, retry: RetryPolicy, sleeps: Sleeps, token: str | None 
 
 
 def test_sends_accept_user_agent_and_token_headers(fast_retry: RetryPolicy) -> None:
-    with EmulatorServer(fixture_from_dict(org_spec()), token=SENTINEL) as server:
-        with make_client(server.url, fast_retry, Sleeps(), SENTINEL) as client:
-            client.get(LIST)
+    with (
+        EmulatorServer(fixture_from_dict(org_spec()), token=SENTINEL) as server,
+        make_client(server.url, fast_retry, Sleeps(), SENTINEL) as client,
+    ):
+        client.get(LIST)
         (seen,) = server.requests
     assert seen.headers["accept"] == "application/vnd.pulumi+8"
     assert seen.headers["user-agent"].startswith("pgsync/")
@@ -36,9 +40,12 @@ def test_sends_accept_user_agent_and_token_headers(fast_retry: RetryPolicy) -> N
 
 
 def test_missing_token_is_an_auth_error(fast_retry: RetryPolicy) -> None:
-    with EmulatorServer(fixture_from_dict(org_spec()), token=SENTINEL) as server:
-        with make_client(server.url, fast_retry, Sleeps()) as client, pytest.raises(AuthError):
-            client.get(LIST)
+    with (
+        EmulatorServer(fixture_from_dict(org_spec()), token=SENTINEL) as server,
+        make_client(server.url, fast_retry, Sleeps()) as client,
+        pytest.raises(AuthError),
+    ):
+        client.get(LIST)
 
 
 def test_read_retries_429_honouring_retry_after_seconds(
@@ -74,8 +81,6 @@ def test_read_retries_gateway_errors_with_backoff(
 
 
 def test_backoff_grows_exponentially_and_is_capped() -> None:
-    import random
-
     policy = RetryPolicy(base_delay=1.0, max_delay=8.0)
     rng = random.Random(0)
     for attempt, ceiling in enumerate((1.0, 2.0, 4.0, 8.0, 8.0)):
@@ -86,9 +91,11 @@ def test_read_gives_up_after_the_attempt_limit(
     emulator: EmulatorServer, fast_retry: RetryPolicy
 ) -> None:
     emulator.inject_fault(path="policygroups$", status=503, times=10)
-    with make_client(emulator.url, fast_retry, Sleeps()) as client:
-        with pytest.raises(TransportError, match="giving up after 4 attempts: HTTP 503"):
-            client.get(LIST)
+    with (
+        make_client(emulator.url, fast_retry, Sleeps()) as client,
+        pytest.raises(TransportError, match="giving up after 4 attempts: HTTP 503"),
+    ):
+        client.get(LIST)
     assert len(emulator.requests) == 4
 
 
@@ -106,18 +113,22 @@ def test_internal_server_error_on_read_is_not_retried(
     emulator: EmulatorServer, fast_retry: RetryPolicy
 ) -> None:
     emulator.inject_fault(path="policygroups$", status=500, body={"code": 500, "message": "boom"})
-    with make_client(emulator.url, fast_retry, Sleeps()) as client:
-        with pytest.raises(ApiError, match="HTTP 500: boom"):
-            client.get(LIST)
+    with (
+        make_client(emulator.url, fast_retry, Sleeps()) as client,
+        pytest.raises(ApiError, match="HTTP 500: boom"),
+    ):
+        client.get(LIST)
     assert len(emulator.requests) == 1
 
 
 def test_api_error_carries_status_and_the_api_message(
     emulator: EmulatorServer, fast_retry: RetryPolicy
 ) -> None:
-    with make_client(emulator.url, fast_retry, Sleeps()) as client:
-        with pytest.raises(ApiError) as raised:
-            client.get("/api/orgs/nope/policygroups")
+    with (
+        make_client(emulator.url, fast_retry, Sleeps()) as client,
+        pytest.raises(ApiError) as raised,
+    ):
+        client.get("/api/orgs/nope/policygroups")
     assert raised.value.status == 404
     assert "GET /api/orgs/nope/policygroups: HTTP 404:" in str(raised.value)
 
@@ -126,9 +137,11 @@ def test_plain_text_error_body_is_reported_raw(
     emulator: EmulatorServer, fast_retry: RetryPolicy
 ) -> None:
     emulator.inject_fault(path="policygroups$", status=400, body="upstream said no")
-    with make_client(emulator.url, fast_retry, Sleeps()) as client:
-        with pytest.raises(ApiError, match="HTTP 400: upstream said no"):
-            client.get(LIST)
+    with (
+        make_client(emulator.url, fast_retry, Sleeps()) as client,
+        pytest.raises(ApiError, match="HTTP 400: upstream said no"),
+    ):
+        client.get(LIST)
 
 
 def test_write_is_retried_on_429(emulator: EmulatorServer, fast_retry: RetryPolicy) -> None:
@@ -145,9 +158,11 @@ def test_write_5xx_is_ambiguous_and_never_blindly_retried(
     emulator: EmulatorServer, fast_retry: RetryPolicy, status: int
 ) -> None:
     emulator.inject_fault(method="POST", status=status)
-    with make_client(emulator.url, fast_retry, Sleeps()) as client:
-        with pytest.raises(AmbiguousWriteError):
-            client.write("POST", LIST, {"name": "g", "entityType": "stacks"})
+    with (
+        make_client(emulator.url, fast_retry, Sleeps()) as client,
+        pytest.raises(AmbiguousWriteError),
+    ):
+        client.write("POST", LIST, {"name": "g", "entityType": "stacks"})
     assert len(emulator.writes()) == 1
 
 
@@ -155,31 +170,35 @@ def test_write_with_dropped_connection_is_ambiguous(
     emulator: EmulatorServer, fast_retry: RetryPolicy
 ) -> None:
     emulator.inject_fault(method="POST", drop_connection=True, after_effect=True)
-    with make_client(emulator.url, fast_retry, Sleeps()) as client:
-        with pytest.raises(AmbiguousWriteError):
-            client.write("POST", LIST, {"name": "g", "entityType": "stacks"})
+    with (
+        make_client(emulator.url, fast_retry, Sleeps()) as client,
+        pytest.raises(AmbiguousWriteError),
+    ):
+        client.write("POST", LIST, {"name": "g", "entityType": "stacks"})
     assert len(emulator.writes()) == 1
 
 
 def test_connection_refused_is_retried_then_reported(fast_retry: RetryPolicy) -> None:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     sleeps = Sleeps()
-    with make_client(f"http://127.0.0.1:{port}", fast_retry, sleeps) as client:
-        with pytest.raises(TransportError, match="cannot connect"):
-            client.write("POST", LIST, {})
+    with (
+        make_client(f"http://127.0.0.1:{port}", fast_retry, sleeps) as client,
+        pytest.raises(TransportError, match="cannot connect"),
+    ):
+        client.write("POST", LIST, {})
     assert len(sleeps) == fast_retry.attempts - 1
 
 
 def test_token_in_an_api_message_is_redacted(fast_retry: RetryPolicy) -> None:
     with EmulatorServer(fixture_from_dict(org_spec()), token=SENTINEL) as server:
         server.inject_fault(status=400, body={"code": 400, "message": f"bad {SENTINEL}"})
-        with make_client(server.url, fast_retry, Sleeps(), SENTINEL) as client:
-            with pytest.raises(ApiError) as raised:
-                client.get(LIST)
+        with (
+            make_client(server.url, fast_retry, Sleeps(), SENTINEL) as client,
+            pytest.raises(ApiError) as raised,
+        ):
+            client.get(LIST)
     assert SENTINEL not in str(raised.value)
     assert "<redacted>" in str(raised.value)
 

@@ -104,9 +104,7 @@ def test_previously_renames_instead_of_recreating() -> None:
 
 
 def test_absent_state_deletes_the_live_group() -> None:
-    found = verdict(
-        diff(state(desired_group("old", absent=True)), live(live_group("old"))), "old"
-    )
+    found = verdict(diff(state(desired_group("old", absent=True)), live(live_group("old"))), "old")
     assert found.action == "delete"
 
 
@@ -139,8 +137,9 @@ def test_unread_live_groups_are_unmanaged() -> None:
 def test_accounts_are_added_and_removed_with_listing_objects() -> None:
     group = desired_group("cloud", "accounts", accounts=frozenset({"a1", "a2"}))
     current = live_group("cloud", "accounts", accounts=frozenset({"a3"}))
-    found = verdict(diff(state(group), live(current, cat=catalog(accounts=("a1", "a2", "a3")))),
-                    "cloud")
+    found = verdict(
+        diff(state(group), live(current, cat=catalog(accounts=("a1", "a2", "a3")))), "cloud"
+    )
     kinds = [(c.kind, c.subject) for c in found.changes]
     assert kinds == [("removeAccount", "a3"), ("addAccount", "a1"), ("addAccount", "a2")]
     assert isinstance(found.changes[1], AddAccount)

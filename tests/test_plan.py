@@ -19,8 +19,11 @@ def test_create_is_one_post_and_one_batch() -> None:
         ("POST", "/api/orgs/acme/policygroups"),
         ("PATCH", "/api/orgs/acme/policygroups/prod/batch"),
     ]
-    assert created.requests[0].body == {"name": "prod", "entityType": "stacks",
-                                        "mode": "preventative"}
+    assert created.requests[0].body == {
+        "name": "prod",
+        "entityType": "stacks",
+        "mode": "preventative",
+    }
     assert created.live_fingerprint == ABSENT_FINGERPRINT
 
 
@@ -50,8 +53,14 @@ def test_upgrade_is_a_lone_add_never_remove_and_add_of_the_same_pack() -> None:
     (updated,) = plan_for(state(group), live(current)).changed
     (request,) = updated.requests
     assert request.body == [
-        {"addPolicyPack": {"name": "aws", "displayName": "AWS Guardrails", "version": 2,
-                           "versionTag": "1.3.0"}}
+        {
+            "addPolicyPack": {
+                "name": "aws",
+                "displayName": "AWS Guardrails",
+                "version": 2,
+                "versionTag": "1.3.0",
+            }
+        }
     ]
 
 
@@ -66,8 +75,14 @@ def test_remove_pack_sends_the_four_required_fields() -> None:
     current = live_group("prod", packs=(applied("cost", "2.0.0", "advisory"),))
     (updated,) = plan_for(state(desired_group("prod", packs=())), live(current)).changed
     assert updated.requests[0].body == [
-        {"removePolicyPack": {"name": "cost", "displayName": "Cost Controls", "version": 1,
-                              "versionTag": "2.0.0"}}
+        {
+            "removePolicyPack": {
+                "name": "cost",
+                "displayName": "Cost Controls",
+                "version": 1,
+                "versionTag": "2.0.0",
+            }
+        }
     ]
 
 
@@ -76,8 +91,11 @@ def test_rename_is_a_plain_patch_before_the_batch_on_the_new_name() -> None:
     (renamed,) = plan_for(state(group), live(live_group("prod"))).changed
     assert [(r.method, r.path, r.body) for r in renamed.requests] == [
         ("PATCH", "/api/orgs/acme/policygroups/prod", {"newName": "production"}),
-        ("PATCH", "/api/orgs/acme/policygroups/production/batch",
-         [{"addStack": {"name": "1", "routingProject": "a"}}]),
+        (
+            "PATCH",
+            "/api/orgs/acme/policygroups/production/batch",
+            [{"addStack": {"name": "1", "routingProject": "a"}}],
+        ),
     ]
 
 
@@ -114,15 +132,27 @@ def test_groups_are_ordered_renames_creates_updates_deletes() -> None:
 
 def test_summary_counts_every_action() -> None:
     result = plan_for(state(desired_group("new")), live(live_group("manual")))
-    assert result.summary() == {"create": 1, "update": 0, "rename": 0, "delete": 0,
-                                "unchanged": 0, "unmanaged": 3}
+    assert result.summary() == {
+        "create": 1,
+        "update": 0,
+        "rename": 0,
+        "delete": 0,
+        "unchanged": 0,
+        "unmanaged": 3,
+    }
 
 
 def test_secret_config_values_are_masked_in_request_json_but_sent_plain() -> None:
     group = desired_group(
         "prod",
-        packs=(pack_ref("aws", "1.3.0", config={"db": {"password": "hunter2"}},
-                        secrets=frozenset({("db", "password")})),),
+        packs=(
+            pack_ref(
+                "aws",
+                "1.3.0",
+                config={"db": {"password": "hunter2"}},
+                secrets=frozenset({("db", "password")}),
+            ),
+        ),
     )
     (created,) = plan_for(state(group), live()).changed
     batch = created.requests[1]

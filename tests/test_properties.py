@@ -76,7 +76,7 @@ def desired_states(draw: st.DrawFn, live: list[dict[str, Any]]) -> DesiredState:
         pool.remove(name)
         previously: tuple[str, ...] = ()
         former = [n for n in live_names if n in pool and n != name]
-        if name not in live_names and former and draw(st.booleans()):
+        if name not in live_names and bool(former) and draw(st.booleans()):
             previously = (draw(st.sampled_from(former)),)
             pool.remove(previously[0])
         stacks = draw(st.none() | st.lists(st.sampled_from(STACK_POOL), unique=True, max_size=5))

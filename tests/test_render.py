@@ -39,11 +39,16 @@ def rich_plan() -> Plan:
         desired_group("staging", mode="audit", stacks=stacks("payments/staging")),
         desired_group("cloud", "accounts", accounts=frozenset({"aws-prod"})),
         desired_group("sandbox", absent=True),
-        desired_group("tuned", agent_pool_id="pool-2", packs=(pack_ref("aws", "1.0.0", "advisory"),)),
+        desired_group(
+            "tuned", agent_pool_id="pool-2", packs=(pack_ref("aws", "1.0.0", "advisory"),)
+        ),
     )
     current = live(
-        live_group("prod", stacks=stacks("payments/prod", "web/old"),
-                   packs=(applied("aws", "1.0.0", "mandatory"),)),
+        live_group(
+            "prod",
+            stacks=stacks("payments/prod", "web/old"),
+            packs=(applied("aws", "1.0.0", "mandatory"),),
+        ),
         live_group("sandbox", mode="audit"),
         live_group("tuned", packs=(applied("aws", "1.0.0", "mandatory"),)),
         live_group("legacy-manual"),
@@ -73,16 +78,24 @@ def test_text_plan_has_no_ansi_codes_without_color() -> None:
 
 def test_no_change_plan_says_so() -> None:
     text = render_text(build_plan("acme", diff(state(), live())))
-    assert text.endswith("No changes. The live policy groups match the desired state "
-                         "(0 unchanged, 2 unmanaged).\n")
+    assert text.endswith(
+        "No changes. The live policy groups match the desired state (0 unchanged, 2 unmanaged).\n"
+    )
 
 
 def test_json_plan_has_contract_keys() -> None:
     shown = json.loads(render_json(rich_plan(), "0.1.0"))
-    assert {"formatVersion", "pgsyncVersion", "organization", "inputs", "summary",
-            "groups"} <= set(shown)
-    assert shown["summary"] == {"create": 2, "update": 1, "rename": 1, "delete": 1,
-                                "unchanged": 0, "unmanaged": 3}
+    assert {"formatVersion", "pgsyncVersion", "organization", "inputs", "summary", "groups"} <= set(
+        shown
+    )
+    assert shown["summary"] == {
+        "create": 2,
+        "update": 1,
+        "rename": 1,
+        "delete": 1,
+        "unchanged": 0,
+        "unmanaged": 3,
+    }
 
 
 def test_secrets_never_appear_in_any_rendering() -> None:

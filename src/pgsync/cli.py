@@ -287,6 +287,7 @@ def _confirm(yes: bool) -> None:
 
 
 @cli.command()
+@click.version_option(__version__, prog_name="pgsync")
 def schema() -> None:
     """Print the desired-state JSON Schema (for editors and other tools)."""
     click.echo(schema_text(), nl=False)

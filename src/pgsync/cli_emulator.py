@@ -9,12 +9,14 @@ from pathlib import Path
 
 import click
 
+from pgsync import __version__
 from pgsync.emulator import EmulatorServer, demo_fixture, load_fixture
 
 EXAMPLE = Path("examples") / "policygroups.yaml"
 
 
 @click.command()
+@click.version_option(__version__, prog_name="pgsync")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",
@@ -68,14 +70,26 @@ def _example() -> Path:
 
 
 @click.command()
+@click.option("-v", "--verbose", is_flag=True, help="Log requests and retries.")
+@click.option("--no-color", is_flag=True, help="No colour (NO_COLOR is honoured too).")
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Group details read concurrently.",
+)
+@click.version_option(__version__, prog_name="pgsync")
 @click.pass_context
-def demo(ctx: click.Context) -> None:
+def demo(ctx: click.Context, verbose: bool, no_color: bool, parallelism: int) -> None:
     """Run validate, plan, apply and a second plan against an in-process emulator.
 
     No token and no network: the emulator listens on a free 127.0.0.1 port with the demo
     organization "acme", and the desired state is examples/policygroups.yaml.
     """
     root = ctx.find_root().command
+    forwarded = ["--parallelism", str(parallelism)]
+    forwarded += ["-v"] * verbose + ["--no-color"] * no_color
     example = str(_example())
     started = time.monotonic()
     with EmulatorServer(demo_fixture()) as server:
@@ -88,7 +102,11 @@ def demo(ctx: click.Context) -> None:
         )
         for number, args in enumerate(steps, start=1):
             click.secho(f"── {number}/{len(steps)}  pgsync {' '.join(args)}", bold=True)
-            root.main([*args, "--api-url", server.url], prog_name="pgsync", standalone_mode=False)
+            root.main(
+                [*args, *forwarded, "--api-url", server.url],
+                prog_name="pgsync",
+                standalone_mode=False,
+            )
             click.echo()
         writes = len(server.writes())
         total = len(server.requests)

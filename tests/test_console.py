@@ -1,0 +1,48 @@
+"""Terminal behaviour: colour only where wanted, progress only on a terminal."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from pgsync.console import Progress, use_color
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_colour_on_a_terminal() -> None:
+    assert use_color(False, Terminal())
+
+
+def test_no_colour_when_not_a_terminal() -> None:
+    assert not use_color(False, io.StringIO())
+
+
+def test_no_colour_with_the_flag() -> None:
+    assert not use_color(True, Terminal())
+
+
+def test_no_colour_with_no_color_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not use_color(False, Terminal())
+
+
+def test_progress_is_shown_on_a_terminal_and_cleared() -> None:
+    stream = Terminal()
+    progress = Progress("reading policy groups", stream)
+    progress(3, 10)
+    progress.finish()
+    assert "\rreading policy groups 3/10" in stream.getvalue()
+    assert stream.getvalue().endswith("\r\x1b[K")
+
+
+def test_progress_is_silent_when_not_a_terminal() -> None:
+    stream = io.StringIO()
+    progress = Progress("reading", stream)
+    progress(1, 2)
+    progress.finish()
+    assert stream.getvalue() == ""
