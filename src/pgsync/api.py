@@ -138,18 +138,18 @@ class PolicyGroupsApi:
         self.client.write(request.method, request.path, request.body)
 
     def read_live_state(
-        self, desired: DesiredState, *, everything: bool = False, progress: Progress | None = None
+        self, desired: DesiredState, *, progress: Progress | None = None
     ) -> LiveState:
         """Live groups and the catalog the desired state needs, and nothing more.
 
-        Details are read for declared groups (and former names); for every group when pruning
-        or when `everything` is asked; the rest are known by name only (unmanaged).
+        Details are read for declared groups (and former names), and for every group when
+        pruning; the rest are known by name only (unmanaged).
         """
         names = self.group_names()
         wanted = {g.name for g in desired.groups} | {
             n for g in desired.groups for n in g.previously
         }
-        read = names if (desired.prune or everything) else [n for n in names if n in wanted]
+        read = names if desired.prune else [n for n in names if n in wanted]
         groups = self.get_groups(read, progress)
         catalog = OrgCatalog(
             packs=self.published_packs()

@@ -126,8 +126,6 @@ class Client:
             verify=True,
             follow_redirects=False,
         )
-        self.requests_sent = 0
-        self._count_lock = threading.Lock()
 
     def close(self) -> None:
         self._http.close()
@@ -172,8 +170,6 @@ class Client:
         for attempt in range(self.retry.attempts):
             last = attempt == self.retry.attempts - 1
             try:
-                with self._count_lock:
-                    self.requests_sent += 1
                 response = self._http.request(method, path, params=params, json=body)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
                 # Never reached the server: safe to retry, write or not.

@@ -102,14 +102,16 @@ def _parse(display: str, data: bytes, problems: list[Problem]) -> _File | None:
     if value is None:
         problems.append(Problem(Location(display, 1, 1), "empty file"))
         return None
+    if not isinstance(value, dict):
+        message = "the top level must be a mapping with organization and policyGroups"
+        problems.append(Problem(doc.at(()), message))
+        return None
     invalid_groups: set[str | int] = set()
     for found in schema.check(value):
         where = doc.key_at(found.path) if found.at_key else doc.at(found.path)
         problems.append(Problem(where, found.message))
         if found.path[:1] == ("policyGroups",) and len(found.path) > 1:
             invalid_groups.add(found.path[1])
-    if not isinstance(value, dict):
-        return None
     organization = value.get("organization")
     prune = value.get("prune")
     groups = value.get("policyGroups")

@@ -35,7 +35,7 @@ def build_group(
         _check_default_group(doc, path, group, name, problems)
     wrong_list = "accounts" if entity_type == "stacks" else "stacks"
     if wrong_list in group:
-        message = f"'{wrong_list}' is not allowed on a {entity_type} group"
+        message = f"'{wrong_list}' is only for {wrong_list} groups (entityType here: {entity_type})"
         problems.append(Problem(doc.key_at((*path, wrong_list)), message))
 
     locations: dict[str, Location] = {}
@@ -85,7 +85,7 @@ def _check_default_group(
     """The API refuses to delete, rename or retype an organization's default groups."""
     expected = DEFAULT_GROUPS[name]
     if group.get("entityType", expected) != expected:
-        message = f"{name} is a {expected} group; its entityType cannot change"
+        message = f"{name} always has entityType {expected}"
         problems.append(Problem(doc.at((*path, "entityType")), message))
     if group.get("previously"):
         message = f"{name} cannot be renamed, so it has no former names"
@@ -115,7 +115,7 @@ def _members(
         where = doc.at((*path, index))
         if item in seen:
             first = locations[str(item)]
-            message = f"{noun} '{item}' is listed twice (first at line {first.line})"
+            message = f"{noun} '{item}' is listed twice (first at {_line_col(first)})"
             problems.append(Problem(where, message))
             continue
         seen.add(item)
@@ -135,7 +135,7 @@ def _packs(
         where = doc.at((*pack_path, "name"))
         config_json, secret_paths = wire_config(doc, pack_path, pack, problems)
         if name in first_at:
-            message = f"pack '{name}' is listed twice (first at line {first_at[name].line})"
+            message = f"pack '{name}' is listed twice (first at {_line_col(first_at[name])})"
             problems.append(Problem(where, message))
             continue
         first_at[name] = where
@@ -148,3 +148,7 @@ def _packs(
             location=where,
         )
     return tuple(found[name] for name in sorted(found))
+
+
+def _line_col(where: Location) -> str:
+    return f"line {where.line}, column {where.col}"

@@ -17,35 +17,36 @@ def wire_config(
 ) -> tuple[str, frozenset[JsonPath]]:
     """Canonical JSON of a schema-valid pack's wire config, and the config paths of its secrets.
 
-    Secret paths are relative to the wire config (`("db-policy", "password")`); a list index
-    in one is written as its decimal text, since a JsonPath holds strings only.
+    Secret paths are relative to the wire config, e.g. `("db-policy", "password")`.
     """
     config: Mapping[str, Any] = pack.get("config", {})
     level: str | None = pack.get("enforcementLevel")
     _check_level(doc, pack_path, config, level, problems)
     secrets: set[JsonPath] = set()
 
-    def unwrap(value: Any, secret_path: JsonPath, doc_path: JsonPointer) -> Any:
+    def unwrap(value: Any, secret_path: JsonPath | None, doc_path: JsonPointer) -> Any:
+        # secret_path is None inside a list: a JsonPath cannot name a list item.
         if isinstance(value, list):
-            return [
-                unwrap(item, (*secret_path, str(index)), (*doc_path, index))
-                for index, item in enumerate(value)
-            ]
+            return [unwrap(item, None, (*doc_path, i)) for i, item in enumerate(value)]
         if not isinstance(value, dict):
             return value
         if SECRET_KEY not in value:
             return {
-                key: unwrap(item, (*secret_path, key), (*doc_path, key))
+                key: unwrap(item, _child(secret_path, key), (*doc_path, key))
                 for key, item in value.items()
             }
+        where = doc.key_at((*doc_path, SECRET_KEY))
         for other in value:
             if other != SECRET_KEY:
-                where = doc.key_at((*doc_path, other))
-                problems.append(Problem(where, f"'{SECRET_KEY}' must be the only key here"))
+                message = f"'{SECRET_KEY}' must be the only key here"
+                problems.append(Problem(doc.key_at((*doc_path, other)), message))
         if value[SECRET_KEY] is None:
-            where = doc.key_at((*doc_path, SECRET_KEY))
             problems.append(Problem(where, "secret value not filled in"))
-        secrets.add(secret_path)
+        if secret_path is None:
+            message = f"'{SECRET_KEY}' cannot be used inside a list; use it in a mapping"
+            problems.append(Problem(where, message))
+        else:
+            secrets.add(secret_path)
         return value[SECRET_KEY]
 
     plain: dict[str, Any] = {}
@@ -77,3 +78,7 @@ def _check_level(
     if level is not None and written is not None and written != level:
         message = f"enforcementLevel '{level}' contradicts '{written}' in config.all"
         problems.append(Problem(doc.at((*pack_path, "enforcementLevel")), message))
+
+
+def _child(path: JsonPath | None, key: str) -> JsonPath | None:
+    return None if path is None else (*path, key)

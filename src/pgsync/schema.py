@@ -13,14 +13,14 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
 
+from pgsync.yamlnodes import JsonPointer
+
 SCHEMA_FILE = "policygroups.schema.json"
 
 # A group's lists that may hold 100,000 strings; jsonschema spends some 5 µs on each item,
 # so `check` tests plain strings itself (with the schema's own pattern) and hands jsonschema
 # only the rest.
 BULK_LISTS = ("stacks", "accounts")
-
-JsonPointer = tuple[str | int, ...]
 
 _JSON_TYPES = {
     "array": "a list",
@@ -34,7 +34,7 @@ _JSON_TYPES = {
 
 # bool before int: a bool is an int in Python.
 _PYTHON_KINDS: tuple[tuple[type, str], ...] = (
-    (bool, "true or false"),
+    (bool, "a boolean"),
     (int, "an integer"),
     (float, "a number"),
     (str, "a string"),
@@ -101,22 +101,21 @@ def _without_valid_bulk_strings(instance: object) -> tuple[object, Kept]:
     kept: Kept = {}
     slim_groups: list[object] = []
     for index, group in enumerate(instance["policyGroups"]):
-        if isinstance(group, dict):
-            group = dict(group)
-            for key, accept in accepts.items():
-                items = group.get(key)
-                if not isinstance(items, list):
-                    continue
-                needed = [
-                    i
-                    for i, item in enumerate(items)
-                    if not (isinstance(item, str) and accept(item))
-                ]
-                if len(needed) < len(items):
-                    group[key] = [items[i] for i in needed]
-                    kept["policyGroups", index, key] = needed
-        slim_groups.append(group)
+        slim = dict(group) if isinstance(group, dict) else group
+        for key, accept in accepts.items():
+            items = slim.get(key) if isinstance(slim, dict) else None
+            if not isinstance(items, list):
+                continue
+            needed = [i for i, item in enumerate(items) if not _valid(accept, item)]
+            if len(needed) < len(items):
+                slim[key] = [items[i] for i in needed]
+                kept["policyGroups", index, key] = needed
+        slim_groups.append(slim)
     return {**instance, "policyGroups": slim_groups}, kept
+
+
+def _valid(accept: Callable[[str], bool], item: object) -> bool:
+    return isinstance(item, str) and accept(item)
 
 
 def _restore_index(problem: SchemaProblem, kept: Kept) -> SchemaProblem:
@@ -138,7 +137,7 @@ def _bulk_string_checks() -> dict[str, Callable[[str], bool]]:
 def _string_check(subschema: Mapping[str, Any]) -> Callable[[str], bool]:
     """Whether a string is valid under `subschema`, for the few keywords understood here."""
     # Keywords that say nothing about a string (type is checked by the caller).
-    ignored = {"type", "description", "properties", "required", "additionalProperties"}
+    ignored = {"type", "description", "$comment", "properties", "required", "additionalProperties"}
     unknown = set(subschema) - ignored - {"pattern", "minLength"}
     types = subschema.get("type")
     if unknown or "string" not in (types if isinstance(types, list) else [types]):

@@ -7,17 +7,16 @@
 from __future__ import annotations
 
 import gc
-import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from pgsync.errors import InputError, Location, Problem
+from pgsync.yamlparse import compose, decode
 
 JsonPointer = tuple[str | int, ...]
 Position = tuple[int, int]
@@ -25,8 +24,8 @@ Position = tuple[int, int]
 
 MAX_NODES = 5_000_000
 MAX_DEPTH = 100
+_TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
 
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CORE = "tag:yaml.org,2002:"
 _STR, _SEQ, _MAP, _MERGE = (_CORE + name for name in ("str", "seq", "map", "merge"))
 _CONSTRUCT = SafeConstructor()
@@ -53,11 +52,6 @@ _SCALARS: dict[str, Callable[[ScalarNode], Any]] = {
     _CORE + "float": _CONSTRUCT.construct_yaml_float,
 }
 
-# What YAML 1.1 allows in a stream (PyYAML's reader uses the same set).
-_NOT_PRINTABLE = re.compile(
-    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Document:
@@ -73,7 +67,10 @@ class Document:
 
     def at(self, path: JsonPointer) -> Location:
         """Where the value at `path` starts, or else its nearest recorded ancestor."""
-        for end in range(len(path), -1, -1):
+        found = self.values.get(path)
+        if found is not None:
+            return Location(self.file, *found)
+        for end in range(len(path) - 1, -1, -1):
             found = self.values.get(path[:end])
             if found is not None:
                 return Location(self.file, *found)
@@ -90,7 +87,7 @@ def load_yaml(data: bytes, file: str) -> Document:
 
     An empty stream gives a document whose value is None.
     """
-    text = _decode(data, file)
+    text = decode(data, file)
     # Collecting while the node graph is built costs four times the parse itself, and the
     # graph is garbage once the values are out: no collection needs to look at it at all.
     with _gc_paused():
@@ -98,11 +95,11 @@ def load_yaml(data: bytes, file: str) -> Document:
 
 
 def _convert(text: str, file: str) -> Document:
-    root = _compose(text, file)
+    root = compose(text, file)
     if root is None:
         return Document(file, None, (), {}, {})
-    if "&" in text:
-        _check_expansion(root, file)
+    if "&" in text or "<<" in text:
+        _check_graph(root, file)
     walker = _Walker(file, merges="<<" in text)
     value = walker.value(root, ())
     walker.values[()] = _position(root)
@@ -120,60 +117,6 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _decode(data: bytes, file: str) -> str:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        line_start = data.rfind(b"\n", 0, err.start) + 1
-        col = len(data[line_start : err.start].decode("utf-8", errors="replace")) + 1
-        message = f"not valid UTF-8 (byte 0x{data[err.start]:02x})"
-        raise InputError(Problem(Location(file, line, col), message)) from None
-    bad = _NOT_PRINTABLE.search(text)
-    if bad is not None:
-        offset = bad.start()
-        line = text.count("\n", 0, offset) + 1
-        col = offset - text.rfind("\n", 0, offset)
-        message = f"character U+{ord(bad.group()):04X} is not allowed in YAML"
-        raise InputError(Problem(Location(file, line, col), message))
-    return text
-
-
-def _compose(text: str, file: str) -> Node | None:
-    loader = _LOADER(text)
-    try:
-        node: Node | None = loader.get_single_node()
-    except yaml.MarkedYAMLError as err:
-        where = _mark_location(err, file)
-        raise InputError(Problem(where, _syntax_message(err, text, where))) from None
-    except yaml.YAMLError as err:
-        message = f"invalid YAML: {str(err).splitlines()[0]}"
-        raise InputError(Problem(Location(file, 1, 1), message)) from None
-    except RecursionError:
-        message = f"invalid YAML: nested deeper than {MAX_DEPTH} levels"
-        raise InputError(Problem(Location(file, 1, 1), message)) from None
-    finally:
-        loader.dispose()
-    return node
-
-
-def _mark_location(err: yaml.MarkedYAMLError, file: str) -> Location:
-    mark = err.problem_mark or err.context_mark
-    return Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
-
-
-def _syntax_message(err: yaml.MarkedYAMLError, text: str, at: Location) -> str:
-    lines = text.split("\n")
-    line = lines[at.line - 1] if at.line <= len(lines) else ""
-    if line[at.col - 1 : at.col] == "\t":
-        return "invalid YAML: a tab character here (YAML indents with spaces only)"
-    context = err.context or ""
-    start, mark = err.context_mark, err.problem_mark
-    if context and start is not None and mark is not None and start.line != mark.line:
-        context += f" (line {start.line + 1}, column {start.column + 1})"
-    return "invalid YAML: " + ", ".join(part for part in (context, err.problem) if part)
-
-
 def _position(node: Node) -> Position:
     mark = node.start_mark
     return (mark.line + 1, mark.column + 1)
@@ -183,32 +126,38 @@ def _problem(file: str, node: Node, message: str) -> Problem:
     return Problem(Location(file, *_position(node)), message)
 
 
-def _check_expansion(root: Node, file: str) -> None:
-    """Refuse alias cycles and alias bombs before expanding anything (sizes are memoised)."""
-    sizes: dict[int, int] = {}
+def _check_graph(root: Node, file: str) -> None:
+    """Refuse alias cycles, alias bombs and deep nesting before expanding anything.
+
+    Sizes and heights are memoised per node, so an alias costs nothing to measure again.
+    """
+    measured: dict[int, tuple[int, int]] = {}
     active: set[int] = set()
 
-    def size(node: Node, depth: int) -> int:
+    def measure(node: Node, depth: int) -> tuple[int, int]:
         if isinstance(node, ScalarNode):
-            return 1
-        known = sizes.get(id(node))
+            return 1, 0
+        known = measured.get(id(node))
         if known is not None:
             return known
         if id(node) in active:
             raise InputError(_problem(file, node, "this collection contains an alias to itself"))
-        if depth > MAX_DEPTH:
-            raise InputError(_problem(file, node, f"nested deeper than {MAX_DEPTH} levels"))
         active.add(id(node))
         children = node.value if isinstance(node, SequenceNode) else _flat_pairs(node)
-        total = 1 + sum(size(child, depth + 1) for child in children)
+        size, height = 1, 0
+        for child in children:
+            child_size, child_height = measure(child, depth + 1)
+            size, height = size + child_size, max(height, child_height + 1)
+            if depth + height > MAX_DEPTH:
+                raise InputError(_problem(file, node, _TOO_DEEP))
+            if size > MAX_NODES:
+                message = f"aliases expand this to more than {MAX_NODES:,} values"
+                raise InputError(_problem(file, node, message))
         active.discard(id(node))
-        if total > MAX_NODES:
-            message = f"aliases expand this to more than {MAX_NODES:,} values"
-            raise InputError(_problem(file, node, message))
-        sizes[id(node)] = total
-        return total
+        measured[id(node)] = size, height
+        return size, height
 
-    size(root, 0)
+    measure(root, 0)
 
 
 def _flat_pairs(node: Node) -> Iterator[Node]:
@@ -232,10 +181,7 @@ class _Walker:
         if isinstance(node, ScalarNode):
             return self._scalar(node)
         if len(path) >= MAX_DEPTH:
-            self.problems.append(
-                _problem(self.file, node, f"nested deeper than {MAX_DEPTH} levels")
-            )
-            return None
+            raise InputError(_problem(self.file, node, _TOO_DEEP))
         if isinstance(node, SequenceNode):
             if node.tag != _SEQ:
                 self._unsupported(node)
@@ -295,8 +241,8 @@ class _Walker:
                 continue
             value_path = (*path, key)
             if key in result and not overriding:
-                first = keys[value_path][0]
-                message = f"duplicate key '{key}' (first at line {first})"
+                line, col = keys[value_path]
+                message = f"duplicate key '{key}' (first at line {line}, column {col})"
                 self.problems.append(_problem(self.file, key_node, message))
                 continue
             mark = key_node.start_mark

@@ -1,0 +1,75 @@
+"""YAML text → PyYAML's node graph; encoding and syntax errors become InputErrors at line:col."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+from yaml.nodes import Node
+
+from pgsync.errors import InputError, Location, Problem
+
+LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's parser when PyYAML was built with it: several times faster."""
+
+# What YAML 1.1 allows in a stream (PyYAML's reader uses the same set).
+_NOT_PRINTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+
+
+def decode(data: bytes, file: str) -> str:
+    """The text of a UTF-8 file (a byte order mark is allowed), if YAML allows every character."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        line_start = data.rfind(b"\n", 0, err.start) + 1
+        col = len(data[line_start : err.start].decode("utf-8", errors="replace")) + 1
+        message = f"not valid UTF-8 (byte 0x{data[err.start]:02x})"
+        raise InputError(Problem(Location(file, line, col), message)) from None
+    bad = _NOT_PRINTABLE.search(text)
+    if bad is not None:
+        offset = bad.start()
+        line = text.count("\n", 0, offset) + 1
+        col = offset - text.rfind("\n", 0, offset)
+        message = f"character U+{ord(bad.group()):04X} is not allowed in YAML"
+        raise InputError(Problem(Location(file, line, col), message))
+    return text
+
+
+def compose(text: str, file: str) -> Node | None:
+    """The node graph of the only document in `text`; None when there is no document."""
+    loader = LOADER(text)
+    try:
+        node: Node | None = loader.get_single_node()
+    except yaml.MarkedYAMLError as err:
+        where = _mark_location(err, file)
+        raise InputError(Problem(where, _syntax_message(err, text, where))) from None
+    except yaml.YAMLError as err:
+        message = f"invalid YAML: {str(err).splitlines()[0]}"
+        raise InputError(Problem(Location(file, 1, 1), message)) from None
+    except RecursionError:
+        message = "invalid YAML: nested too deeply"
+        raise InputError(Problem(Location(file, 1, 1), message)) from None
+    finally:
+        loader.dispose()
+    return node
+
+
+def _mark_location(err: yaml.MarkedYAMLError, file: str) -> Location:
+    mark = err.problem_mark or err.context_mark
+    return Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
+
+
+def _syntax_message(err: yaml.MarkedYAMLError, text: str, at: Location) -> str:
+    lines = text.split("\n")
+    line = lines[at.line - 1] if at.line <= len(lines) else ""
+    if line[at.col - 1 : at.col] == "\t":
+        return "invalid YAML: a tab character here (YAML indents with spaces only)"
+    context = err.context or ""
+    start, mark = err.context_mark, err.problem_mark
+    if context and start is not None and mark is not None and start.line != mark.line:
+        context += f" (line {start.line + 1}, column {start.column + 1})"
+    return "invalid YAML: " + ", ".join(part for part in (context, err.problem) if part)

@@ -1,0 +1,175 @@
+"""The JSON Schema: one file shipped twice, valid, documented, and explained in plain words."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+
+from pgsync import schema
+from pgsync.model import ENFORCEMENT_LEVELS
+from pgsync.schema import PATTERN_MESSAGES, SchemaProblem, check, schema_text
+
+ROOT = Path(__file__).parent.parent
+REPO_SCHEMA = ROOT / "schemas" / "policygroups.schema.json"
+PACKAGED_SCHEMA = ROOT / "src" / "pgsync" / "schemas" / "policygroups.schema.json"
+
+
+def loaded() -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(schema_text())
+    return result
+
+
+def subschemas(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from subschemas(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from subschemas(item)
+
+
+def messages(instance: object) -> list[tuple[tuple[str | int, ...], bool, str]]:
+    return [(p.path, p.at_key, p.message) for p in check(instance)]
+
+
+def group(**fields: Any) -> dict[str, Any]:
+    return {"organization": "acme", "policyGroups": [{"name": "prod", **fields}]}
+
+
+def test_repo_schema_is_the_packaged_file() -> None:
+    assert REPO_SCHEMA.is_symlink()
+    assert REPO_SCHEMA.read_bytes() == PACKAGED_SCHEMA.read_bytes()
+
+
+def test_schema_text_is_the_shipped_file() -> None:
+    assert schema_text() == PACKAGED_SCHEMA.read_text(encoding="utf-8")
+
+
+def test_schema_is_valid_draft_2020_12_with_an_id() -> None:
+    document = loaded()
+    Draft202012Validator.check_schema(document)
+    assert document["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert document["$id"] == "https://github.com/pgsync/pgsync/schemas/policygroups.schema.json"
+    assert document["title"]
+
+
+def test_every_property_has_a_description() -> None:
+    undocumented = [
+        name
+        for node in subschemas(loaded())
+        for name, prop in node.get("properties", {}).items()
+        if not prop.get("description")
+    ]
+    assert undocumented == []
+
+
+def test_every_object_is_closed_except_policy_settings() -> None:
+    document = loaded()
+    open_objects = [
+        node
+        for node in subschemas(document)
+        if "properties" in node and node.get("additionalProperties") is not False
+    ]
+    assert open_objects == [document["$defs"]["policyConfig"]]
+
+
+def test_no_one_of_or_any_of_slows_validation() -> None:
+    assert not any({"oneOf", "anyOf"} & set(node) for node in subschemas(loaded()))
+
+
+def test_every_pattern_has_a_message() -> None:
+    patterns = {node["pattern"] for node in subschemas(loaded()) if "pattern" in node}
+    assert patterns == set(PATTERN_MESSAGES)
+
+
+def test_enforcement_levels_are_the_models() -> None:
+    assert loaded()["$defs"]["enforcementLevel"]["enum"] == list(ENFORCEMENT_LEVELS)
+
+
+def test_example_file_is_valid() -> None:
+    example = yaml.safe_load((ROOT / "examples" / "policygroups.yaml").read_text())
+    assert check(example) == []
+
+
+def test_unknown_key_points_at_the_key_and_suggests() -> None:
+    [(path, at_key, message)] = messages(group(stack=[]))
+    assert (path, at_key) == (("policyGroups", 0, "stack"), True)
+    assert message.startswith("unknown key 'stack', did you mean 'stacks'? (allowed: name,")
+
+
+def test_missing_keys_are_each_reported_once_at_the_parent() -> None:
+    assert messages({}) == [
+        ((), False, "missing required key 'organization'"),
+        ((), False, "missing required key 'policyGroups'"),
+    ]
+
+
+def test_type_message_names_every_accepted_kind() -> None:
+    assert messages(group(stacks=[7])) == [
+        (("policyGroups", 0, "stacks", 0), False, "expected a string or a mapping, got an integer")
+    ]
+
+
+def test_enum_message_lists_the_choices() -> None:
+    assert messages(group(mode="strict")) == [
+        (("policyGroups", 0, "mode"), False, "expected one of preventative, audit, got 'strict'")
+    ]
+
+
+def test_policy_level_string_is_checked_by_its_pattern() -> None:
+    pack = {"name": "aws", "versionTag": "1", "config": {"s3": "mandatroy"}}
+    assert messages(group(policyPacks=[pack])) == [
+        (
+            ("policyGroups", 0, "policyPacks", 0, "config", "s3"),
+            False,
+            "expected one of advisory, mandatory, disabled, remediate, got 'mandatroy'",
+        )
+    ]
+
+
+def test_bad_stack_string_keeps_its_index_in_the_file() -> None:
+    stacks = ["a/b", "c/d", "bad", "e/f", {"routingProject": "g", "name": "h"}, "x y/z"]
+    assert messages(group(stacks=stacks)) == [
+        (("policyGroups", 0, "stacks", 2), False, "expected a stack as 'project/stack', got 'bad'"),
+        (
+            ("policyGroups", 0, "stacks", 5),
+            False,
+            "expected a stack as 'project/stack', got 'x y/z'",
+        ),
+    ]
+
+
+def test_empty_account_name_is_refused() -> None:
+    assert messages(group(entityType="accounts", accounts=["aws", ""])) == [
+        (("policyGroups", 0, "accounts", 1), False, "must not be empty")
+    ]
+
+
+items = st.one_of(
+    st.sampled_from(["a/b", "bad", "", "a/b/c", " /x", "p/s"]),
+    st.integers(),
+    st.none(),
+    st.fixed_dictionaries(
+        {"routingProject": st.sampled_from(["p", "", "a/b"]), "name": st.just("s")}
+    ),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(["name", "stacks", "accounts"]), st.lists(items))))
+def test_check_reports_what_the_schema_file_itself_does(groups: list[Any]) -> None:
+    """Neither inlining `$ref`s nor skipping valid bulk strings changes any problem."""
+    document = {"organization": "acme", "policyGroups": groups}
+    unoptimised = Draft202012Validator(loaded())
+    full: set[SchemaProblem] = {
+        problem for error in unoptimised.iter_errors(document) for problem in schema._explain(error)
+    }
+    assert set(check(document)) == full

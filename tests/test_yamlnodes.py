@@ -1,0 +1,243 @@
+"""load_yaml(): YAML to plain values with positions; every input flaw becomes a Problem."""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pgsync import yamlnodes, yamlparse
+from pgsync.errors import InputError, Location
+from pgsync.yamlnodes import Document, load_yaml
+
+
+def load(text: str | bytes) -> Document:
+    return load_yaml(text.encode() if isinstance(text, str) else text, "f.yaml")
+
+
+def fatal(text: str | bytes) -> str:
+    with pytest.raises(InputError) as caught:
+        load(text)
+    return str(caught.value.problem)
+
+
+def problems(text: str) -> list[str]:
+    return [str(problem) for problem in load(text).problems]
+
+
+def test_values_are_plain_json_kinds() -> None:
+    doc = load("s: text\ni: 12\nf: 1.5\nb: true\nn: null\nl: [a, 1]\nm: {k: v}\n")
+    assert doc.value == {
+        "s": "text",
+        "i": 12,
+        "f": 1.5,
+        "b": True,
+        "n": None,
+        "l": ["a", 1],
+        "m": {"k": "v"},
+    }
+    assert doc.problems == ()
+
+
+def test_unquoted_date_stays_text() -> None:
+    assert load("tag: 2024-01-01\nat: 2024-01-01 10:00:00\n").value == {
+        "tag": "2024-01-01",
+        "at": "2024-01-01 10:00:00",
+    }
+
+
+def test_yaml_1_1_scalars_resolve_as_pyyaml_does() -> None:
+    assert load("a: yes\nb: 0x1F\nc: 1_000\nd: .inf\ne: ~\n").value == {
+        "a": True,
+        "b": 31,
+        "c": 1000,
+        "d": math.inf,
+        "e": None,
+    }
+
+
+def test_keys_are_kept_as_written() -> None:
+    assert load("1: a\non: b\nnull: c\n").value == {"1": "a", "on": "b", "null": "c"}
+
+
+def test_positions_are_one_based_for_values_and_keys() -> None:
+    doc = load("groups:\n  - name: prod\n    stacks: [a/b, c/d]\n")
+    assert doc.at(("groups", 0, "name")) == Location("f.yaml", 2, 11)
+    assert doc.key_at(("groups", 0, "name")) == Location("f.yaml", 2, 5)
+    assert doc.at(("groups", 0, "stacks", 1)) == Location("f.yaml", 3, 19)
+    assert doc.at(("groups", 0)) == Location("f.yaml", 2, 5)
+
+
+def test_unknown_path_falls_back_to_nearest_ancestor() -> None:
+    doc = load("a:\n  b: 1\n")
+    assert doc.at(("a", "missing", 3)) == Location("f.yaml", 2, 3)
+    assert doc.key_at(("a", "missing")) == Location("f.yaml", 2, 3)
+
+
+def test_duplicate_key_points_at_the_second_key() -> None:
+    doc = load("a: 1\nb: 2\na: 3\n")
+    assert [str(p) for p in doc.problems] == [
+        "f.yaml:3:1: duplicate key 'a' (first at line 1, column 1)"
+    ]
+    assert doc.value == {"a": 1, "b": 2}
+
+
+def test_aliases_are_expanded_with_positions_of_the_anchor() -> None:
+    doc = load("a: &x [1, 2]\nb: *x\n")
+    assert doc.value == {"a": [1, 2], "b": [1, 2]}
+    assert doc.at(("b", 1)) == Location("f.yaml", 1, 11)
+
+
+def test_merge_key_yields_to_explicit_keys() -> None:
+    doc = load("base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  y: 3\n")
+    assert doc.value["m"] == {"x": 1, "y": 3}
+    assert doc.at(("m", "y")) == Location("f.yaml", 4, 6)
+    assert doc.problems == ()
+
+
+def test_merge_list_earlier_sources_win() -> None:
+    doc = load("a: &a {k: 1}\nb: &b {k: 2, j: 2}\nm:\n  <<: [*a, *b]\n")
+    assert doc.value["m"] == {"k": 1, "j": 2}
+
+
+def test_aliased_mapping_with_merge_is_flattened_once() -> None:
+    doc = load("a: &a {k: 1}\nb: &b {<<: *a, k: 2}\nc: [*b, *b]\n")
+    assert doc.value["c"] == [{"k": 2}, {"k": 2}]
+    assert doc.problems == ()
+
+
+def test_merging_a_scalar_is_a_problem() -> None:
+    assert problems("m:\n  <<: 5\n") == [
+        "f.yaml:2:7: '<<' can merge only a mapping or a list of mappings"
+    ]
+
+
+def test_alias_bomb_is_refused_without_expanding() -> None:
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for number in range(1, 12):
+        before, name = chr(ord("a") + number - 1), chr(ord("a") + number)
+        levels.append(f"{name}: &{name} [{', '.join([f'*{before}'] * 10)}]")
+    started = time.perf_counter()
+    message = fatal("\n".join(levels) + "\n")
+    assert time.perf_counter() - started < 1
+    assert message == "f.yaml:7:4: aliases expand this to more than 5,000,000 values"
+
+
+def test_recursive_alias_is_refused() -> None:
+    assert fatal("a: &a [1, *a]\n") == "f.yaml:1:4: this collection contains an alias to itself"
+
+
+@pytest.mark.parametrize(
+    ("text", "tag"),
+    [
+        ("a: !!binary aGk=\n", "!!binary"),
+        ("a: !!set {x}\n", "!!set"),
+        ("a: !!omap [x: 1]\n", "!!omap"),
+        ("a: !!python/tuple [1]\n", "!!python/tuple"),
+        ("a: !custom x\n", "!custom"),
+    ],
+)
+def test_tags_beyond_json_are_problems(text: str, tag: str) -> None:
+    assert problems(text) == [
+        f"f.yaml:1:4: unsupported YAML tag {tag} (only strings, numbers, true/false, null,"
+        " lists and mappings are allowed)"
+    ]
+
+
+def test_invalid_explicit_int_is_a_problem() -> None:
+    assert problems("a: !!int twelve\n") == ["f.yaml:1:4: 'twelve' is not a valid !!int"]
+
+
+def test_mapping_as_key_is_a_problem() -> None:
+    assert problems("? [a]\n: 1\n") == [
+        "f.yaml:1:3: a mapping key must be a plain value, not a list or mapping"
+    ]
+
+
+def test_non_utf8_byte_is_located() -> None:
+    assert fatal(b"a: 1\nb: caf\xe9\n") == "f.yaml:2:7: not valid UTF-8 (byte 0xe9)"
+
+
+def test_control_character_is_located() -> None:
+    assert fatal("a: 1\nb: x\x07\n") == "f.yaml:2:5: character U+0007 is not allowed in YAML"
+
+
+def test_utf8_byte_order_mark_is_accepted() -> None:
+    assert load(b"\xef\xbb\xbfa: 1\n").value == {"a": 1}
+
+
+def test_tab_indentation_is_named() -> None:
+    assert fatal("a:\n\tb: 1\n") == (
+        "f.yaml:2:1: invalid YAML: a tab character here (YAML indents with spaces only)"
+    )
+
+
+def test_syntax_error_points_at_the_problem() -> None:
+    assert fatal("a: [1, 2\nb: 3\n") == (
+        "f.yaml:2:2: invalid YAML: while parsing a flow sequence (line 1, column 4),"
+        " did not find expected ',' or ']'"
+    )
+
+
+def test_second_document_is_an_error() -> None:
+    assert fatal("a: 1\n---\nb: 2\n") == (
+        "f.yaml:2:1: invalid YAML: expected a single document in the stream"
+        " (line 1, column 1), but found another document"
+    )
+
+
+def test_empty_stream_has_no_value() -> None:
+    assert load("# only a comment\n").value is None
+
+
+def test_nesting_beyond_the_limit_is_refused() -> None:
+    depth = yamlnodes.MAX_DEPTH + 5
+    assert fatal("[" * depth + "]" * depth) == (
+        f"f.yaml:1:{yamlnodes.MAX_DEPTH + 1}: nested deeper than {yamlnodes.MAX_DEPTH} levels"
+    )
+
+
+def test_long_chain_of_merged_anchors_is_refused_not_a_crash() -> None:
+    # Each anchor sits under a repeated key, so the walk skips it and must not recurse.
+    lines = ["k: &a0 {v: 1}"] + [f"k: &a{i} {{<<: *a{i - 1}}}" for i in range(1, 1500)]
+    assert fatal("\n".join([*lines, "use: {<<: *a1499}"])) == (
+        f"f.yaml:100:4: nested deeper than {yamlnodes.MAX_DEPTH} levels"
+    )
+
+
+def test_collection_is_left_enabled_after_loading() -> None:
+    assert gc.isenabled()
+    load("a: [1]\n")
+    with pytest.raises(InputError):
+        load("a: [1\n")
+    assert gc.isenabled()
+
+
+def test_pure_python_parser_gives_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "a: &x {k: [1, 2024-01-01]}\nb:\n  <<: *x\n  j: yes\n"
+    fast = load(text)
+    monkeypatch.setattr(yamlparse, "LOADER", yaml.SafeLoader)
+    slow = load(text)
+    assert (slow.value, slow.values, slow.keys) == (fast.value, fast.values, fast.keys)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(json_values)
+def test_values_equal_what_yaml_safe_load_gives(value: Any) -> None:
+    text = yaml.safe_dump(value)
+    assert load(text).value == yaml.safe_load(text)
