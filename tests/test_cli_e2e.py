@@ -351,3 +351,25 @@ def test_every_command_has_help(command: str) -> None:
     result = CliRunner().invoke(cli, [command, "--help"])
     assert result.exit_code == 0
     assert "Usage: " in result.output
+
+
+def test_failure_stops_apply_and_reports_done_failed_and_not_attempted(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    emulator.inject_fault(
+        method="PATCH",
+        path="/production/batch$",
+        status=400,
+        body={"code": 400, "message": "Bad Request: nope"},
+    )
+    result = pgsync(emulator, "apply", write(tmp_path, THREE_GROUPS), "--yes")
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert "  done          create  cloud" in lines
+    assert (
+        "  failed        create  production: PATCH /api/orgs/acme/policygroups/production/batch:"
+        " HTTP 400: Bad Request: nope (after 1 successful request(s) for it)" in lines
+    )
+    assert "  not attempted create  staging" in lines
+    assert emulator.group("acme", "staging") is None
+    assert pgsync(emulator, "apply", write(tmp_path, THREE_GROUPS), "--yes").exit_code == 0

@@ -63,7 +63,10 @@ def apply_plan(
         try:
             runner.run(group)
         except PgsyncError as error:
-            outcomes.append(Outcome(group.name, group.action, "failed", str(error)))
+            detail = str(error)
+            if runner.succeeded_in_group:
+                detail += f" (after {runner.succeeded_in_group} successful request(s) for it)"
+            outcomes.append(Outcome(group.name, group.action, "failed", detail))
             outcomes += [Outcome(g.name, g.action, "not attempted") for g in pending]
             report = ApplyReport(tuple(outcomes), runner.writes)
             raise ApplyFailed(
@@ -82,14 +85,17 @@ class _Runner:
         self.catalog = catalog
         self.on_event = on_event
         self.writes = 0
+        self.succeeded_in_group = 0
 
     def run(self, group: GroupPlan) -> None:
+        self.succeeded_in_group = 0
         requests = group.requests
         for attempt in range(1, AMBIGUOUS_WRITE_ATTEMPTS + 1):
             try:
                 for request in requests:
                     self.writes += 1
                     self.api.send(request)
+                    self.succeeded_in_group += 1
                 break
             except AmbiguousWriteError as error:
                 # Contract §5: a write is retried only once a re-read shows it did not take

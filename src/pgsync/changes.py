@@ -24,61 +24,50 @@ class Rename:
 
 
 @dataclass(frozen=True, slots=True)
-class AddStack:
+class _StackChange:
     stack: StackRef
+
+    @property
+    def subject(self) -> str:
+        return str(self.stack)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.stack.to_api()
+
+
+@dataclass(frozen=True, slots=True)
+class AddStack(_StackChange):
     kind = "addStack"
 
-    @property
-    def subject(self) -> str:
-        return str(self.stack)
-
-    def to_json(self) -> dict[str, Any]:
-        return self.stack.to_api()
-
 
 @dataclass(frozen=True, slots=True)
-class RemoveStack:
-    stack: StackRef
+class RemoveStack(_StackChange):
     kind = "removeStack"
 
-    @property
-    def subject(self) -> str:
-        return str(self.stack)
-
-    def to_json(self) -> dict[str, Any]:
-        return self.stack.to_api()
-
 
 @dataclass(frozen=True, slots=True)
-class AddAccount:
+class _AccountChange:
     """`account_json` is the account object from the org's listing, sent whole."""
 
     name: str
     account_json: str = field(default="{}", compare=False)
+
+    @property
+    def subject(self) -> str:
+        return self.name
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+
+@dataclass(frozen=True, slots=True)
+class AddAccount(_AccountChange):
     kind = "addAccount"
 
-    @property
-    def subject(self) -> str:
-        return self.name
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name}
-
 
 @dataclass(frozen=True, slots=True)
-class RemoveAccount:
-    """`account_json` is the account object from the org's listing, sent whole."""
-
-    name: str
-    account_json: str = field(default="{}", compare=False)
+class RemoveAccount(_AccountChange):
     kind = "removeAccount"
-
-    @property
-    def subject(self) -> str:
-        return self.name
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name}
 
 
 def _pack_json(pack: AppliedPack) -> dict[str, Any]:
@@ -117,48 +106,46 @@ class RemovePack:
 
 
 @dataclass(frozen=True, slots=True)
-class UpgradePack:
-    """A new versionTag of a pack the group already has (with its settings)."""
+class _PackSettingsChange:
+    """A pack the group already has, with new settings; `config_changes` describe them."""
 
     before: AppliedPack
     after: AppliedPack
     config_changes: tuple[str, ...] = ()
-    kind = "upgradePolicyPack"
 
     @property
     def subject(self) -> str:
         return self.after.name
 
     def to_json(self) -> dict[str, Any]:
+        shown = _pack_json(self.after)
         return {
             "name": self.after.name,
-            "from": self.before.version_tag,
-            "to": self.after.version_tag,
+            **self._versions(),
             "configChanges": list(self.config_changes),
-            **{k: v for k, v in _pack_json(self.after).items() if k in ("config", "environments")},
+            "config": shown["config"],
+            "environments": shown["environments"],
         }
+
+    def _versions(self) -> dict[str, str]:
+        return {"versionTag": self.after.version_tag}
 
 
 @dataclass(frozen=True, slots=True)
-class ConfigurePack:
+class UpgradePack(_PackSettingsChange):
+    """A new versionTag of a pack the group already has (with its settings)."""
+
+    kind = "upgradePolicyPack"
+
+    def _versions(self) -> dict[str, str]:
+        return {"from": self.before.version_tag, "to": self.after.version_tag}
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigurePack(_PackSettingsChange):
     """Same versionTag, different config or environments."""
 
-    before: AppliedPack
-    after: AppliedPack
-    config_changes: tuple[str, ...] = ()
     kind = "configurePolicyPack"
-
-    @property
-    def subject(self) -> str:
-        return self.after.name
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.after.name,
-            "versionTag": self.after.version_tag,
-            "configChanges": list(self.config_changes),
-            **{k: v for k, v in _pack_json(self.after).items() if k in ("config", "environments")},
-        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
 
 import click
 
@@ -18,99 +14,19 @@ from pgsync import __version__
 from pgsync.api import PolicyGroupsApi
 from pgsync.apply import apply_plan
 from pgsync.cli_emulator import demo, emulator
-from pgsync.client import REDACTED, Client, is_loopback
-from pgsync.console import Progress, configure_logging, print_problems, use_color
+from pgsync.cli_options import TOKEN_ENV, Settings, common_options, reports_errors
+from pgsync.client import Client, is_loopback
+from pgsync.console import Progress
 from pgsync.desired import load_desired
 from pgsync.diff import diff
-from pgsync.errors import PgsyncError, Refused, StalePlan, ValidationFailed
+from pgsync.errors import PgsyncError, Refused, StalePlan
 from pgsync.model import DesiredState, LiveState
 from pgsync.plan import Plan, build_plan
 from pgsync.render import render_json, render_text
 from pgsync.savedplan import stale_reasons
 from pgsync.schema import schema_text
 
-DEFAULT_API_URL = "https://api.pulumi.com"
-TOKEN_ENV = "PULUMI_ACCESS_TOKEN"
 EXIT_CHANGES = 2
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """The options every command accepts after its name."""
-
-    api_url: str
-    verbose: bool
-    color: bool
-    parallelism: int
-
-    @property
-    def token(self) -> str | None:
-        return os.environ.get(TOKEN_ENV) or None
-
-
-def common_options(command: Callable[..., R]) -> Callable[..., R]:
-    """Adds --api-url, -v, --no-color, --parallelism and --version; passes `settings`."""
-
-    @functools.wraps(command)
-    def wrapper(api_url: str, verbose: bool, no_color: bool, parallelism: int, **kwargs: Any) -> R:
-        settings = Settings(api_url, verbose, use_color(no_color, sys.stdout), parallelism)
-        configure_logging(verbose, settings.token)
-        return command(settings=settings, **kwargs)
-
-    for option in reversed(
-        (
-            click.option(
-                "--api-url",
-                envvar="PULUMI_BACKEND_URL",
-                default=DEFAULT_API_URL,
-                show_default=True,
-                help="Pulumi Cloud API base URL (env PULUMI_BACKEND_URL).",
-            ),
-            click.option("-v", "--verbose", is_flag=True, help="Log requests and retries."),
-            click.option("--no-color", is_flag=True, help="No colour (NO_COLOR is honoured too)."),
-            click.option(
-                "--parallelism",
-                type=click.IntRange(1, 64),
-                default=8,
-                show_default=True,
-                help="Group details read concurrently.",
-            ),
-            click.version_option(__version__, prog_name="pgsync"),
-        )
-    ):
-        wrapper = option(wrapper)
-    return wrapper
-
-
-def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turns pgsync's errors into one clear message on stderr and the contract's exit code."""
-
-    @functools.wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except ValidationFailed as error:
-            print_problems(error.problems)
-            count = len(error.problems)
-            click.echo(f"error: {count} problem{'s' if count != 1 else ''} found", err=True)
-            sys.exit(error.exit_code)
-        except PgsyncError as error:
-            click.echo(f"error: {_scrub(str(error))}", err=True)
-            sys.exit(error.exit_code)
-        except KeyboardInterrupt:
-            click.echo("error: interrupted", err=True)
-            sys.exit(130)
-
-    return wrapper
-
-
-def _scrub(text: str) -> str:
-    token = os.environ.get(TOKEN_ENV)
-    return text.replace(token, REDACTED) if token else text
-
 
 PATHS = click.argument(
     "paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=True)

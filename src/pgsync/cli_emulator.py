@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from pgsync import __version__
+from pgsync.cli_options import output_options
 from pgsync.emulator import EmulatorServer, demo_fixture, load_fixture
 
 EXAMPLE = Path("examples") / "policygroups.yaml"
@@ -70,16 +71,7 @@ def _example() -> Path:
 
 
 @click.command()
-@click.option("-v", "--verbose", is_flag=True, help="Log requests and retries.")
-@click.option("--no-color", is_flag=True, help="No colour (NO_COLOR is honoured too).")
-@click.option(
-    "--parallelism",
-    type=click.IntRange(1, 64),
-    default=8,
-    show_default=True,
-    help="Group details read concurrently.",
-)
-@click.version_option(__version__, prog_name="pgsync")
+@output_options
 @click.pass_context
 def demo(ctx: click.Context, verbose: bool, no_color: bool, parallelism: int) -> None:
     """Run validate, plan, apply and a second plan against an in-process emulator.

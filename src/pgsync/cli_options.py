@@ -1,0 +1,102 @@
+"""Options shared by the commands, and the one place errors become messages and exit codes."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+from pgsync import __version__
+from pgsync.client import REDACTED
+from pgsync.console import configure_logging, print_problems, use_color
+from pgsync.errors import PgsyncError, ValidationFailed
+
+DEFAULT_API_URL = "https://api.pulumi.com"
+TOKEN_ENV = "PULUMI_ACCESS_TOKEN"
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+API_URL = click.option(
+    "--api-url",
+    envvar="PULUMI_BACKEND_URL",
+    default=DEFAULT_API_URL,
+    show_default=True,
+    help="Pulumi Cloud API base URL (env PULUMI_BACKEND_URL).",
+)
+
+
+def output_options(command: Callable[..., R]) -> Callable[..., R]:
+    """-v, --no-color, --parallelism and --version: for every command that reads the API."""
+    for option in (
+        click.version_option(__version__, prog_name="pgsync"),
+        click.option(
+            "--parallelism",
+            type=click.IntRange(1, 64),
+            default=8,
+            show_default=True,
+            help="Group details read concurrently.",
+        ),
+        click.option("--no-color", is_flag=True, help="No colour (NO_COLOR is honoured too)."),
+        click.option("-v", "--verbose", is_flag=True, help="Log requests and retries."),
+    ):
+        command = option(command)
+    return command
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The options every command accepts after its name."""
+
+    api_url: str
+    verbose: bool
+    color: bool
+    parallelism: int
+
+    @property
+    def token(self) -> str | None:
+        return os.environ.get(TOKEN_ENV) or None
+
+
+def common_options(command: Callable[..., R]) -> Callable[..., R]:
+    """Adds --api-url, -v, --no-color, --parallelism and --version; passes `settings`."""
+
+    @functools.wraps(command)
+    def wrapper(api_url: str, verbose: bool, no_color: bool, parallelism: int, **kwargs: Any) -> R:
+        settings = Settings(api_url, verbose, use_color(no_color, sys.stdout), parallelism)
+        configure_logging(verbose, settings.token)
+        return command(settings=settings, **kwargs)
+
+    return output_options(API_URL(wrapper))
+
+
+def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turns pgsync's errors into one clear message on stderr and the contract's exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except ValidationFailed as error:
+            print_problems(error.problems)
+            count = len(error.problems)
+            click.echo(f"error: {count} problem{'s' if count != 1 else ''} found", err=True)
+            sys.exit(error.exit_code)
+        except PgsyncError as error:
+            click.echo(f"error: {_scrub(str(error))}", err=True)
+            sys.exit(error.exit_code)
+        except KeyboardInterrupt:
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def _scrub(text: str) -> str:
+    token = os.environ.get(TOKEN_ENV)
+    return text.replace(token, REDACTED) if token else text
