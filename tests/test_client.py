@@ -217,3 +217,19 @@ def test_log_filter_scrubs_the_token() -> None:
     record = logging.LogRecord("httpx", logging.INFO, "", 0, "auth %s", (SENTINEL,), None)
     TokenFilter(SENTINEL).filter(record)
     assert record.getMessage() == "auth <redacted>"
+
+
+@pytest.mark.parametrize("token", [f"{SENTINEL}\n", f" {SENTINEL}", f"{SENTINEL}ö"])
+def test_malformed_token_is_refused_without_quoting_it(token: str) -> None:
+    with pytest.raises(PgsyncError) as raised:
+        Client("http://127.0.0.1:9", token)
+    assert SENTINEL not in str(raised.value)
+
+
+def test_body_json_cannot_carry_is_an_error_before_sending(
+    emulator: EmulatorServer, fast_retry: RetryPolicy
+) -> None:
+    client = make_client(emulator.url, fast_retry, Sleeps())
+    with client, pytest.raises(PgsyncError, match="not valid JSON"):
+        client.write("POST", LIST, {"name": "g", "limit": float("inf")})
+    assert emulator.requests == []

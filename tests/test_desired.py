@@ -111,7 +111,7 @@ def test_malformed_stack_references_point_at_each_item() -> None:
 def test_group_name_with_a_space_is_refused() -> None:
     assert problems("bad-group-name.yaml") == [
         "bad-group-name.yaml:3:11: expected a group name: 1 to 100 letters, digits, '-', '_'"
-        " or '.', got 'prod env'"
+        " or '.', not '.' or '..', got 'prod env'"
     ]
 
 
@@ -480,3 +480,21 @@ def test_any_input_either_loads_or_fails_validation(tmp_path: Path, data: bytes)
         load_desired([path])
     except ValidationFailed as failed:
         assert failed.problems
+
+
+def test_errors_never_quote_a_secret_value() -> None:
+    found = problems("secret-in-error.yaml")
+    assert found == [
+        "secret-in-error.yaml:10:15: invalid value [secret] (schema rule 'enum')",
+        "secret-in-error.yaml:12:27: not a valid !!int",
+    ]
+    assert not any("SECRET" in line for line in found)
+
+
+def test_group_names_dot_and_dot_dot_are_refused(tmp_path: Path) -> None:
+    for name in (".", ".."):
+        path = tmp_path / "dots.yaml"
+        path.write_text(f'organization: acme\npolicyGroups:\n  - name: "{name}"\n')
+        with pytest.raises(ValidationFailed) as caught:
+            load_desired([path])
+        assert f"{path}:3:11:" in str(caught.value)

@@ -188,6 +188,8 @@ def test_create_with_an_existing_name_is_409(client: httpx.Client) -> None:
         ({"name": "g", "entityType": "stacks", "mode": None}, "at $.mode"),
         ({"name": "metadata", "entityType": "stacks"}, "'metadata' is reserved"),
         ({"name": "", "entityType": "stacks"}, "must not be empty"),
+        ({"name": "..", "entityType": "stacks"}, "not a valid path segment"),
+        ({"name": "a/b", "entityType": "stacks"}, "not a valid path segment"),
     ],
 )
 def test_create_with_a_bad_body_is_400(client: httpx.Client, body: Any, reason: str) -> None:

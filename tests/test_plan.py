@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from builders import applied, catalog, desired_group, live, live_group, pack_ref, stacks, state
 from pgsync.diff import diff
+from pgsync.errors import PgsyncError
 from pgsync.model import ABSENT_FINGERPRINT, DesiredState, LiveState
-from pgsync.plan import Plan, build_plan
+from pgsync.plan import Plan, build_plan, group_path
 
 
 def plan_for(desired: DesiredState, current: LiveState) -> Plan:
@@ -166,3 +169,8 @@ def test_plan_is_deterministic() -> None:
     one = plan_for(state(group), live(live_group("prod"), cat=catalog()))
     two = plan_for(state(group), live(live_group("prod"), cat=catalog()))
     assert one == two
+
+
+def test_dot_names_cannot_be_addressed() -> None:
+    with pytest.raises(PgsyncError, match="cannot be addressed"):
+        group_path("acme", "..")

@@ -12,12 +12,11 @@ from typing import Any, ParamSpec, TypeVar
 import click
 
 from pgsync import __version__
-from pgsync.client import REDACTED
+from pgsync.client import REDACTED, TOKEN_ENV
 from pgsync.console import configure_logging, print_problems, use_color
 from pgsync.errors import PgsyncError, ValidationFailed
 
 DEFAULT_API_URL = "https://api.pulumi.com"
-TOKEN_ENV = "PULUMI_ACCESS_TOKEN"
 
 P = ParamSpec("P")
 R = TypeVar("R")

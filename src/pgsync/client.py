@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import random
 import threading
@@ -27,6 +28,7 @@ from pgsync.errors import (
 log = logging.getLogger("pgsync.client")
 
 ACCEPT = "application/vnd.pulumi+8"
+TOKEN_ENV = "PULUMI_ACCESS_TOKEN"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 REDACTED = "<redacted>"
 
@@ -82,6 +84,16 @@ class TokenFilter(logging.Filter):
         return True
 
 
+def _encode(body: Any) -> bytes | None:
+    """JSON bytes of a request body; values JSON cannot carry are an error, not a crash."""
+    if body is None:
+        return None
+    try:
+        return json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
+    except ValueError as error:
+        raise PgsyncError(f"request body is not valid JSON: {error}") from None
+
+
 class Client:
     """All HTTP to the Policy Groups API goes through `request`."""
 
@@ -97,6 +109,12 @@ class Client:
         sleep: Callable[[float], None] = time.sleep,
         seed: int | None = None,
     ) -> None:
+        if token and not (token.isascii() and token.isprintable() and token == token.strip()):
+            # httpx would quote the header value in its error (unredactable) or crash.
+            raise PgsyncError(
+                f"{TOKEN_ENV} holds characters a token cannot have (spaces, control characters "
+                "or non-ASCII); check how it is set"
+            )
         if token and urlsplit(base_url).scheme != "https" and not is_loopback(base_url):
             raise PgsyncError(
                 f"refusing to send the access token over plain HTTP to {base_url}; use https://"
@@ -170,11 +188,16 @@ class Client:
         for attempt in range(self.retry.attempts):
             last = attempt == self.retry.attempts - 1
             try:
-                response = self._http.request(method, path, params=params, json=body)
+                response = self._http.request(method, path, params=params, content=_encode(body))
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
                 # Never reached the server: safe to retry, write or not.
                 reason = f"cannot connect: {self.redact(str(error)) or type(error).__name__}"
                 delay = None
+            except httpx.LocalProtocolError as error:
+                # Our own request was malformed: it never left, and a retry would fail alike.
+                raise TransportError(
+                    f"{method} {path}: cannot send: {type(error).__name__}"
+                ) from None
             except httpx.TransportError as error:
                 reason = f"{type(error).__name__}: {self.redact(str(error))}".rstrip(": ")
                 if write:

@@ -29,6 +29,7 @@ DEFAULT_GROUPS: Mapping[str, EntityType] = {
 }
 RESERVED_GROUP_NAMES = frozenset({"metadata"})
 SECRET_MASK = "[secret]"
+SECRET_KEY = "fn::secret"
 
 
 def default_mode(entity_type: EntityType) -> Mode:

@@ -6,10 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from pgsync.errors import Problem
-from pgsync.model import JsonPath, canonical_json, normalise_config
+from pgsync.model import SECRET_KEY, JsonPath, canonical_json, normalise_config
 from pgsync.yamlnodes import Document, JsonPointer
-
-SECRET_KEY = "fn::secret"
 
 
 def wire_config(

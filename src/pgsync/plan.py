@@ -22,6 +22,7 @@ from pgsync.changes import (
     UpgradePack,
 )
 from pgsync.diff import Action, GroupDiff
+from pgsync.errors import PgsyncError
 from pgsync.model import (
     ABSENT_FINGERPRINT,
     DesiredGroup,
@@ -128,6 +129,9 @@ def group_plan(organization: str, verdict: GroupDiff) -> GroupPlan:
 
 
 def group_path(organization: str, name: str) -> str:
+    if name in (".", ".."):
+        # URL paths collapse dot segments: the request would reach another endpoint.
+        raise PgsyncError(f"policy group name '{name}' cannot be addressed in a URL path")
     return f"/api/orgs/{quote(organization, safe='')}/policygroups/{quote(name, safe='')}"
 
 

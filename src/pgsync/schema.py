@@ -13,6 +13,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
 
+from pgsync.model import SECRET_KEY, SECRET_MASK
 from pgsync.yamlnodes import JsonPointer
 
 SCHEMA_FILE = "policygroups.schema.json"
@@ -46,7 +47,9 @@ _LEVELS = "advisory, mandatory, disabled, remediate"
 
 # What each pattern of the schema means, for messages (a test checks that none is missing).
 PATTERN_MESSAGES = {
-    "^[A-Za-z0-9._-]{1,100}$": "expected a group name: 1 to 100 letters, digits, '-', '_' or '.'",
+    "^(?!\\.{1,2}$)[A-Za-z0-9._-]{1,100}$": (
+        "expected a group name: 1 to 100 letters, digits, '-', '_' or '.', not '.' or '..'"
+    ),
     "^[^/\\s]+/[^/\\s]+$": "expected a stack as 'project/stack'",
     "^[^/\\s]+$": "expected a name without '/' or spaces",
     "^(advisory|mandatory|disabled|remediate)$": f"expected one of {_LEVELS}",
@@ -170,6 +173,11 @@ def _explain(error: ValidationError) -> list[SchemaProblem]:
     expected: Any = error.validator_value
     value: Any = error.instance
     schema: Any = error.schema
+    if SECRET_KEY in path or _holds_secret(value):
+        # Never quote what the user marked secret, not even in an error.
+        return [
+            SchemaProblem(path, False, f"invalid value {SECRET_MASK} (schema rule '{keyword}')")
+        ]
     if keyword == "additionalProperties":
         allowed = list(schema.get("properties", {}))
         return [
@@ -202,6 +210,14 @@ def _unknown_key(key: str, allowed: list[str]) -> str:
     close = difflib.get_close_matches(key, allowed, n=1)
     hint = f", did you mean '{close[0]}'?" if close else ""
     return f"unknown key '{key}'{hint} (allowed: {', '.join(allowed)})"
+
+
+def _holds_secret(value: object) -> bool:
+    if isinstance(value, dict):
+        return SECRET_KEY in value or any(_holds_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_secret(v) for v in value)
+    return False
 
 
 def _kind(value: object) -> str:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import gc
+import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +40,29 @@ def _null(node: ScalarNode) -> Any:
     return None
 
 
+# Integers beyond 2**53 and non-finite floats do not survive a JSON round trip through the
+# service (Go decodes config numbers as float64), so they are refused where they are written.
+_SAFE_INT = 2**53
+
+
+class _NotPortable(ValueError):
+    """A number that is valid YAML but would not come back from the API unchanged."""
+
+
+def _int(node: ScalarNode) -> Any:
+    value = _CONSTRUCT.construct_yaml_int(node)
+    if abs(value) > _SAFE_INT:
+        raise _NotPortable("integers beyond ±2^53 lose precision in JSON")
+    return value
+
+
+def _float(node: ScalarNode) -> Any:
+    value = _CONSTRUCT.construct_yaml_float(node)
+    if not math.isfinite(value):
+        raise _NotPortable("infinity and NaN are not valid JSON")
+    return int(value) if value.is_integer() and abs(value) <= _SAFE_INT else value
+
+
 # Only JSON's kinds of value. Timestamps, `=` and a `<<` outside key position stay the text
 # that was written (an unquoted 2024-01-01 is a string, not a date).
 _SCALARS: dict[str, Callable[[ScalarNode], Any]] = {
@@ -48,8 +72,8 @@ _SCALARS: dict[str, Callable[[ScalarNode], Any]] = {
     _MERGE: _text,
     _CORE + "null": _null,
     _CORE + "bool": _CONSTRUCT.construct_yaml_bool,
-    _CORE + "int": _CONSTRUCT.construct_yaml_int,
-    _CORE + "float": _CONSTRUCT.construct_yaml_float,
+    _CORE + "int": _int,
+    _CORE + "float": _float,
 }
 
 
@@ -197,8 +221,13 @@ class _Walker:
             return node.value
         try:
             return build(node)
+        except _NotPortable as err:
+            message = f"number not allowed: {err}"
+            self.problems.append(_problem(self.file, node, message))
+            return node.value
         except (ValueError, KeyError):
-            message = f"{node.value!r} is not a valid {_short(node.tag)}"
+            # The value is not quoted: it may be a secret (`fn::secret: !!int abc`).
+            message = f"not a valid {_short(node.tag)}"
             self.problems.append(_problem(self.file, node, message))
             return node.value
 

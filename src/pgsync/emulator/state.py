@@ -227,8 +227,9 @@ def _check_name(name: str) -> None:
     if name == "metadata":
         # Spec rule 10: the name would shadow GET /policygroups/metadata.
         raise HttpError(400, "Policy group name 'metadata' is reserved")
-    if "/" in name:
-        raise HttpError(400, f"Policy group name '{name}' must not contain '/'")
+    if "/" in name or name in (".", ".."):
+        # Such a name cannot be addressed: URL paths collapse dot segments.
+        raise HttpError(400, f"Policy group name '{name}' is not a valid path segment")
 
 
 def _check_update(update: Mapping[str, Any], *, single: bool) -> None:
