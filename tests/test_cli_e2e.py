@@ -93,7 +93,19 @@ def test_adding_120_stacks_is_one_batch_request(emulator: EmulatorServer, tmp_pa
 
 
 def test_pack_upgrade_is_a_lone_add_and_takes_effect(tmp_path: Path) -> None:
-    live = [{"name": "prod", "policyPacks": [{"name": "aws", "versionTag": "1.0.0"}]}]
+    live = [
+        {
+            "name": "prod",
+            "policyPacks": [
+                {
+                    "name": "aws",
+                    "versionTag": "1.0.0",
+                    "config": {"p": {"x": 1}},
+                    "environments": ["e/old"],
+                }
+            ],
+        }
+    ]
     with EmulatorServer(fixture_from_dict(org_spec(live))) as server:
         path = groups_file(
             tmp_path, [{"name": "prod", "policyPacks": [{"name": "aws", "versionTag": "1.3.0"}]}]
@@ -108,12 +120,15 @@ def test_pack_upgrade_is_a_lone_add_and_takes_effect(tmp_path: Path) -> None:
                     "displayName": "AWS Guardrails",
                     "version": 2,
                     "versionTag": "1.3.0",
+                    "config": {},
+                    "environments": [],
                 }
             }
         ]
         group = server.group("acme", "prod")
     assert group is not None
     assert [(p["versionTag"], p["version"]) for p in group["appliedPolicyPacks"]] == [("1.3.0", 2)]
+    assert "config" not in group["appliedPolicyPacks"][0]
     assert "~ pack aws 1.0.0 → 1.3.0" in result.output
 
 

@@ -264,7 +264,8 @@ def test_plain_patch_with_two_mutations_is_400(client: httpx.Client) -> None:
 
 
 def test_add_policy_pack_upserts_by_name(client: httpx.Client) -> None:
-    client.patch(f"{GROUPS}/prod", json={"addPolicyPack": pack(environments=["policy/aws"])})
+    body = {**pack(environments=["policy/aws"]), "config": {}}
+    client.patch(f"{GROUPS}/prod", json={"addPolicyPack": body})
     [applied] = client.get(f"{GROUPS}/prod").json()["appliedPolicyPacks"]
     assert applied == {
         "name": "aws-guardrails",

@@ -183,13 +183,25 @@ def test_removing_a_non_member_is_a_silent_no_op(org: Org) -> None:
     assert view(org, "g")["stacks"] == view(org, "g")["appliedPolicyPacks"] == []
 
 
-def test_add_policy_pack_upserts_by_name_replacing_the_whole_entry(org: Org) -> None:
+def test_add_policy_pack_upserts_by_name_replacing_the_entry(org: Org) -> None:
     first = pack(config={"all": {"enforcementLevel": "mandatory"}}, environments=["e/x"])
     org.update_group("default-policy-group", [{"addPolicyPack": first}], single=True)
-    org.update_group("default-policy-group", [{"addPolicyPack": pack(tag="1.3.0")}], single=True)
+    second = {**pack(tag="1.3.0"), "config": {}, "environments": []}
+    org.update_group("default-policy-group", [{"addPolicyPack": second}], single=True)
     assert view(org, "default-policy-group")["appliedPolicyPacks"] == [
         {"name": "aws", "displayName": "AWS", "version": 2, "versionTag": "1.3.0"}
     ]
+
+
+def test_upsert_without_config_or_environments_keeps_the_old_ones(org: Org) -> None:
+    first = pack(config={"all": {"enforcementLevel": "mandatory"}}, environments=["e/x"])
+    org.update_group("default-policy-group", [{"addPolicyPack": first}], single=True)
+    org.update_group("default-policy-group", [{"addPolicyPack": pack(tag="1.3.0")}], single=True)
+    [applied] = view(org, "default-policy-group")["appliedPolicyPacks"]
+    assert (applied["config"], applied["environments"]) == (
+        {"all": {"enforcementLevel": "mandatory"}},
+        ["e/x"],
+    )
 
 
 def test_pack_version_is_rewritten_from_the_tag_and_display_name_from_the_org(org: Org) -> None:

@@ -62,6 +62,8 @@ def test_upgrade_is_a_lone_add_never_remove_and_add_of_the_same_pack() -> None:
                 "displayName": "AWS Guardrails",
                 "version": 2,
                 "versionTag": "1.3.0",
+                "config": {},
+                "environments": [],
             }
         }
     ]

@@ -7,7 +7,7 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
-from pgsync.model import SECRET_MASK, AppliedPack
+from pgsync.model import ENFORCEMENT_LEVELS, SECRET_MASK, AppliedPack
 from pgsync.secrets import is_secret_path
 
 
@@ -16,18 +16,15 @@ def describe_pack_change(before: AppliedPack, after: AppliedPack) -> tuple[str, 
     secrets = before.secret_paths | after.secret_paths
     lines = set()
     old, new = before.config, after.config
-    tree = DeepDiff(old, new, view="tree")
+    # Without the threshold DeepDiff reports a mostly-changed map as one root change.
+    tree = DeepDiff(old, new, view="tree", threshold_to_diff_deeper=0)
     for levels in tree.values():
         for level in levels:
             path = _leaf_path(level.path(output_format="list"))
             lines.add(_describe(path, _at(old, path), _at(new, path), secrets))
     if before.environments != after.environments:
-        lines.add(
-            "environments: "
-            + _show(list(before.environments) or None)
-            + " → "
-            + _show(list(after.environments) or None)
-        )
+        was = ", ".join(before.environments) or "none"
+        lines.add(f"environments: {was} → {', '.join(after.environments) or 'none'}")
     return tuple(sorted(lines))
 
 
@@ -57,15 +54,21 @@ def _describe(
 ) -> str:
     where = ".".join(path) or "config"
     if is_secret_path(path, secrets) or any(is_secret_path(s, (path,)) for s in secrets):
-        old = old if old is _MISSING else SECRET_MASK
         new = new if new is _MISSING else SECRET_MASK
-        if old is not _MISSING and new is not _MISSING:
-            return f"{where}: changed {SECRET_MASK}"
     if old is _MISSING:
         return f"{where}: added {_show(new)}"
     if new is _MISSING:
-        return f"{where}: removed (was {_show(old)})"
+        return f"{where}: removed"
+    if not _safe_to_show(path, old):
+        # Live values carry no secret marking: the file may no longer say what was secret.
+        return f"{where}: changed to {_show(new)}"
     return f"{where}: {_show(old)} → {_show(new)}"
+
+
+def _safe_to_show(path: tuple[str, ...], old: Any) -> bool:
+    """Old values are shown only where they cannot be a secret: levels and flags."""
+    is_level = bool(path) and path[-1] == "enforcementLevel" and old in ENFORCEMENT_LEVELS
+    return is_level or isinstance(old, bool) or old is None
 
 
 def _show(value: Any) -> str:

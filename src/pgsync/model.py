@@ -121,10 +121,9 @@ class AppliedPack:
             "versionTag": self.version_tag,
         }
         if with_settings:
-            if self.config_json != "{}":
-                body["config"] = self.config
-            if self.environments:
-                body["environments"] = list(self.environments)
+            # Always explicit: an omitted key may leave the old settings in place.
+            body["config"] = self.config
+            body["environments"] = list(self.environments)
         return body
 
 

@@ -155,13 +155,21 @@ class Org:
             group.accounts.add(self._account(group, value))
         else:
             pack = self._pack(value)
-            # Upsert by name (spec rule 3): the new entry replaces the old one whole, and a
-            # versionTag the pack never published is stored verbatim.
+            # Upsert by name (spec rule 3), and a versionTag the pack never published is stored
+            # verbatim. The adversarial reading of an omitted `config` / `environments`: the
+            # old settings stay, so a client that means "none" must send them empty.
+            old = group.packs.get(pack.name)
+            config = value["config"] if "config" in value else (old.config if old else {})
+            environments = (
+                value["environments"]
+                if "environments" in value
+                else (old.environments if old else [])
+            )
             group.packs[pack.name] = AppliedPack(
                 pack.name,
                 str(value["versionTag"]),
-                copy.deepcopy(dict(value.get("config") or {})),
-                list(value.get("environments") or []),
+                copy.deepcopy(dict(config or {})),
+                list(environments or []),
             )
 
     def _remove(self, group: Group, key: str, value: Mapping[str, Any]) -> None:
