@@ -388,3 +388,41 @@ def test_failure_stops_apply_and_reports_done_failed_and_not_attempted(
     assert "  not attempted create  staging" in lines
     assert emulator.group("acme", "staging") is None
     assert pgsync(emulator, "apply", write(tmp_path, THREE_GROUPS), "--yes").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["plan", "--bogus", "x.yaml"], ["plan", "--format", "yaml", "x.yaml"], ["plan"], ["nope"]],
+)
+def test_usage_errors_exit_1_never_the_changes_pending_code(args: list[str]) -> None:
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert "Usage:" in result.output
+
+
+def test_missing_file_is_reported_at_its_path_with_exit_1(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.yaml"
+    result = CliRunner().invoke(cli, ["drift", str(missing)])
+    assert result.exit_code == 1
+    assert f"{missing}:1:1: error: cannot read" in result.output
+
+
+@pytest.mark.parametrize("content", ["not json", "[1]", '{"groups": [], "inputs": {"files": []}}'])
+def test_saved_plan_that_is_not_a_plan_is_refused_cleanly(
+    emulator: EmulatorServer, tmp_path: Path, content: str
+) -> None:
+    saved = tmp_path / "plan.json"
+    saved.write_text(content)
+    result = pgsync(emulator, "apply", write(tmp_path, THREE_GROUPS), "--yes", "--plan", str(saved))
+    assert result.exit_code == 1
+    assert f"error: {saved}: not a pgsync plan" in result.output
+    assert emulator.writes() == []
+
+
+def test_unwritable_out_file_is_an_error_not_a_traceback(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    out = tmp_path / "missing-dir" / "plan.json"
+    result = pgsync(emulator, "plan", write(tmp_path, THREE_GROUPS), "--out", str(out))
+    assert result.exit_code == 1
+    assert f"error: cannot write {out}: No such file or directory" in result.output

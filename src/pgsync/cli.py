@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -23,17 +23,33 @@ from pgsync.errors import PgsyncError, Refused, StalePlan
 from pgsync.model import DesiredState, LiveState
 from pgsync.plan import Plan, build_plan
 from pgsync.render import render_json, render_text
-from pgsync.savedplan import stale_reasons
+from pgsync.savedplan import parse_saved, stale_reasons
 from pgsync.schema import schema_text
 
 EXIT_CHANGES = 2
 
-PATHS = click.argument(
-    "paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=True)
-)
+# Existence is checked by the loader, which reports a missing file as file:1:1 with exit 1.
+PATHS = click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=True))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Usage errors exit 1, not click's 2: in the contract 2 means "changes pending" (§3)."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.ClickException as error:
+            error.show()
+            sys.exit(1)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pgsync")
 def cli() -> None:
     """Manage Pulumi Cloud Policy Groups as code.
@@ -74,8 +90,18 @@ def _write_file(path: str, text: str) -> None:
     """Write whole or not at all: a temp file renamed into place."""
     target = Path(path)
     temp = target.with_name(f".{target.name}.tmp")
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, target)
+    try:
+        temp.write_text(text, encoding="utf-8")
+        os.replace(temp, target)
+    except OSError as error:
+        raise PgsyncError(f"cannot write {path}: {error.strerror}") from None
+
+
+def _read_file(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise PgsyncError(f"cannot read {path}: {error}") from None
 
 
 @cli.command()
@@ -174,7 +200,7 @@ def apply(paths: tuple[str, ...], yes: bool, plan_file: str | None, settings: Se
     """
     result, api, live = _plan(paths, settings)
     if plan_file:
-        saved = json.loads(Path(plan_file).read_text(encoding="utf-8"))
+        saved = parse_saved(_read_file(plan_file), plan_file)
         reasons = stale_reasons(saved, result, __version__)
         if reasons:
             raise StalePlan(reasons)

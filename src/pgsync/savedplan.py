@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
+from pgsync.errors import PgsyncError
 from pgsync.plan import FORMAT_VERSION, Plan
 from pgsync.render import plan_json
 
 _QUIET = ("unchanged", "unmanaged")
+
+
+def parse_saved(text: str, source: str) -> dict[str, Any]:
+    """A saved plan's JSON, checked for the shape `stale_reasons` relies on."""
+    try:
+        saved = json.loads(text)
+    except ValueError as error:
+        raise PgsyncError(f"{source}: not a pgsync plan: invalid JSON ({error})") from None
+    groups = saved.get("groups") if isinstance(saved, dict) else None
+    files = (saved.get("inputs") or {}).get("files") if isinstance(saved, dict) else None
+    if (
+        not isinstance(groups, list)
+        or not all(isinstance(g, dict) and isinstance(g.get("name"), str) for g in groups)
+        or not isinstance(files, dict)
+    ):
+        raise PgsyncError(f"{source}: not a pgsync plan (expected the JSON of `plan --out`)")
+    return saved
 
 
 def stale_reasons(saved: Mapping[str, Any], fresh: Plan, version: str) -> list[str]:

@@ -159,12 +159,8 @@ class Org:
             # verbatim. The adversarial reading of an omitted `config` / `environments`: the
             # old settings stay, so a client that means "none" must send them empty.
             old = group.packs.get(pack.name)
-            config = value["config"] if "config" in value else (old.config if old else {})
-            environments = (
-                value["environments"]
-                if "environments" in value
-                else (old.environments if old else [])
-            )
+            config = value.get("config", old.config if old else {})
+            environments = value.get("environments", old.environments if old else [])
             group.packs[pack.name] = AppliedPack(
                 pack.name,
                 str(value["versionTag"]),
