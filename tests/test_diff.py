@@ -208,3 +208,15 @@ def test_all_plan_time_problems_are_reported_together() -> None:
     with pytest.raises(ValidationFailed) as raised:
         diff(state(one, two), live(cat=catalog(stack_names=("a/1",))))
     assert len(raised.value.problems) == 2
+
+
+def test_unlisted_account_member_is_a_note_not_a_removal_or_error() -> None:
+    group = desired_group("cloud", "accounts", accounts=frozenset({"a1"}))
+    current = live_group("cloud", "accounts", accounts=frozenset({"a1", "a1/child"}))
+    found = verdict(diff(state(group), live(current, cat=catalog(accounts=("a1",)))), "cloud")
+    assert found.action == "unchanged"
+    assert found.changes == ()
+    assert found.notes == (
+        "account 'a1/child' is a member but not in the org's Insights account listing "
+        "(parent-account expansion, or a deleted account): pgsync cannot remove it",
+    )

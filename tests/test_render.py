@@ -103,3 +103,16 @@ def test_secrets_never_appear_in_any_rendering() -> None:
     for text in (render_text(plan), render_text(plan, color=True), render_json(plan, "0.1.0")):
         assert "s3cr3t" not in text
     assert "[secret]" in render_json(plan, "0.1.0")
+
+
+def test_notes_are_shown_in_text_and_json() -> None:
+    group = desired_group("cloud", "accounts", accounts=frozenset({"aws-prod"}))
+    current = live_group("cloud", "accounts", accounts=frozenset({"aws-prod", "aws-prod/x"}))
+    plan = build_plan(
+        "acme", diff(state(group), live(current, cat=catalog(accounts=("aws-prod",))))
+    )
+    assert "  ! cloud: account 'aws-prod/x' is a member" in render_text(plan)
+    cloud = next(
+        g for g in json.loads(render_json(plan, "0.1.0"))["groups"] if g["name"] == "cloud"
+    )
+    assert cloud["notes"][0].startswith("account 'aws-prod/x'")

@@ -139,6 +139,12 @@ class _Runner:
             raise WriteNotVerified(
                 f"group '{group.name}' does not exist after the API answered success"
             )
+        want = (group.desired.entity_type, group.desired.mode)
+        if (live.entity_type, live.mode) != want:
+            raise WriteNotVerified(
+                f"group '{group.name}' is {live.entity_type}/{live.mode} after the write, "
+                f"not {want[0]}/{want[1]}"
+            )
         missing = group_changes(group.desired, live, self.catalog)
         if missing:
             listed = ", ".join(f"{c.kind} {c.subject}" for c in missing[:10])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,8 @@ from pgsync import __version__
 from pgsync.api import PolicyGroupsApi
 from pgsync.apply import apply_plan
 from pgsync.cli_emulator import demo, emulator
-from pgsync.cli_options import TOKEN_ENV, Settings, common_options, reports_errors
-from pgsync.client import Client, is_loopback
+from pgsync.cli_options import Settings, common_options, reports_errors
+from pgsync.client import TOKEN_ENV, Client, is_loopback
 from pgsync.console import Progress
 from pgsync.desired import load_desired
 from pgsync.diff import diff
@@ -35,11 +36,13 @@ PATHS = click.argument("paths", nargs=-1, required=True, type=click.Path(dir_oka
 class _Group(click.Group):
     """Usage errors exit 1, not click's 2: in the contract 2 means "changes pending" (§3)."""
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, standalone_mode: bool = True, **extra: Any
+    ) -> Any:
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(args, standalone_mode=False, **extra)
         try:
-            code = super().main(*args, standalone_mode=False, **kwargs)
+            code = super().main(args, standalone_mode=False, **extra)
         except click.ClickException as error:
             error.show()
             sys.exit(1)

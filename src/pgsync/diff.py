@@ -45,6 +45,7 @@ class GroupDiff:
     changes: tuple[Change, ...] = ()
     desired: DesiredGroup | None = None
     live: LiveGroup | None = None
+    notes: tuple[str, ...] = ()
 
 
 def diff(desired: DesiredState, live: LiveState) -> tuple[GroupDiff, ...]:
@@ -124,10 +125,11 @@ def _diff_declared(
     changes = _changes(group, source, catalog, problems)
     if source is None:
         return GroupDiff(group.name, "create", changes, group)
+    notes = notes_for(group, source, catalog)
     action: Action = (
         "rename" if source.name != group.name else ("update" if changes else "unchanged")
     )
-    return GroupDiff(group.name, action, changes, group, source)
+    return GroupDiff(group.name, action, changes, group, source, notes)
 
 
 def _check_replaceable(group: DesiredGroup, source: LiveGroup, problems: list[Problem]) -> bool:
@@ -177,10 +179,12 @@ def _changes(
     if group.accounts is not None:
         have_accounts = live.accounts if live else frozenset()
         added, removed = group.accounts - have_accounts, have_accounts - group.accounts
-        _check_known_accounts(group, added | removed, catalog, problems)
+        _check_known_accounts(group, added, catalog, problems)
         known = catalog.accounts or {}
         changes += [AddAccount(a, canonical_json(known.get(a, {}))) for a in added]
-        changes += [RemoveAccount(a, canonical_json(known.get(a, {}))) for a in removed]
+        # A remove body must hold the listed account object; an unlisted member becomes a
+        # note instead (see `notes_for`).
+        changes += [RemoveAccount(a, canonical_json(known[a])) for a in removed if a in known]
     if group.packs is not None:
         changes += _pack_changes(group, live.packs if live else (), catalog, problems)
     if live is not None and group.agent_pool_id not in (None, live.agent_pool_id):
@@ -197,10 +201,23 @@ def _check_known_stacks(group: DesiredGroup, catalog: OrgCatalog, problems: list
         )
 
 
+def notes_for(group: DesiredGroup, live: LiveGroup | None, catalog: OrgCatalog) -> tuple[str, ...]:
+    """Drift that pgsync reports but cannot undo (API spec rule 9)."""
+    if group.accounts is None or live is None:
+        return ()
+    known = catalog.accounts or {}
+    return tuple(
+        f"account '{name}' is a member but not in the org's Insights account listing "
+        "(parent-account expansion, or a deleted account): pgsync cannot remove it"
+        for name in sorted(live.accounts - group.accounts)
+        if name not in known
+    )
+
+
 def _check_known_accounts(
     group: DesiredGroup, names: Iterable[str], catalog: OrgCatalog, problems: list[Problem]
 ) -> None:
-    # Adds and removes both send the account object from the listing (API spec, Update).
+    # An add sends the account object from the listing (API spec, Update).
     known = catalog.accounts or {}
     for name in sorted(names):
         if name not in known:

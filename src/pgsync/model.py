@@ -38,8 +38,22 @@ def default_mode(entity_type: EntityType) -> Mode:
 
 
 def canonical_json(value: Any) -> str:
-    """JSON text that is equal for equal values, whatever the key order."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """JSON text that is equal for equal values, whatever the key order or number spelling."""
+    return json.dumps(_integral(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+_SAFE_INT = 2**53
+
+
+def _integral(value: Any) -> Any:
+    """100.0 and 100 are one number to the service (Go float64): spell both as 100."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _SAFE_INT:
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral(item) for item in value]
+    return value
 
 
 def sha256_digest(data: bytes) -> str:
@@ -190,10 +204,6 @@ class LiveGroup:
     accounts: frozenset[str] = frozenset()
     packs: tuple[AppliedPack, ...] = ()
     agent_pool_id: str = ""
-
-    def fingerprint(self) -> str:
-        """A digest of everything pgsync manages, to detect changes since a plan."""
-        return sha256_digest(canonical_json(self.to_json()).encode())
 
     def to_json(self) -> dict[str, Any]:
         return {

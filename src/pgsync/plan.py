@@ -28,7 +28,10 @@ from pgsync.model import (
     DesiredGroup,
     EntityType,
     InputFile,
+    LiveGroup,
     Mode,
+    canonical_json,
+    sha256_digest,
 )
 from pgsync.secrets import Path, mask_paths
 
@@ -66,6 +69,7 @@ class GroupPlan:
     changes: tuple[Change, ...] = ()
     requests: tuple[Request, ...] = ()
     desired: DesiredGroup | None = field(default=None, compare=False)
+    notes: tuple[str, ...] = ()
 
     @property
     def is_change(self) -> bool:
@@ -121,11 +125,27 @@ def group_plan(organization: str, verdict: GroupDiff) -> GroupPlan:
         entity_type=entity_type,
         mode=mode,
         live_name=live.name if live else None,
-        live_fingerprint=live.fingerprint() if live else ABSENT_FINGERPRINT,
+        live_fingerprint=live_fingerprint(live, desired),
         changes=verdict.changes,
         requests=requests_for(organization, verdict),
         desired=desired,
+        notes=verdict.notes,
     )
+
+
+def live_fingerprint(live: LiveGroup | None, desired: DesiredGroup | None) -> str:
+    """A digest of everything pgsync manages in a live group, to detect changes since a plan.
+
+    Config values that the desired state marks secret are left out, so that the digest in a
+    plan file cannot be used to guess them.
+    """
+    if live is None:
+        return ABSENT_FINGERPRINT
+    secret = {p.name: p.secret_paths for p in (desired.packs or ())} if desired else {}
+    shown = live.to_json()
+    for pack in shown["policyPacks"]:
+        pack["config"] = mask_paths(pack["config"], secret.get(pack["name"], ()))
+    return sha256_digest(canonical_json(shown).encode())
 
 
 def group_path(organization: str, name: str) -> str:

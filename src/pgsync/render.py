@@ -36,6 +36,9 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     lines = [f'pgsync plan for organization "{plan.organization}"', ""]
     for group in plan.changed:
         lines += _group_lines(group, color)
+    notes = [f"  ! {g.name}: {note}" for g in plan.groups for note in g.notes]
+    if notes:
+        lines += ["Notes (drift pgsync reports but does not undo):", *notes, ""]
     unmanaged = [g.name for g in plan.groups if g.action == "unmanaged"]
     if unmanaged:
         shown = ", ".join(unmanaged[:UNMANAGED_SHOWN])
@@ -142,6 +145,8 @@ def _group_json(group: GroupPlan) -> dict[str, Any]:
     shown["liveFingerprint"] = group.live_fingerprint
     shown["changes"] = [{"kind": c.kind, "value": c.to_json()} for c in group.changes]
     shown["requests"] = [r.to_json() for r in group.requests]
+    if group.notes:
+        shown["notes"] = list(group.notes)
     return shown
 
 

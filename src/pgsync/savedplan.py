@@ -27,7 +27,8 @@ def parse_saved(text: str, source: str) -> dict[str, Any]:
         or not isinstance(files, dict)
     ):
         raise PgsyncError(f"{source}: not a pgsync plan (expected the JSON of `plan --out`)")
-    return saved
+    result: dict[str, Any] = saved
+    return result
 
 
 def stale_reasons(saved: Mapping[str, Any], fresh: Plan, version: str) -> list[str]:
