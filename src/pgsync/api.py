@@ -11,6 +11,7 @@ from pgsync.client import Client
 from pgsync.errors import PgsyncError
 from pgsync.model import (
     AppliedPack,
+    Coverage,
     DesiredState,
     EntityType,
     LiveGroup,
@@ -90,6 +91,9 @@ class PolicyGroupsApi:
                 if progress is not None:
                     progress(done, len(names))
         return found
+
+    def coverage(self) -> Coverage:
+        return Coverage.from_api(self.client.get(f"/api/orgs/{self._org}/policygroups/metadata"))
 
     def published_packs(self) -> dict[str, PublishedPack]:
         body = self.client.get(f"/api/orgs/{self._org}/policypacks")

@@ -86,7 +86,9 @@ def _plan(paths: tuple[str, ...], settings: Settings) -> tuple[Plan, PolicyGroup
     desired = load_desired(paths)
     api = _api(settings, desired.organization)
     live = _live(api, desired)
-    return build_plan(desired.organization, diff(desired, live), desired.inputs), api, live
+    coverage = api.coverage()
+    verdicts = diff(desired, live)
+    return build_plan(desired.organization, verdicts, desired.inputs, coverage), api, live
 
 
 def _write_file(path: str, text: str) -> None:

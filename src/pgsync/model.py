@@ -250,3 +250,37 @@ class LiveState:
     catalog: OrgCatalog = field(default_factory=OrgCatalog)
     unread: frozenset[str] = frozenset()
     """Live groups known only by name: their details were not needed for this plan."""
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """The org's policy coverage, from the metadata endpoint (its PascalCase keys)."""
+
+    protected_stacks: int
+    preventative_stacks: int
+    audit_stacks: int
+    total_stacks: int
+    protected_accounts: int
+    total_accounts: int
+
+    @classmethod
+    def from_api(cls, body: Mapping[str, Any]) -> Coverage:
+        def count(key: str) -> int:
+            value = body.get(key, 0)
+            return value if isinstance(value, int) else 0
+
+        return cls(
+            protected_stacks=count("ProtectedStacks"),
+            preventative_stacks=count("PreventativeStacks"),
+            audit_stacks=count("AuditStacks"),
+            total_stacks=count("TotalStacks"),
+            protected_accounts=count("ProtectedAccounts"),
+            total_accounts=count("TotalAccounts"),
+        )
+
+    def summary(self) -> str:
+        return (
+            f"{self.protected_stacks}/{self.total_stacks} stacks protected "
+            f"({self.preventative_stacks} preventative, {self.audit_stacks} audit), "
+            f"{self.protected_accounts}/{self.total_accounts} accounts"
+        )

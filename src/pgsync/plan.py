@@ -25,6 +25,7 @@ from pgsync.diff import Action, GroupDiff
 from pgsync.errors import PgsyncError
 from pgsync.model import (
     ABSENT_FINGERPRINT,
+    Coverage,
     DesiredGroup,
     EntityType,
     InputFile,
@@ -81,6 +82,8 @@ class Plan:
     organization: str
     groups: tuple[GroupPlan, ...]
     inputs: tuple[InputFile, ...] = ()
+    coverage: Coverage | None = None
+    """The org's policy coverage when the plan was made (None: not read)."""
 
     @property
     def changed(self) -> tuple[GroupPlan, ...]:
@@ -106,11 +109,12 @@ def build_plan(
     organization: str,
     diffs: Iterable[GroupDiff],
     inputs: Iterable[InputFile] = (),
+    coverage: Coverage | None = None,
 ) -> Plan:
     """Order the groups as apply runs them (renames, creates, updates, deletes) and add requests."""
     groups = [group_plan(organization, d) for d in diffs]
     groups.sort(key=lambda g: (ACTIONS.index(g.action), g.name))
-    return Plan(organization, tuple(groups), tuple(inputs))
+    return Plan(organization, tuple(groups), tuple(inputs), coverage)
 
 
 def group_plan(organization: str, verdict: GroupDiff) -> GroupPlan:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -45,6 +46,8 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         if len(unmanaged) > UNMANAGED_SHOWN:
             shown += f", … ({len(unmanaged) - UNMANAGED_SHOWN} more)"
         lines += [f"Unmanaged (live, not declared, left alone): {shown}", ""]
+    if plan.coverage is not None:
+        lines.append(f"Coverage: {plan.coverage.summary()}.")
     lines.append(summary_line(plan))
     return "\n".join(lines) + "\n"
 
@@ -77,7 +80,7 @@ def _group_lines(group: GroupPlan, color: bool) -> list[str]:
     for change in group.changes:
         if isinstance(change, Rename):
             continue
-        line_symbol, text, details = _change_text(change)
+        line_symbol, text, details = change_line(change)
         lines.append("      " + _paint(f"{line_symbol} {text}", line_symbol, color))
         lines += [f"          {d}" for d in details]
     lines.append("")
@@ -89,8 +92,8 @@ def _pack_label(pack: AppliedPack) -> str:
     return f"{pack.name} {pack.version_tag}" + (f" ({level})" if level else "")
 
 
-def _change_text(change: Change) -> tuple[str, str, tuple[str, ...]]:
-    """(symbol, one-line text, detail lines) for a change."""
+def change_line(change: Change) -> tuple[str, str, tuple[str, ...]]:
+    """(symbol, one-line text, detail lines) for a change; shared by the text and markdown plans."""
     match change:
         case AddStack(stack):
             return "+", f"stack {stack}", ()
@@ -131,6 +134,7 @@ def plan_json(plan: Plan, version: str) -> dict[str, Any]:
         "inputs": {"files": {f.path: f.sha256 for f in plan.inputs}},
         "summary": plan.summary(),
         "writeRequests": plan.write_count(),
+        **({"coverage": dataclasses.asdict(plan.coverage)} if plan.coverage else {}),
         "groups": [_group_json(g) for g in plan.groups],
     }
 
