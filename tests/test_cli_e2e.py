@@ -275,6 +275,7 @@ def test_saved_plan_is_refused_after_a_live_change(tmp_path: Path) -> None:
         result = pgsync(server, "apply", path, "--yes", "--plan", str(out))
         assert result.exit_code == 1
         assert "group 'production': changed live since the plan was made" in result.output
+        assert "    now also needed: removeStack web/dev" in result.output
         assert server.writes() == []
 
 
@@ -426,3 +427,34 @@ def test_unwritable_out_file_is_an_error_not_a_traceback(
     result = pgsync(emulator, "plan", write(tmp_path, THREE_GROUPS), "--out", str(out))
     assert result.exit_code == 1
     assert f"error: cannot write {out}: No such file or directory" in result.output
+
+
+def test_saved_plan_rereads_only_the_groups_it_touches(tmp_path: Path) -> None:
+    live: list[dict[str, Any]] = [
+        {"name": "production"},
+        {"name": "untouched", "stacks": ["web/dev"]},
+    ]
+    with EmulatorServer(fixture_from_dict(org_spec(live))) as server:
+        doc = THREE_GROUPS + "  - name: untouched\n    stacks: [web/dev]\n"
+        path = write(tmp_path, doc)
+        out = tmp_path / "plan.json"
+        assert pgsync(server, "plan", path, "--out", str(out)).exit_code == 0
+        server.mutate("acme", "untouched", {"addStack": {"name": "prod", "routingProject": "web"}})
+        server.clear_requests()
+        result = pgsync(server, "apply", path, "--yes", "--plan", str(out))
+        assert result.exit_code == 0, result.output
+        reads = {r.path for r in server.requests if r.method == "GET"}
+    assert "/api/orgs/acme/policygroups/untouched" not in reads
+    assert "/api/orgs/acme/policygroups/production" in reads
+
+
+def test_saved_plan_for_other_files_is_refused_before_any_request(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    out = tmp_path / "plan.json"
+    assert pgsync(emulator, "plan", write(tmp_path, THREE_GROUPS), "--out", str(out)).exit_code == 0
+    emulator.clear_requests()
+    other = write(tmp_path, THREE_GROUPS.replace("web/dev", "svc/s002"), "other.yaml")
+    result = pgsync(emulator, "apply", other, "--yes", "--plan", str(out))
+    assert result.exit_code == 1
+    assert emulator.requests == []

@@ -142,18 +142,26 @@ class PolicyGroupsApi:
         self.client.write(request.method, request.path, request.body)
 
     def read_live_state(
-        self, desired: DesiredState, *, progress: Progress | None = None
+        self,
+        desired: DesiredState,
+        *,
+        only: frozenset[str] | None = None,
+        progress: Progress | None = None,
     ) -> LiveState:
         """Live groups and the catalog the desired state needs, and nothing more.
 
         Details are read for declared groups (and former names), and for every group when
-        pruning; the rest are known by name only (unmanaged).
+        pruning; the rest are known by name only (unmanaged). With `only`, just those
+        groups are read and no others are reported at all.
         """
         names = self.group_names()
         wanted = {g.name for g in desired.groups} | {
             n for g in desired.groups for n in g.previously
         }
-        read = names if desired.prune else [n for n in names if n in wanted]
+        if only is not None:
+            read = [n for n in names if n in only]
+        else:
+            read = names if desired.prune else [n for n in names if n in wanted]
         groups = self.get_groups(read, progress)
         catalog = OrgCatalog(
             packs=self.published_packs()
@@ -168,5 +176,5 @@ class PolicyGroupsApi:
             organization=self.organization,
             groups=groups,
             catalog=catalog,
-            unread=frozenset(names) - set(groups),
+            unread=frozenset(names) - set(groups) if only is None else frozenset(),
         )

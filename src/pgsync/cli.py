@@ -24,7 +24,7 @@ from pgsync.errors import PgsyncError, Refused, StalePlan
 from pgsync.model import DesiredState, LiveState
 from pgsync.plan import Plan, build_plan
 from pgsync.render import render_json, render_text
-from pgsync.savedplan import parse_saved, stale_reasons
+from pgsync.savedplan import input_reasons, parse_saved, restrict, stale_reasons, touched_names
 from pgsync.schema import schema_text
 
 EXIT_CHANGES = 2
@@ -74,10 +74,12 @@ def _api(settings: Settings, organization: str) -> PolicyGroupsApi:
     return PolicyGroupsApi(client, organization)
 
 
-def _live(api: PolicyGroupsApi, desired: DesiredState) -> LiveState:
+def _live(
+    api: PolicyGroupsApi, desired: DesiredState, only: frozenset[str] | None = None
+) -> LiveState:
     progress = Progress("reading policy groups")
     try:
-        return api.read_live_state(desired, progress=progress)
+        return api.read_live_state(desired, only=only, progress=progress)
     finally:
         progress.finish()
 
@@ -203,12 +205,10 @@ def apply(paths: tuple[str, ...], yes: bool, plan_file: str | None, settings: Se
     was and was not applied; running apply again converges. Asks for confirmation on a
     terminal unless --yes; without a terminal and without --yes it refuses.
     """
-    result, api, live = _plan(paths, settings)
     if plan_file:
-        saved = parse_saved(_read_file(plan_file), plan_file)
-        reasons = stale_reasons(saved, result, __version__)
-        if reasons:
-            raise StalePlan(reasons)
+        result, api, live = _saved_plan(paths, plan_file, settings)
+    else:
+        result, api, live = _plan(paths, settings)
     click.echo(render_text(result, color=settings.color), nl=False)
     if not result.has_changes:
         return
@@ -219,6 +219,30 @@ def apply(paths: tuple[str, ...], yes: bool, plan_file: str | None, settings: Se
         f"Apply complete: {len(report.outcomes)} groups changed with {report.writes} write "
         f"requests, all verified ({time.monotonic() - started:.1f}s)."
     )
+
+
+def _saved_plan(
+    paths: tuple[str, ...], plan_file: str, settings: Settings
+) -> tuple[Plan, PolicyGroupsApi, LiveState]:
+    """The saved plan, re-checked: same input files, and the groups it touches unchanged.
+
+    Only the groups the plan writes to are read again; anything else that changed since
+    is left for the next plan.
+    """
+    saved = parse_saved(_read_file(plan_file), plan_file)
+    desired = load_desired(paths)
+    reasons = input_reasons(saved, desired)
+    if reasons:
+        raise StalePlan(reasons)
+    touched = touched_names(saved)
+    scope = restrict(desired, touched)
+    api = _api(settings, desired.organization)
+    live = _live(api, scope, touched)
+    fresh = build_plan(desired.organization, diff(scope, live), desired.inputs)
+    reasons = stale_reasons(saved, fresh, __version__)
+    if reasons:
+        raise StalePlan(reasons)
+    return fresh, api, live
 
 
 def _confirm(yes: bool) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any
 
 from pgsync.errors import PgsyncError
+from pgsync.model import DesiredState
 from pgsync.plan import FORMAT_VERSION, Plan
 from pgsync.render import plan_json
 
@@ -31,32 +33,87 @@ def parse_saved(text: str, source: str) -> dict[str, Any]:
     return result
 
 
-def stale_reasons(saved: Mapping[str, Any], fresh: Plan, version: str) -> list[str]:
-    """Every reason the saved plan may not be applied; empty when it matches the fresh plan."""
+def input_reasons(saved: Mapping[str, Any], desired: DesiredState) -> list[str]:
+    """Why the plan does not belong to these files (checked before any API call)."""
     if saved.get("formatVersion") != FORMAT_VERSION:
         return [f"plan formatVersion {saved.get('formatVersion')!r} is not {FORMAT_VERSION}"]
-    if saved.get("organization") != fresh.organization:
+    if saved.get("organization") != desired.organization:
         return [
             f"the plan is for organization {saved.get('organization')!r}, "
-            f"the files name {fresh.organization!r}"
+            f"the files name {desired.organization!r}"
         ]
-    reasons = []
-    saved_inputs = sorted((saved.get("inputs") or {}).get("files", {}).values())
-    if saved_inputs != sorted(f.sha256 for f in fresh.inputs):
-        reasons.append("the input files differ from the ones the plan was made from")
-    before = {g["name"]: g for g in saved.get("groups", ()) if g.get("action") not in _QUIET}
+    # Bound to content, not paths: the same files checked out elsewhere still match.
+    if sorted(saved["inputs"]["files"].values()) != sorted(f.sha256 for f in desired.inputs):
+        return ["the input files differ from the ones the plan was made from"]
+    return []
+
+
+def touched_names(saved: Mapping[str, Any]) -> frozenset[str]:
+    """Every group name the saved plan writes to, under its live and its final name."""
+    names = set()
+    for group in saved["groups"]:
+        if group.get("action") not in _QUIET:
+            names.add(group["name"])
+            if isinstance(group.get("previousName"), str):
+                names.add(group["previousName"])
+    return frozenset(names)
+
+
+def restrict(desired: DesiredState, names: frozenset[str]) -> DesiredState:
+    """The desired groups that a set of live names concerns (by name or former name)."""
+    kept = tuple(
+        g for g in desired.groups if g.name in names or any(p in names for p in g.previously)
+    )
+    return dataclasses.replace(desired, groups=kept)
+
+
+def stale_reasons(saved: Mapping[str, Any], fresh: Plan, version: str) -> list[str]:
+    """What changed since the plan, group by group; empty when the plan still holds."""
+    reasons: list[str] = []
+    before = {g["name"]: g for g in saved["groups"] if g.get("action") not in _QUIET}
     now = {g["name"]: g for g in plan_json(fresh, version)["groups"] if g["action"] not in _QUIET}
     for name in sorted(before.keys() | now.keys()):
         old, new = before.get(name), now.get(name)
         if old is None:
             assert new is not None
             reasons.append(f"group '{name}': now needs {new['action']}, which the plan lacks")
+            reasons += _change_lines(None, new)
         elif new is None:
             reasons.append(
                 f"group '{name}': the plan would {old['action']} it; nothing is needed now"
             )
         elif old.get("liveFingerprint") != new["liveFingerprint"]:
             reasons.append(f"group '{name}': changed live since the plan was made")
+            reasons += _change_lines(old, new)
         elif old.get("requests") != new["requests"]:
             reasons.append(f"group '{name}': the planned requests differ from the saved ones")
+            reasons += _change_lines(old, new)
     return reasons
+
+
+def _change_lines(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[str]:
+    """Changes the plan has that are no longer needed, and ones needed now that it lacks."""
+
+    def keyed(group: Mapping[str, Any] | None) -> dict[str, str]:
+        changes = group.get("changes", []) if group else []
+        return {
+            json.dumps(c, sort_keys=True): f"{c.get('kind')} {_subject(c.get('value'))}"
+            for c in changes
+            if isinstance(c, dict)
+        }
+
+    was, now = keyed(old), keyed(new)
+    lines = [f"    no longer needed: {was[k]}" for k in sorted(was.keys() - now.keys())]
+    lines += [f"    now also needed: {now[k]}" for k in sorted(now.keys() - was.keys())]
+    return lines
+
+
+def _subject(value: Any) -> str:
+    if isinstance(value, dict):
+        if "routingProject" in value:
+            return f"{value['routingProject']}/{value.get('name')}"
+        if "name" in value:
+            return str(value["name"])
+        if "to" in value:
+            return str(value["to"])
+    return json.dumps(value, sort_keys=True)
