@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import click
@@ -14,23 +12,27 @@ import click
 from pgsync import __version__
 from pgsync.api import PolicyGroupsApi
 from pgsync.apply import apply_plan
+from pgsync.cli_drift import drift
 from pgsync.cli_emulator import demo, emulator
 from pgsync.cli_options import Settings, common_options, reports_errors
-from pgsync.client import TOKEN_ENV, Client, is_loopback
-from pgsync.console import Progress
+from pgsync.cli_workflow import (
+    EXIT_CHANGES,
+    FORMAT,
+    PATHS,
+    make_api,
+    make_plan,
+    read_file,
+    read_live,
+    show_plan,
+)
 from pgsync.desired import load_desired
 from pgsync.diff import diff
-from pgsync.errors import PgsyncError, Refused, StalePlan
-from pgsync.model import DesiredState, LiveState
+from pgsync.errors import Refused, StalePlan
+from pgsync.model import LiveState
 from pgsync.plan import Plan, build_plan
-from pgsync.render import render_json, render_text
+from pgsync.render import render_text
 from pgsync.savedplan import input_reasons, parse_saved, restrict, stale_reasons, touched_names
 from pgsync.schema import schema_text
-
-EXIT_CHANGES = 2
-
-# Existence is checked by the loader, which reports a missing file as file:1:1 with exit 1.
-PATHS = click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=True))
 
 
 class _Group(click.Group):
@@ -66,51 +68,6 @@ def cli() -> None:
     """
 
 
-def _api(settings: Settings, organization: str) -> PolicyGroupsApi:
-    token = settings.token
-    if not token and not is_loopback(settings.api_url):
-        raise PgsyncError(f"{TOKEN_ENV} is not set; it is needed for {settings.api_url}")
-    client = Client(settings.api_url, token, parallelism=settings.parallelism)
-    return PolicyGroupsApi(client, organization)
-
-
-def _live(
-    api: PolicyGroupsApi, desired: DesiredState, only: frozenset[str] | None = None
-) -> LiveState:
-    progress = Progress("reading policy groups")
-    try:
-        return api.read_live_state(desired, only=only, progress=progress)
-    finally:
-        progress.finish()
-
-
-def _plan(paths: tuple[str, ...], settings: Settings) -> tuple[Plan, PolicyGroupsApi, LiveState]:
-    desired = load_desired(paths)
-    api = _api(settings, desired.organization)
-    live = _live(api, desired)
-    coverage = api.coverage()
-    verdicts = diff(desired, live)
-    return build_plan(desired.organization, verdicts, desired.inputs, coverage), api, live
-
-
-def _write_file(path: str, text: str) -> None:
-    """Write whole or not at all: a temp file renamed into place."""
-    target = Path(path)
-    temp = target.with_name(f".{target.name}.tmp")
-    try:
-        temp.write_text(text, encoding="utf-8")
-        os.replace(temp, target)
-    except OSError as error:
-        raise PgsyncError(f"cannot write {path}: {error.strerror}") from None
-
-
-def _read_file(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise PgsyncError(f"cannot read {path}: {error}") from None
-
-
 @cli.command()
 @PATHS
 @click.option("--live", is_flag=True, help="Also check stacks, packs and accounts in the org.")
@@ -124,23 +81,13 @@ def validate(paths: tuple[str, ...], live: bool, settings: Settings) -> None:
     """
     desired = load_desired(paths)
     if live:
-        api = _api(settings, desired.organization)
-        diff(desired, _live(api, desired))
+        api = make_api(settings, desired.organization)
+        diff(desired, read_live(api, desired))
     files = len(desired.inputs)
     click.echo(
         f"valid: {len(desired.groups)} groups for organization '{desired.organization}' "
         f"in {files} file{'s' if files != 1 else ''}" + (" (checked against live)" if live else "")
     )
-
-
-FORMAT = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text for people, json for tools (the contract's JSON plan).",
-)
 
 
 @cli.command()
@@ -159,31 +106,9 @@ def plan(
 
     Save the plan with --out and apply exactly it later with `apply --plan`.
     """
-    result, _, _ = _plan(paths, settings)
-    _show_plan(result, fmt, out, settings)
+    result, _, _ = make_plan(paths, settings)
+    show_plan(result, fmt, out, settings)
     if detailed_exitcode and result.has_changes:
-        sys.exit(EXIT_CHANGES)
-
-
-def _show_plan(result: Plan, fmt: str, out: str | None, settings: Settings) -> None:
-    if out:
-        _write_file(out, render_json(result, __version__))
-    if fmt == "json":
-        click.echo(render_json(result, __version__), nl=False)
-    else:
-        click.echo(render_text(result, color=settings.color), nl=False)
-
-
-@cli.command()
-@PATHS
-@FORMAT
-@common_options
-@reports_errors
-def drift(paths: tuple[str, ...], fmt: str, settings: Settings) -> None:
-    """For scheduled jobs: like plan, exit 0 in sync, 2 on drift, 1 on error."""
-    result, _, _ = _plan(paths, settings)
-    _show_plan(result, fmt, None, settings)
-    if result.has_changes:
         sys.exit(EXIT_CHANGES)
 
 
@@ -208,7 +133,7 @@ def apply(paths: tuple[str, ...], yes: bool, plan_file: str | None, settings: Se
     if plan_file:
         result, api, live = _saved_plan(paths, plan_file, settings)
     else:
-        result, api, live = _plan(paths, settings)
+        result, api, live = make_plan(paths, settings)
     click.echo(render_text(result, color=settings.color), nl=False)
     if not result.has_changes:
         return
@@ -229,15 +154,15 @@ def _saved_plan(
     Only the groups the plan writes to are read again; anything else that changed since
     is left for the next plan.
     """
-    saved = parse_saved(_read_file(plan_file), plan_file)
+    saved = parse_saved(read_file(plan_file), plan_file)
     desired = load_desired(paths)
     reasons = input_reasons(saved, desired)
     if reasons:
         raise StalePlan(reasons)
     touched = touched_names(saved)
     scope = restrict(desired, touched)
-    api = _api(settings, desired.organization)
-    live = _live(api, scope, touched)
+    api = make_api(settings, desired.organization)
+    live = read_live(api, scope, touched)
     fresh = build_plan(desired.organization, diff(scope, live), desired.inputs)
     reasons = stale_reasons(saved, fresh, __version__)
     if reasons:
@@ -264,6 +189,7 @@ def schema() -> None:
     click.echo(schema_text(), nl=False)
 
 
+cli.add_command(drift)
 cli.add_command(emulator)
 cli.add_command(demo)
 

@@ -1,0 +1,108 @@
+"""The `drift` command: for scheduled jobs, with an optional three-way view against a git ref."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from pgsync import __version__
+from pgsync.cli_options import Settings, common_options, reports_errors
+from pgsync.cli_workflow import EXIT_CHANGES, FORMAT, PATHS, make_api, read_live
+from pgsync.desired import load_desired
+from pgsync.diff import GroupDiff, diff
+from pgsync.drift import DESCRIPTIONS, Origin, classify
+from pgsync.errors import PgsyncError, ValidationFailed
+from pgsync.gitrefs import files_at
+from pgsync.model import DesiredState, LiveState
+from pgsync.plan import build_plan
+from pgsync.render import plan_json, render_text
+
+
+@click.command()
+@PATHS
+@FORMAT
+@click.option(
+    "--base",
+    metavar="REF",
+    help="Git ref of the same files (e.g. origin/main): tell for each difference whether it "
+    "is a change in Git not yet applied, a live change made outside Git, or both.",
+)
+@common_options
+@reports_errors
+def drift(paths: tuple[str, ...], fmt: str, base: str | None, settings: Settings) -> None:
+    """For scheduled jobs: exit 0 in sync, 2 on drift, 1 on error.
+
+    Prints the plan that would bring the live groups back to the files, with the org's
+    policy coverage. With --base, each difference is classified against the files as
+    they were at REF, which is what a scheduled job and a reviewer want to know.
+    """
+    desired = load_desired(paths)
+    api = make_api(settings, desired.organization)
+    base_state = _base_state(base, paths, desired) if base else None
+    scope = desired
+    if base_state is not None:
+        scope = dataclasses.replace(
+            desired,
+            groups=desired.groups + base_state.groups,
+            prune=desired.prune or base_state.prune,
+        )
+    live = read_live(api, scope)
+    verdicts = diff(desired, live)
+    result = build_plan(desired.organization, verdicts, desired.inputs, api.coverage())
+    origins = _origins(verdicts, base_state, desired, live, base) if base_state else {}
+    if fmt == "json":
+        shown = plan_json(result, __version__)
+        for group in shown["groups"]:
+            if group["name"] in origins:
+                group["drift"] = origins[group["name"]]
+        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_text(result, color=settings.color), nl=False)
+        if origins:
+            click.echo(f"\nDrift against {base}:")
+            for name, origin in sorted(origins.items()):
+                click.echo(f"  {name}: {DESCRIPTIONS[origin]}")
+    if result.has_changes:
+        sys.exit(EXIT_CHANGES)
+
+
+def _base_state(ref: str, paths: tuple[str, ...], desired: DesiredState) -> DesiredState | None:
+    """The desired state at `ref`; None (with a warning) when it cannot be loaded."""
+    with tempfile.TemporaryDirectory(prefix="pgsync-base-") as tmp:
+        files = files_at(ref, paths, Path(tmp))
+        if not files:
+            return DesiredState(desired.organization, ())
+        try:
+            return load_desired(files)
+        except ValidationFailed as error:
+            click.echo(
+                f"warning: the files at {ref} are not valid ({len(error.problems)} problems); "
+                "differences are not classified",
+                err=True,
+            )
+            return None
+
+
+def _origins(
+    verdicts: tuple[GroupDiff, ...],
+    base_state: DesiredState,
+    desired: DesiredState,
+    live: LiveState,
+    ref: str | None,
+) -> dict[str, Origin]:
+    try:
+        base_verdicts = diff(base_state, live)
+    except PgsyncError as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        click.echo(
+            f"warning: the files at {ref} no longer plan against the org ({first}); "
+            "differences are not classified",
+            err=True,
+        )
+        return {}
+    return classify(verdicts, base_verdicts, desired, base_state)
