@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 import click
 
-from pgsync import __version__
 from pgsync.cli_options import Settings, common_options, reports_errors
-from pgsync.cli_workflow import EXIT_CHANGES, FORMAT, PATHS, make_api, read_live
+from pgsync.cli_workflow import EXIT_CHANGES, FORMAT, PATHS, make_api, read_live, show_plan
 from pgsync.desired import load_desired
 from pgsync.diff import GroupDiff, diff
-from pgsync.drift import DESCRIPTIONS, Origin, classify
+from pgsync.drift import Origin, classify, render_origins
 from pgsync.errors import PgsyncError, ValidationFailed
 from pgsync.gitrefs import files_at
 from pgsync.model import DesiredState, LiveState
 from pgsync.plan import build_plan
-from pgsync.render import plan_json, render_text
 
 
 @click.command()
@@ -55,18 +52,14 @@ def drift(paths: tuple[str, ...], fmt: str, base: str | None, settings: Settings
     verdicts = diff(desired, live)
     result = build_plan(desired.organization, verdicts, desired.inputs, api.coverage())
     origins = _origins(verdicts, base_state, desired, live, base) if base_state else {}
-    if fmt == "json":
-        shown = plan_json(result, __version__)
-        for group in shown["groups"]:
-            if group["name"] in origins:
-                group["drift"] = origins[group["name"]]
-        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
-    else:
-        click.echo(render_text(result, color=settings.color), nl=False)
-        if origins:
-            click.echo(f"\nDrift against {base}:")
-            for name, origin in sorted(origins.items()):
-                click.echo(f"  {name}: {DESCRIPTIONS[origin]}")
+    show_plan(
+        result,
+        fmt,
+        None,
+        settings,
+        extras={name: {"drift": origin} for name, origin in origins.items()},
+        epilogue=lambda markdown: render_origins(origins, base or "", markdown=markdown),
+    )
     if result.has_changes:
         sys.exit(EXIT_CHANGES)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -15,11 +17,20 @@ from pgsync.console import Progress
 from pgsync.desired import load_desired
 from pgsync.diff import diff
 from pgsync.errors import PgsyncError
+from pgsync.github import (
+    STEP_SUMMARY_CAP,
+    append_step_summary,
+    is_github_actions,
+    plan_outputs,
+    write_outputs,
+)
+from pgsync.markdown import render_markdown
 from pgsync.model import DesiredState, LiveState
 from pgsync.plan import Plan, build_plan
 from pgsync.render import render_json, render_text
 
 EXIT_CHANGES = 2
+JSON_HINT = "the full plan is in the JSON plan (`plan_json` output)"
 
 # Existence is checked by the loader, which reports a missing file as file:1:1 with exit 1.
 PATHS = click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=True))
@@ -27,10 +38,10 @@ PATHS = click.argument("paths", nargs=-1, required=True, type=click.Path(dir_oka
 FORMAT = click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "markdown", "json"]),
     default="text",
     show_default=True,
-    help="text for people, json for tools (the contract's JSON plan).",
+    help="text for people, markdown for PR comments, json for tools (the contract's plan).",
 )
 
 
@@ -82,10 +93,45 @@ def read_file(path: str) -> str:
         raise PgsyncError(f"cannot read {path}: {error}") from None
 
 
-def show_plan(result: Plan, fmt: str, out: str | None, settings: Settings) -> None:
+def show_plan(
+    result: Plan,
+    fmt: str,
+    out: str | None,
+    settings: Settings,
+    *,
+    extras: Mapping[str, Mapping[str, Any]] | None = None,
+    epilogue: Callable[[bool], str] = lambda markdown: "",
+) -> None:
+    """Print the plan in `fmt`, save its JSON to `out`, and publish it to GitHub Actions.
+
+    `extras` adds keys to groups of the JSON plan; `epilogue(markdown)` is a section to
+    print after the text or Markdown plan.
+    """
+    as_json = render_json(result, __version__, extras)
     if out:
-        write_file(out, render_json(result, __version__))
+        write_file(out, as_json)
     if fmt == "json":
-        click.echo(render_json(result, __version__), nl=False)
+        click.echo(as_json, nl=False)
+    elif fmt == "markdown":
+        click.echo(render_markdown(result) + epilogue(True), nl=False)
     else:
-        click.echo(render_text(result, color=settings.color), nl=False)
+        click.echo(render_text(result, color=settings.color) + epilogue(False), nl=False)
+    if is_github_actions(os.environ):
+        _publish(result, as_json, out, epilogue(True))
+
+
+def _publish(result: Plan, as_json: str, out: str | None, epilogue: str) -> None:
+    """Step summary and step outputs; the JSON plan is saved for the outputs to point at."""
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        markdown = render_markdown(result, limit=STEP_SUMMARY_CAP, full_plan_hint=JSON_HINT)
+        append_step_summary(summary, markdown + epilogue)
+    outputs = os.environ.get("GITHUB_OUTPUT")
+    if outputs:
+        path = out or str(Path(os.environ.get("RUNNER_TEMP") or ".") / "pgsync-plan.json")
+        if not out:
+            write_file(path, as_json)
+        try:
+            write_outputs(outputs, plan_outputs(result, path))
+        except (OSError, ValueError) as error:
+            raise PgsyncError(f"cannot write GitHub step outputs: {error}") from None

@@ -11,6 +11,7 @@ import click
 
 from pgsync.client import TokenFilter
 from pgsync.errors import Problem
+from pgsync.github import annotation, is_github_actions
 
 
 def use_color(no_color: bool, stream: TextIO) -> bool:
@@ -41,8 +42,13 @@ class Progress:
 
 
 def print_problems(problems: tuple[Problem, ...]) -> None:
+    """On GitHub Actions as annotations (shown inline in the PR), elsewhere as editors read them."""
+    on_github = is_github_actions(os.environ)
     for problem in problems:
-        click.echo(f"{problem.location}: error: {problem.message}", err=True)
+        if on_github:
+            click.echo(annotation(problem))
+        else:
+            click.echo(f"{problem.location}: error: {problem.message}", err=True)
 
 
 def configure_logging(verbose: bool, token: str | None) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 from pgsync.diff import GroupDiff
@@ -59,3 +59,16 @@ def _declared(
             if group.name == candidate:
                 return group
     return None
+
+
+def render_origins(origins: Mapping[str, Origin], ref: str, *, markdown: bool = False) -> str:
+    """The classification as a section to follow the plan (text or Markdown)."""
+    if not origins:
+        return ""
+    if markdown:
+        lines = [f"#### Drift against `{ref}`", ""]
+        lines += [f"- `{name}`: {DESCRIPTIONS[o]}" for name, o in sorted(origins.items())]
+    else:
+        lines = [f"Drift against {ref}:"]
+        lines += [f"  {name}: {DESCRIPTIONS[o]}" for name, o in sorted(origins.items())]
+    return "\n" + "\n".join(lines) + "\n"

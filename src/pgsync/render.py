@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from pgsync.changes import (
@@ -125,8 +126,13 @@ def change_line(change: Change) -> tuple[str, str, tuple[str, ...]]:
             return "→", f"renamed {old} → {new}", ()
 
 
-def plan_json(plan: Plan, version: str) -> dict[str, Any]:
-    """The JSON plan of contract §4; secret values are masked in changes and request bodies."""
+def plan_json(
+    plan: Plan, version: str, extras: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The JSON plan of contract §4; secret values are masked in changes and request bodies.
+
+    `extras` adds keys to the named groups (e.g. drift's classification).
+    """
     return {
         "formatVersion": FORMAT_VERSION,
         "pgsyncVersion": version,
@@ -135,7 +141,7 @@ def plan_json(plan: Plan, version: str) -> dict[str, Any]:
         "summary": plan.summary(),
         "writeRequests": plan.write_count(),
         **({"coverage": dataclasses.asdict(plan.coverage)} if plan.coverage else {}),
-        "groups": [_group_json(g) for g in plan.groups],
+        "groups": [{**_group_json(g), **(extras or {}).get(g.name, {})} for g in plan.groups],
     }
 
 
@@ -154,7 +160,8 @@ def _group_json(group: GroupPlan) -> dict[str, Any]:
     return shown
 
 
-def render_json(plan: Plan, version: str) -> str:
-    return (
-        json.dumps(plan_json(plan, version), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
-    )
+def render_json(
+    plan: Plan, version: str, extras: Mapping[str, Mapping[str, Any]] | None = None
+) -> str:
+    shown = plan_json(plan, version, extras)
+    return json.dumps(shown, indent=2, sort_keys=False, ensure_ascii=False) + "\n"

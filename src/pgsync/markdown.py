@@ -1,0 +1,282 @@
+"""Plan → GitHub-flavoured Markdown for a pull-request comment, capped in size. Pure."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pgsync.changes import RemoveAccount, RemovePack, RemoveStack, Rename
+from pgsync.plan import GroupPlan, Plan
+from pgsync.render import SYMBOLS, UNMANAGED_SHOWN, change_line, summary_line
+
+FULL_PLAN_HINT = "the full plan is in the step summary and the plan.json artifact"
+SEPARATOR = "\n\n"
+COUNTED = ("create", "update", "rename", "delete", "unchanged", "unmanaged")
+_NOUNS = {
+    "addStack": "stack",
+    "removeStack": "stack",
+    "addAccount": "account",
+    "removeAccount": "account",
+    "addPolicyPack": "pack",
+    "removePolicyPack": "pack",
+    "upgradePolicyPack": "pack",
+    "configurePolicyPack": "pack",
+}
+_REMOVALS = (RemoveStack, RemoveAccount, RemovePack)
+_LINE_BREAK = re.compile(r"\r\n?|\n")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#])")
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """A titled bullet list that may be cut after any item, ending with '…and N more'."""
+
+    title: str
+    items: tuple[str, ...]
+    what: str
+
+    def block(self, shown: int) -> str:
+        lines = [self.title, *self.items[:shown]]
+        if shown < len(self.items):
+            lines.append(self._more(shown))
+        return "\n".join(lines)
+
+    def whole(self) -> list[str]:
+        return [self.block(len(self.items))] if self.items else []
+
+    def most_shown(self, budget: int) -> int | None:
+        """The most items whose block fits in `budget` characters (None: not even the title)."""
+        if len(self.block(len(self.items))) <= budget:
+            return len(self.items)
+        size, best = len(self.title), None
+        # Each item adds more than the "…and N more" line can shrink, so sizes only grow.
+        for shown, item in enumerate(self.items):
+            if size + 1 + len(self._more(shown)) > budget:
+                break
+            best = shown
+            size += len(item) + 1
+        return best
+
+    def _more(self, shown: int) -> str:
+        hidden = len(self.items) - shown
+        return f"- …and {hidden} more {self.what}" if shown else f"- {hidden} {self.what} not shown"
+
+
+def render_markdown(
+    plan: Plan, *, limit: int = 60_000, full_plan_hint: str = FULL_PLAN_HINT
+) -> str:
+    """The plan as a PR comment of at most `limit` characters, shedding detail first."""
+    changed = plan.changed
+    head = _head(plan)
+    removals = _destructive(changed)
+    destructive = _Listing(
+        f"#### ⚠️ Destructive changes ({len(removals)})", removals, "destructive changes"
+    )
+    # Notes of changed groups are inside their <details>; the others get a list of their own.
+    unchanged_notes = tuple(
+        f"- {_code(g.name)}: {_md(note)}"
+        for g in plan.groups
+        if not g.is_change
+        for note in g.notes
+    )
+    notes = _Listing(
+        "#### ℹ️ Notes (drift pgsync reports but does not undo)", unchanged_notes, "notes"
+    )
+    details = [_details(g) for g in changed]
+    full = _join([*head, *destructive.whole(), *notes.whole(), *details])
+    if len(full) <= limit:
+        return full
+
+    def truncation(shown: int) -> str:
+        counted = f": {shown} of {len(changed)} changed groups shown in detail" if changed else ""
+        return f"> ✂️ Truncated{counted}; {full_plan_hint}."
+
+    # The symbol goes in a code span: a bare "- + x" or "- - x" would be a nested list.
+    compact = tuple(f"- {_code(SYMBOLS[g.action])} {_header(g, _code)}" for g in changed)
+    return _truncated(
+        head,
+        destructive,
+        notes,
+        details=details,
+        compact=compact,
+        truncation=truncation,
+        limit=limit,
+    )
+
+
+def _truncated(
+    head: list[str],
+    destructive: _Listing,
+    notes: _Listing,
+    *,
+    details: Sequence[str],
+    compact: tuple[str, ...],
+    truncation: Callable[[int], str],
+    limit: int,
+) -> str:
+    """Give way in order: details, the one-line group list, notes, destructive list, head."""
+    fixed = [*head, *destructive.whole(), *notes.whole()]
+    kept = _keep_details(fixed, details, compact, truncation, limit)
+    if kept is not None:
+        return kept
+    candidates = (
+        (fixed, _Listing("#### Changed groups", compact, "changed groups")),
+        ([*head, *destructive.whole()], notes),
+        (head, destructive),
+    )
+    for prefix, listing in candidates:
+        cut = _cut(prefix, listing, truncation(0), limit)
+        if cut is not None:
+            return cut
+    # Only absurdly small limits get here: keep whole leading blocks, never part of one.
+    for count in range(len(head), -1, -1):
+        text = _join([*head[:count], truncation(0)])
+        if len(text) <= limit:
+            return text
+    return ""
+
+
+def _keep_details(
+    fixed: list[str],
+    details: Sequence[str],
+    compact: Sequence[str],
+    truncation: Callable[[int], str],
+    limit: int,
+) -> str | None:
+    """The most leading groups in detail, the rest one line each; None if no detail fits."""
+    title = "#### Other changed groups"
+    base = sum(map(len, fixed))
+    shown_len = sum(map(len, details[:-1]))
+    rest_len = len(title) + sum(len(line) + 1 for line in compact[-1:])
+    for shown in range(len(details) - 1, 0, -1):
+        blocks = len(fixed) + shown + 2  # with the one-line list and the truncation line
+        separators = len(SEPARATOR) * (blocks - 1) + 1  # the final newline too
+        size = base + shown_len + rest_len + len(truncation(shown)) + separators
+        if size <= limit:
+            rest = _Listing(title, tuple(compact[shown:]), "changed groups")
+            return _join([*fixed, *details[:shown], rest.block(len(rest.items)), truncation(shown)])
+        shown_len -= len(details[shown - 1])
+        rest_len += len(compact[shown - 1]) + 1
+    return None
+
+
+def _cut(prefix: list[str], listing: _Listing, tail: str, limit: int) -> str | None:
+    """`prefix`, as much of `listing` as fits, then `tail`; None if the listing cannot fit."""
+    if not listing.items:
+        return None
+    budget = limit - len(_join([*prefix, tail])) - len(SEPARATOR)
+    shown = listing.most_shown(budget)
+    return None if shown is None else _join([*prefix, listing.block(shown), tail])
+
+
+def _join(blocks: Sequence[str]) -> str:
+    return SEPARATOR.join(blocks) + "\n" if blocks else ""
+
+
+def _head(plan: Plan) -> list[str]:
+    blocks = [f"### pgsync plan for {_code(plan.organization)}"]
+    if plan.has_changes:
+        counts = plan.summary()
+        blocks.append(
+            "\n".join(
+                (
+                    "| " + " | ".join(COUNTED) + " | write requests |",
+                    "|" + "---:|" * (len(COUNTED) + 1),
+                    "| "
+                    + " | ".join(str(counts[a]) for a in COUNTED)
+                    + f" | {plan.write_count()} |",
+                )
+            )
+        )
+    else:
+        blocks.append(f"✅ {summary_line(plan)}")
+    if plan.coverage is not None:
+        blocks.append(f"**Coverage:** {plan.coverage.summary()}.")
+    unmanaged = [g.name for g in plan.groups if g.action == "unmanaged"]
+    if unmanaged:
+        shown = ", ".join(_code(name) for name in unmanaged[:UNMANAGED_SHOWN])
+        if len(unmanaged) > UNMANAGED_SHOWN:
+            shown += f", …and {len(unmanaged) - UNMANAGED_SHOWN} more"
+        blocks.append(f"**Unmanaged** (live, not declared, left alone): {shown}")
+    return blocks
+
+
+def _destructive(changed: Sequence[GroupPlan]) -> tuple[str, ...]:
+    items: list[str] = []
+    for group in changed:
+        if group.action == "delete":
+            items.append(f"- {_code(group.name)}: delete the group")
+        for change in group.changes:
+            if isinstance(change, _REMOVALS):
+                items.append(f"- {_code(group.name)}: remove {_code(change_line(change)[1])}")
+    return tuple(items)
+
+
+def _details(group: GroupPlan) -> str:
+    summary = f"{SYMBOLS[group.action]} {_header(group, _html_code)}"
+    lines = [f"<details><summary>{summary}</summary>", ""]
+    for change in group.changes:
+        if isinstance(change, Rename):
+            continue  # the summary line says it
+        symbol, text, detail = change_line(change)
+        lines.append(f"- {_code(f'{symbol} {text}')}")
+        lines += [f"  - {_code(d)}" for d in detail]
+    lines += [f"- ℹ️ {_md(note)}" for note in group.notes]
+    if len(lines) == 2:
+        lines.append("The group is deleted." if group.action == "delete" else "No other changes.")
+    return "\n".join([*lines, "", "</details>"])
+
+
+def _header(group: GroupPlan, name: Callable[[str], str]) -> str:
+    """Name, action and change counts of a group; names are formatted by `name`."""
+    shape = ", ".join(s for s in (group.entity_type, group.mode) if s)
+    action = {
+        "create": f"new, {shape}",
+        "update": "updated",
+        "rename": f"renamed from {name(group.live_name or '')}",
+        "delete": f"deleted, {shape}",
+    }[group.action]
+    counts = _counts(group)
+    return f"{name(group.name)} ({action})" + (f" — {counts}" if counts else "")
+
+
+def _counts(group: GroupPlan) -> str:
+    """How many changes of each sign and noun, e.g. '+3 stacks ~agent pool'."""
+    tally: dict[tuple[str, str], int] = {}
+    for change in group.changes:
+        if isinstance(change, Rename):
+            continue
+        symbol = change_line(change)[0].replace("-", "−")
+        key = (symbol, _NOUNS.get(change.kind, ""))  # no noun: the agent pool, one per group
+        tally[key] = tally.get(key, 0) + 1
+    return " ".join(
+        f"{symbol}{n} {noun}{'s' if n > 1 else ''}" if noun else f"{symbol}agent pool"
+        for (symbol, noun), n in tally.items()
+    )
+
+
+def _one_line(text: str) -> str:
+    return _LINE_BREAK.sub(" ", text)
+
+
+def _code(text: str) -> str:
+    """`text` as a code span: literal, whatever it holds (backticks, |, <, @mentions)."""
+    text = _one_line(text)
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    # CommonMark strips one space from each end, so pad where that would eat text.
+    padded = text[:1] in ("`", " ") or text[-1:] in ("`", " ")
+    pad = " " if padded else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _html_code(text: str) -> str:
+    """`text` in <code> inside an HTML block, where Markdown is not parsed."""
+    return f"<code>{html.escape(_one_line(text))}</code>"
+
+
+def _md(text: str) -> str:
+    """`text` as Markdown prose, with its inline markup characters escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", _one_line(text))
