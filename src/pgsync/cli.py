@@ -14,6 +14,7 @@ from pgsync.api import PolicyGroupsApi
 from pgsync.apply import apply_plan
 from pgsync.cli_drift import drift
 from pgsync.cli_emulator import demo, emulator
+from pgsync.cli_import import import_command
 from pgsync.cli_options import Settings, common_options, reports_errors
 from pgsync.cli_workflow import (
     EXIT_CHANGES,
@@ -190,6 +191,7 @@ def schema() -> None:
 
 
 cli.add_command(drift)
+cli.add_command(import_command)
 cli.add_command(emulator)
 cli.add_command(demo)
 

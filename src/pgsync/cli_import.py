@@ -1,0 +1,136 @@
+"""The `import` command: live groups → a desired-state file, proven to plan to zero changes."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from pgsync.api import PolicyGroupsApi
+from pgsync.cli_options import Settings, common_options, reports_errors
+from pgsync.cli_workflow import make_api
+from pgsync.console import Progress
+from pgsync.desired import load_desired
+from pgsync.diff import diff
+from pgsync.errors import PgsyncError, ValidationFailed
+from pgsync.importer import export_yaml, group_at
+from pgsync.model import LiveState, OrgCatalog
+from pgsync.plan import GroupPlan, build_plan
+from pgsync.render import change_line
+
+
+@click.command("import")
+@click.option("--org", "organization", required=True, help="The organization to import.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="Write the file here (atomically) instead of to stdout.",
+)
+@common_options
+@reports_errors
+def import_command(organization: str, out: str | None, settings: Settings) -> None:
+    """Write every live policy group of an organization as a desired-state file.
+
+    The file lists the groups in a stable order with their stacks or accounts and their
+    packs (name, versionTag, enforcement level, config, environments). The default groups
+    get their packs but no member lists: Pulumi Cloud adds new stacks and accounts to them
+    itself. Before anything is written, the file is planned against the live groups it
+    came from; unless that plan is empty, import says which groups would change, writes
+    nothing and exits 1.
+    """
+    live = _read_everything(make_api(settings, organization))
+    text = export_yaml(live)
+    with _staged(text, out) as staged:
+        reasons = _round_trip_reasons(staged, text, live)
+        if reasons:
+            raise PgsyncError(
+                "the exported file would not plan to zero changes, so nothing was written:\n"
+                + "\n".join(f"  {reason}" for reason in reasons)
+            )
+        if out is None:
+            click.echo(text, nl=False)
+            return
+        try:
+            os.replace(staged, out)
+        except OSError as error:
+            raise PgsyncError(f"cannot write {out}: {error.strerror}") from None
+    count = len(live.groups)
+    click.echo(
+        f"imported {count} group{'s' if count != 1 else ''} from organization "
+        f"'{organization}' into {out}"
+    )
+
+
+def _read_everything(api: PolicyGroupsApi) -> LiveState:
+    """Every group in full, and the whole catalog that a later plan of the file checks against."""
+    progress = Progress("reading policy groups")
+    try:
+        groups = api.get_groups(api.group_names(), progress)
+    finally:
+        progress.finish()
+    # Accounts are read only where account groups have members: orgs without Insights
+    # need not answer the accounts listing at all.
+    has_accounts = any(g.accounts for g in groups.values())
+    catalog = OrgCatalog(
+        packs=api.published_packs(),
+        stacks=api.stacks(),
+        accounts=api.accounts() if has_accounts else {},
+    )
+    return LiveState(api.organization, groups, catalog)
+
+
+@contextmanager
+def _staged(text: str, out: str | None) -> Iterator[Path]:
+    """`text` in a file to check: beside --out, so that os.replace is atomic; else in a temp dir."""
+    if out is None:
+        with tempfile.TemporaryDirectory(prefix="pgsync-import-") as directory:
+            path = Path(directory) / "policygroups.yaml"
+            path.write_text(text, encoding="utf-8")
+            yield path
+        return
+    target = Path(out)
+    path = target.with_name(f".{target.name}.tmp")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise PgsyncError(f"cannot write {out}: {error.strerror}") from None
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _round_trip_reasons(staged: Path, text: str, live: LiveState) -> list[str]:
+    """Why a plan of the staged file against `live` is not empty, one line per group or problem."""
+    try:
+        desired = load_desired([staged])
+        verdicts = diff(desired, live)
+    except ValidationFailed as failed:
+        # The staged file's name and lines mean nothing to the user; its groups do.
+        return [_where(text, p.location.line) + p.message for p in failed.problems]
+    plan = build_plan(desired.organization, verdicts, desired.inputs)
+    return [_changed(group) for group in plan.groups if group.action != "unchanged"]
+
+
+def _where(text: str, line: int) -> str:
+    name = group_at(text, line)
+    return f"group '{name}': " if name is not None else f"line {line}: "
+
+
+_OUTCOMES = {
+    "create": "be created",
+    "update": "be updated",
+    "rename": "be renamed",
+    "delete": "be deleted",
+    "unmanaged": "be left unmanaged",
+}
+
+
+def _changed(group: GroupPlan) -> str:
+    reason = f"group '{group.name}' would {_OUTCOMES[group.action]}"
+    changes = "; ".join(" ".join(change_line(c)[:2]) for c in group.changes)
+    return f"{reason}: {changes}" if changes else reason

@@ -1,0 +1,138 @@
+"""Live groups → desired-state YAML that plans to zero changes (`pgsync import`). Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+
+from pgsync.model import (
+    DEFAULT_GROUPS,
+    AppliedPack,
+    LiveGroup,
+    LiveState,
+    default_mode,
+)
+
+SCHEMA_URL = "https://github.com/pgsync/pgsync/schemas/policygroups.schema.json"
+SCHEMA_COMMENT = f"# yaml-language-server: $schema={SCHEMA_URL}\n"
+
+_DEFAULT_ORDER = {name: index for index, name in enumerate(DEFAULT_GROUPS)}
+_STR_TAG = "tag:yaml.org,2002:str"
+_ODD_BREAKS = frozenset("\r\x85\u2028\u2029")
+
+
+class _Quoted(str):
+    """Always double-quoted: every versionTag looks alike, and an edit to e.g. 1.10 stays text."""
+
+    __slots__ = ()
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style with list items indented under their key, as people write these files."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def _represent_quoted(dumper: yaml.SafeDumper, value: _Quoted) -> yaml.ScalarNode:
+    return dumper.represent_scalar(_STR_TAG, str(value), style='"')
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style: str | None = None
+    if _ODD_BREAKS.intersection(value):
+        # PyYAML writes these unescaped in single quotes, where a reader folds them away.
+        style = '"'
+    elif "\n" in value:
+        # A literal block reads best; the emitter falls back to quotes where a block
+        # cannot hold the value exactly (e.g. trailing spaces).
+        style = "|"
+    return dumper.represent_scalar(_STR_TAG, value, style=style)
+
+
+_Dumper.add_representer(_Quoted, _represent_quoted)
+_Dumper.add_representer(str, _represent_str)
+
+
+def export_yaml(live: LiveState) -> str:
+    """Every group of `live` (all read in full) as a desired-state file, in a stable order."""
+    document = {
+        "organization": live.organization,
+        "prune": False,
+        "policyGroups": [_group(g) for g in _ordered(live.groups.values())],
+    }
+    body = yaml.dump(
+        document,
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        # Never fold long strings across lines: one value, one line, clean diffs.
+        width=2**31 - 1,
+    )
+    return SCHEMA_COMMENT + body
+
+
+def _ordered(groups: Iterable[LiveGroup]) -> list[LiveGroup]:
+    """The two default groups first (stacks, then accounts), then the rest by name."""
+    return sorted(
+        groups,
+        key=lambda g: (not g.is_default, _DEFAULT_ORDER.get(g.name, len(_DEFAULT_ORDER)), g.name),
+    )
+
+
+def _group(group: LiveGroup) -> dict[str, Any]:
+    shown: dict[str, Any] = {"name": group.name}
+    if group.entity_type == "accounts":
+        shown["entityType"] = group.entity_type
+    if group.mode != default_mode(group.entity_type):
+        shown["mode"] = group.mode
+    if group.agent_pool_id:
+        shown["agentPoolId"] = group.agent_pool_id
+    # Pulumi Cloud adds every new stack and account to the default groups itself: a
+    # membership list there would go stale and make a later apply remove members.
+    if not group.is_default:
+        if group.entity_type == "stacks":
+            shown["stacks"] = sorted(str(stack) for stack in group.stacks)
+        else:
+            shown["accounts"] = sorted(group.accounts)
+    shown["policyPacks"] = [_pack(p) for p in sorted(group.packs, key=lambda p: p.name)]
+    return shown
+
+
+def _pack(pack: AppliedPack) -> dict[str, Any]:
+    shown: dict[str, Any] = {"name": pack.name, "versionTag": _Quoted(pack.version_tag)}
+    config = pack.config
+    level = _folded_level(config.get("all"))
+    if level is not None:
+        shown["enforcementLevel"] = level
+        del config["all"]
+    if config:
+        shown["config"] = config
+    if pack.environments:
+        shown["environments"] = list(pack.environments)
+    return shown
+
+
+def _folded_level(entry: Any) -> str | None:
+    """The level when `all` holds nothing else, so it reads as the pack's enforcementLevel."""
+    if isinstance(entry, dict) and entry.keys() == {"enforcementLevel"}:
+        level = entry["enforcementLevel"]
+        return level if isinstance(level, str) else None
+    return None
+
+
+def group_at(text: str, line: int) -> str | None:
+    """The name of the group whose entry holds `line` (1-based) of a text from export_yaml."""
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    found: str | None = None
+    for key, value in root.value if root is not None else ():
+        if key.value != "policyGroups":
+            continue
+        for item in value.value:
+            if item.start_mark.line >= line:
+                break
+            found = next(str(v.value) for k, v in item.value if k.value == "name")
+    return found
