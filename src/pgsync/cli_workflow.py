@@ -132,6 +132,7 @@ def _publish(result: Plan, as_json: str, out: str | None, epilogue: str) -> None
         if not out:
             write_file(path, as_json)
         try:
-            write_outputs(outputs, plan_outputs(result, path))
+            # Absolute: later steps may run in another working directory.
+            write_outputs(outputs, plan_outputs(result, os.path.abspath(path)))
         except (OSError, ValueError) as error:
             raise PgsyncError(f"cannot write GitHub step outputs: {error}") from None
