@@ -22,11 +22,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's token, backend, CI variables or colour settings."""
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's token, backend, CI variables or colour settings.
+
+    Apply journals go to the test's temp dir, not into the working tree.
+    """
     for name in list(os.environ):
         if name.startswith(("PULUMI_", "GITHUB_", "PGSYNC_")) or name in ("NO_COLOR", "CI"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("PGSYNC_JOURNAL", str(tmp_path / "pgsync-journal.jsonl"))
 
 
 class Golden:

@@ -157,7 +157,14 @@ def test_undeclared_group_is_left_alone_without_prune(tmp_path: Path) -> None:
 
 def test_prune_deletes_undeclared_groups_but_never_default_groups(tmp_path: Path) -> None:
     with EmulatorServer(fixture_from_dict(org_spec([{"name": "manual"}]))) as server:
-        result = pgsync(server, "apply", groups_file(tmp_path, [], prune=True), "--yes")
+        result = pgsync(
+            server,
+            "apply",
+            groups_file(tmp_path, [], prune=True),
+            "--yes",
+            "--allow",
+            "delete:manual",
+        )
         assert result.exit_code == 0, result.output
         assert [(w.method, w.path) for w in server.writes()] == [
             ("DELETE", "/api/orgs/acme/policygroups/manual")

@@ -173,7 +173,7 @@ def test_nothing_is_written_when_the_round_trip_fails(tmp_path: Path) -> None:
 
 def test_a_group_that_would_change_is_named_with_its_changes(tmp_path: Path) -> None:
     # A live config value shaped like a secret marker is read back unwrapped from a file.
-    config = {"db": {"password": {"fn::secret": "hunter2"}}}
+    config = {"db": {"connection": {"fn::secret": "hunter2"}}}
     groups = [{"name": "prod", "policyPacks": [pack("aws", "1.0.0", config=config)]}]
     with EmulatorServer(fixture_from_dict(org_spec(groups))) as server:
         result = import_(server, "--org", "acme")
@@ -182,6 +182,7 @@ def test_a_group_that_would_change_is_named_with_its_changes(tmp_path: Path) -> 
         "  group 'prod' would be updated: ~ pack aws 1.0.0 settings"
     ]
     assert result.stdout == ""
+    assert "hunter2" not in result.output
 
 
 def test_unknown_organization_reports_the_api_message(emulator: EmulatorServer) -> None:
@@ -216,3 +217,64 @@ def test_help_explains_the_round_trip() -> None:
     assert "which groups would change, writes nothing and exits 1" in " ".join(
         result.stdout.split()
     )
+
+
+SECRET_CONFIG = {
+    "all": {"enforcementLevel": "mandatory"},
+    "db": {
+        "password": "HUNTER2",
+        "port": 5432,
+        "users": [{"name": "ci", "apiKey": "K-123"}],
+        "tokenTtl": None,
+    },
+    "no-plaintext-secrets": {"enforcementLevel": "advisory"},
+}
+
+
+def test_secret_settings_become_placeholders_listed_on_stderr(tmp_path: Path) -> None:
+    groups = [{"name": "prod", "policyPacks": [pack("aws", "1.0.0", config=SECRET_CONFIG)]}]
+    out = tmp_path / "groups.yaml"
+    with EmulatorServer(fixture_from_dict(org_spec(groups))) as server:
+        result = import_(server, "--org", "acme", "--out", str(out))
+        assert result.exit_code == 0, result.output
+        text = out.read_text(encoding="utf-8")
+        assert "HUNTER2" not in result.output + text and "K-123" not in result.output + text
+        lines = text.splitlines()
+        spots = [
+            (number, line.index("fn::secret") + 1)
+            for number, line in enumerate(lines, 1)
+            if "fn::secret: null" in line
+        ]
+        assert len(spots) == 2
+        assert result.stderr == "".join(
+            f"{out}:{line}:{col}: fill in the secret value\n" for line, col in spots
+        )
+        written = yaml.safe_load(text)["policyGroups"][2]["policyPacks"][0]["config"]
+        assert written["db"] == {
+            "password": {"fn::secret": None},
+            "port": 5432,
+            "tokenTtl": None,
+            "users": {"fn::secret": None},
+        }
+        assert written["no-plaintext-secrets"] == {"enforcementLevel": "advisory"}
+
+        # Unfilled, the file is refused at each placeholder; filled in, it plans to nothing.
+        refused = pgsync(server, "plan", str(out))
+        assert refused.exit_code == 1
+        for line, col in spots:
+            assert f"{out}:{line}:{col}: error: secret value not filled in" in refused.stderr
+        filled = ["HUNTER2", '[{name: ci, apiKey: "K-123"}]']
+        for (line, _), value in zip(spots, filled, strict=True):
+            lines[line - 1] = lines[line - 1].replace("null", value)
+        out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        plan = pgsync(server, "plan", str(out), "--detailed-exitcode")
+        assert plan.exit_code == 0, plan.output
+
+
+def test_placeholders_written_to_stdout_are_listed_against_stdout() -> None:
+    groups = [{"name": "prod", "policyPacks": [pack("aws", "1.0.0", config=SECRET_CONFIG)]}]
+    with EmulatorServer(fixture_from_dict(org_spec(groups))) as server:
+        result = import_(server, "--org", "acme")
+    assert result.exit_code == 0, result.output
+    assert "HUNTER2" not in result.output
+    assert [line.split(":", 1)[0] for line in result.stderr.splitlines()] == ["<stdout>"] * 2

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from pgsync.desired import load_desired
 from pgsync.errors import Location, ValidationFailed
 from pgsync.model import InputFile, StackRef
+from pgsync.packconfig import Placeholder
 
 DATA = Path(__file__).parent / "data" / "desired"
 GROUP_KEYS = "name, previously, entityType, mode, agentPoolId, state, stacks, accounts, policyPacks"
@@ -225,6 +226,96 @@ def test_secret_misuse_points_at_the_secret() -> None:
         " on values",
         "bad-secrets.yaml:18:17: 'fn::secret' cannot be used inside a list; use it in a mapping",
     ]
+
+
+def secret_file(tmp_path: Path, settings: str, extra: str = "", name: str = "s.yaml") -> Path:
+    """A file with one pack whose policy `p` has the given settings (a flow mapping)."""
+    path = tmp_path / name
+    path.write_text(
+        f"organization: acme\n{extra}policyGroups:\n  - name: {name[:-5]}\n    policyPacks:\n"
+        f"      - name: aws\n        versionTag: '1'\n        config:\n          p: {settings}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def secret_paths(*paths: Path) -> list[frozenset[tuple[str, ...]]]:
+    state = load_desired(list(paths))
+    return [pack.secret_paths for group in state.groups for pack in group.packs or ()]
+
+
+def test_settings_with_secret_looking_names_are_secret(tmp_path: Path) -> None:
+    settings = (
+        "{DB_Password: a, api-key: {id: 1}, users: [{name: x, authToken: y}], port: 1,"
+        " nested: {privateKey: z}}"
+    )
+    assert secret_paths(secret_file(tmp_path, settings)) == [
+        frozenset(
+            {
+                ("p", "DB_Password"),
+                ("p", "api-key"),
+                ("p", "users"),
+                ("p", "nested", "privateKey"),
+            }
+        )
+    ]
+
+
+def test_policy_names_are_not_setting_names(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "organization: acme\npolicyGroups:\n  - name: s\n    policyPacks:\n"
+        "      - name: aws\n        versionTag: '1'\n        config:\n"
+        "          no-secrets: advisory\n          token-policy: {enforcementLevel: advisory}\n",
+        encoding="utf-8",
+    )
+    assert secret_paths(path) == [frozenset()]
+
+
+def test_secret_keys_replace_the_defaults_and_combine_across_files(tmp_path: Path) -> None:
+    settings = "{password: a, dbConn: b, cert: c}"
+    first = secret_file(tmp_path, settings, "safety: {secretKeys: [db-conn]}\n", "a.yaml")
+    second = secret_file(tmp_path, settings, "safety: {secretKeys: [CERT]}\n", "b.yaml")
+    third = secret_file(tmp_path, settings, "", "c.yaml")
+    assert secret_paths(first) == [frozenset({("p", "dbConn")})]
+    assert secret_paths(first, second, third) == [frozenset({("p", "dbConn"), ("p", "cert")})] * 3
+    empty = secret_file(tmp_path, settings, "safety: {secretKeys: []}\n", "d.yaml")
+    assert secret_paths(empty) == [frozenset()]
+
+
+def test_malformed_safety_is_reported(tmp_path: Path) -> None:
+    path = secret_file(tmp_path, "{}", "safety: {secretKeys: ['', '-', 3], other: 1}\n")
+    assert problems(str(path)) == [
+        f"{path}:2:23: expected a key name with a letter or digit, got ''",
+        f"{path}:2:27: expected a key name with a letter or digit, got '-'",
+        f"{path}:2:32: expected a string, got an integer",
+        f"{path}:2:36: unknown key 'other' (allowed: maxDeletePercent, maxUnprotected, secretKeys)",
+    ]
+
+
+def test_errors_quote_no_value_under_a_secret_looking_key(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "organization: acme\npolicyGroups:\n  - name: s\n    policyPacks:\n"
+        "      - name: aws\n        versionTag: '1'\n        config:\n"
+        "          apiKey: abc123\n          other: abc123\n",
+        encoding="utf-8",
+    )
+    assert problems(str(path)) == [
+        f"{path}:8:19: invalid value [secret] (schema rule 'pattern')",
+        f"{path}:9:18: expected one of advisory, mandatory, disabled, remediate, got 'abc123'",
+    ]
+
+
+def test_placeholders_are_errors_unless_allowed(tmp_path: Path) -> None:
+    path = secret_file(tmp_path, "{password: {fn::secret: null}, port: 1}")
+    assert problems(str(path)) == [f"{path}:8:26: secret value not filled in"]
+    placeholders: list[Placeholder] = []
+    state = load_desired([path], placeholders=placeholders)
+    assert placeholders == [Placeholder(Location(str(path), 8, 26), "s", "aws", ("p", "password"))]
+    [pack] = state.groups[0].packs or ()
+    assert pack.config_json == '{"p":{"password":null,"port":1}}'
+    assert pack.secret_paths == frozenset({("p", "password")})
 
 
 # --- gathering ------------------------------------------------------------------------------
@@ -498,3 +589,36 @@ def test_group_names_dot_and_dot_dot_are_refused(tmp_path: Path) -> None:
         with pytest.raises(ValidationFailed) as caught:
             load_desired([path])
         assert f"{path}:3:11:" in str(caught.value)
+
+
+def test_safety_thresholds_and_allow_entries_are_loaded(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "organization: acme\nsafety: {maxDeletePercent: 25, maxUnprotected: 3}\n"
+        "allow: [delete:old, replace:prod]\npolicyGroups: []\n"
+    )
+    loaded = load_desired([path])
+    assert (loaded.safety.max_delete_percent, loaded.safety.max_unprotected) == (25.0, 3)
+    assert loaded.allow == {"delete:old", "replace:prod"}
+
+
+def test_several_files_keep_the_strictest_threshold_and_every_allow(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(
+        "organization: acme\nsafety: {maxDeletePercent: 50}\nallow: [delete:a]\npolicyGroups: []\n"
+    )
+    (tmp_path / "b.yaml").write_text(
+        "organization: acme\nsafety: {maxDeletePercent: 5}\nallow: [delete:b]\npolicyGroups: []\n"
+    )
+    loaded = load_desired([tmp_path])
+    assert loaded.safety.max_delete_percent == 5.0
+    assert loaded.allow == {"delete:a", "delete:b"}
+
+
+def test_malformed_allow_entry_is_reported_at_its_position(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("organization: acme\nallow: [everything]\npolicyGroups: []\n")
+    with pytest.raises(ValidationFailed) as caught:
+        load_desired([path])
+    assert str(caught.value) == (
+        f"{path}:2:9: expected a safety finding id such as 'delete:legacy', got 'everything'"
+    )

@@ -178,10 +178,51 @@ def test_unknown_references_are_plan_time_errors(group: object, message: str) ->
     assert str(raised.value).startswith("groups.yaml:")
 
 
-def test_mode_change_is_refused_with_advice() -> None:
+def test_mode_change_is_a_replace_that_copies_unmanaged_members() -> None:
     group = desired_group("prod", mode="audit")
-    with pytest.raises(ValidationFailed, match="cannot change mode in place"):
-        diff(state(group), live(live_group("prod", mode="preventative")))
+    current = live_group("prod", stacks=stacks("a/1"), packs=(applied("aws", "1.0.0"),))
+    found = verdict(diff(state(group), live(current)), "prod")
+    assert found.action == "replace"
+    assert [c.kind for c in found.changes] == ["replace", "addPolicyPack", "addStack"]
+    assert found.desired is not None and found.desired.stacks == stacks("a/1")
+
+
+def test_interrupted_replace_with_old_group_gone_finishes_as_a_rename() -> None:
+    group = desired_group("prod", mode="audit")
+    temp = live_group("prod.pgsync-replacing", mode="audit")
+    found = verdict(diff(state(group), live(temp)), "prod")
+    assert (found.action, found.changes) == ("rename", (Rename("prod.pgsync-replacing", "prod"),))
+
+
+def test_interrupted_replace_continues_from_the_temporary_group() -> None:
+    group = desired_group("prod", mode="audit", stacks=stacks("a/1", "a/2"))
+    old = live_group("prod", stacks=stacks("a/1", "a/2"))
+    temp = live_group("prod.pgsync-replacing", mode="audit", stacks=stacks("a/1"))
+    found = verdict(diff(state(group), live(old, temp)), "prod")
+    assert found.action == "replace" and found.temp == temp
+    assert [(c.kind, c.subject) for c in found.changes] == [
+        ("replace", "stacks/audit"),
+        ("addStack", "a/2"),
+    ]
+
+
+def test_temporary_group_no_longer_wanted_is_rolled_back() -> None:
+    result = diff(
+        state(desired_group("prod")),
+        live(live_group("prod"), live_group("prod.pgsync-replacing", mode="audit")),
+    )
+    assert verdict(result, "prod").action == "unchanged"
+    assert verdict(result, "prod.pgsync-replacing").action == "delete"
+
+
+def test_orphaned_temporary_group_is_rolled_back_even_without_prune() -> None:
+    result = diff(state(), live(live_group("gone.pgsync-replacing")))
+    assert verdict(result, "gone.pgsync-replacing").action == "delete"
+
+
+def test_names_with_the_temporary_suffix_are_reserved() -> None:
+    with pytest.raises(ValidationFailed, match="pgsync's own"):
+        diff(state(desired_group("x.pgsync-replacing")), live())
 
 
 def test_default_group_mode_cannot_change() -> None:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,7 +14,8 @@ from hypothesis import strategies as st
 from builders import applied, catalog, defaults, live, live_group, stacks
 from pgsync.desired import load_desired
 from pgsync.diff import diff
-from pgsync.importer import SCHEMA_COMMENT, SCHEMA_URL, export_yaml, group_at
+from pgsync.errors import ValidationFailed
+from pgsync.importer import SCHEMA_COMMENT, SCHEMA_URL, assume_live, export_yaml, group_at
 from pgsync.model import (
     AppliedPack,
     LiveGroup,
@@ -22,6 +24,7 @@ from pgsync.model import (
     PublishedPack,
     canonical_json,
 )
+from pgsync.packconfig import Placeholder
 from pgsync.schema import schema_text
 
 
@@ -40,10 +43,12 @@ def pack(name: str, tag: str, config: dict[str, Any], environments: tuple[str, .
 
 
 def round_trip(state: LiveState, tmp_path: Path) -> set[str]:
-    """The actions a plan of the exported file against `state` would take."""
+    """The actions a plan of the exported file against `state` would take, as import checks."""
     path = tmp_path / "groups.yaml"
     path.write_text(export_yaml(state), encoding="utf-8")
-    return {verdict.action for verdict in diff(load_desired([path]), state)}
+    placeholders: list[Placeholder] = []
+    desired = load_desired([path], placeholders=placeholders)
+    return {verdict.action for verdict in diff(assume_live(desired, placeholders, state), state)}
 
 
 def test_layout_is_the_documented_one() -> None:
@@ -248,6 +253,63 @@ def test_exported_state_plans_to_no_changes(tmp_path: Path) -> None:
     assert round_trip(state, tmp_path) == {"unchanged"}
 
 
+SECRETS = {
+    "db": {
+        "password": "HUNTER2",
+        "api-Key": {"id": "k", "value": "K-1"},
+        "users": [{"name": "ci", "token": "T-1"}],
+        "plain": [{"name": "x"}],
+        "tokenTtl": None,
+        "port": 5432,
+    },
+    "no-secrets": {"enforcementLevel": "advisory"},
+}
+
+
+def test_secret_settings_are_written_as_placeholders() -> None:
+    text = export_yaml(live(live_group("g", packs=(pack("aws", "1.0.0", SECRETS),))))
+    assert not any(value in text for value in ("HUNTER2", "K-1", "T-1"))
+    (written,) = group_named(yaml.safe_load(text), "g")["policyPacks"]
+    placeholder = {"fn::secret": None}
+    assert written["config"] == {
+        "db": {
+            "password": placeholder,
+            "api-Key": placeholder,
+            "users": placeholder,
+            "plain": [{"name": "x"}],
+            "tokenTtl": None,
+            "port": 5432,
+        },
+        "no-secrets": {"enforcementLevel": "advisory"},
+    }
+
+
+def test_placeholders_are_known_unknowns_of_the_round_trip(tmp_path: Path) -> None:
+    state = live(live_group("g", packs=(pack("aws", "1.0.0", SECRETS),)))
+    assert round_trip(state, tmp_path) == {"unchanged"}
+    with pytest.raises(ValidationFailed) as caught:
+        load_desired([tmp_path / "groups.yaml"])
+    assert [p.message for p in caught.value.problems] == ["secret value not filled in"] * 3
+
+
+def test_assume_live_fills_only_the_placeholders(tmp_path: Path) -> None:
+    path = tmp_path / "groups.yaml"
+    path.write_text(
+        "organization: acme\npolicyGroups:\n  - name: g\n    policyPacks:\n"
+        "      - name: aws\n        versionTag: '1.0.0'\n        config:\n"
+        "          db: {password: {fn::secret: null}, port: 1}\n",
+        encoding="utf-8",
+    )
+    placeholders: list[Placeholder] = []
+    desired = load_desired([path], placeholders=placeholders)
+    assert [(p.group, p.pack, p.path, p.location.line) for p in placeholders] == [
+        ("g", "aws", ("db", "password"), 8)
+    ]
+    state = live(live_group("g", packs=(pack("aws", "1.0.0", SECRETS),)))
+    (ref,) = assume_live(desired, placeholders, state).groups[0].packs or ()
+    assert json.loads(ref.config_json) == {"db": {"password": "HUNTER2", "port": 1}}
+
+
 def test_group_at_names_the_group_holding_a_line() -> None:
     text = export_yaml(live(live_group("1.0", stacks=stacks("a/b")), live_group("zed")))
     lines = text.splitlines()
@@ -264,13 +326,14 @@ _SCALAR = st.one_of(
     st.text(max_size=12),
     st.sampled_from(TRICKY),
 )
+_KEY = st.text(max_size=8) | st.sampled_from(["password", "api_key", "Token", "x-Secret-y"])
 _VALUE = st.recursive(
     _SCALAR,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEY, inner),
     max_leaves=8,
 )
 _POLICY = st.text(min_size=1, max_size=10).filter(lambda k: k != "all")
-_CONFIG = st.dictionaries(_POLICY, st.dictionaries(st.text(max_size=8), _VALUE, max_size=3))
+_CONFIG = st.dictionaries(_POLICY, st.dictionaries(_KEY, _VALUE, max_size=3))
 _NAME = st.text(st.sampled_from("ab.-_19yesnul"), min_size=1, max_size=6).filter(
     lambda n: n not in (".", "..", "metadata") and not n.startswith("default")
 )

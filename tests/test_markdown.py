@@ -95,6 +95,7 @@ def test_table_counts_every_action_and_the_write_requests() -> None:
         "create": "2",
         "update": "1",
         "rename": "1",
+        "replace": "0",
         "delete": "1",
         "unchanged": "0",
         "unmanaged": "3",

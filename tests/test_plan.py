@@ -141,6 +141,7 @@ def test_summary_counts_every_action() -> None:
         "create": 1,
         "update": 0,
         "rename": 0,
+        "replace": 0,
         "delete": 0,
         "unchanged": 0,
         "unmanaged": 3,

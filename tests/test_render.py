@@ -92,6 +92,7 @@ def test_json_plan_has_contract_keys() -> None:
         "create": 2,
         "update": 1,
         "rename": 1,
+        "replace": 0,
         "delete": 1,
         "unchanged": 0,
         "unmanaged": 3,

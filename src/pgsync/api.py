@@ -152,7 +152,7 @@ class PolicyGroupsApi:
 
         Details are read for declared groups (and former names), and for every group when
         pruning; the rest are known by name only (unmanaged). With `only`, just those
-        groups are read and no others are reported at all.
+        groups are read.
         """
         names = self.group_names()
         wanted = {g.name for g in desired.groups} | {
@@ -176,5 +176,5 @@ class PolicyGroupsApi:
             organization=self.organization,
             groups=groups,
             catalog=catalog,
-            unread=frozenset(names) - set(groups) if only is None else frozenset(),
+            unread=frozenset(names) - set(groups),
         )

@@ -24,6 +24,25 @@ class Rename:
 
 
 @dataclass(frozen=True, slots=True)
+class Reshape:
+    """A new entityType or mode: the API cannot change either, so the group is replaced."""
+
+    entity_type: tuple[str, str]
+    mode: tuple[str, str]
+    kind = "replace"
+
+    @property
+    def subject(self) -> str:
+        return f"{self.entity_type[1]}/{self.mode[1]}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "entityType": {"from": self.entity_type[0], "to": self.entity_type[1]},
+            "mode": {"from": self.mode[0], "to": self.mode[1]},
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class _StackChange:
     stack: StackRef
 
@@ -164,6 +183,7 @@ class SetAgentPool:
 
 Change = (
     Rename
+    | Reshape
     | AddStack
     | RemoveStack
     | AddAccount
@@ -180,6 +200,7 @@ _KIND_ORDER = {
     for i, kind in enumerate(
         (
             "rename",
+            "replace",
             "removePolicyPack",
             "addPolicyPack",
             "upgradePolicyPack",

@@ -17,8 +17,9 @@ from pgsync.console import Progress
 from pgsync.desired import load_desired
 from pgsync.diff import diff
 from pgsync.errors import PgsyncError, ValidationFailed
-from pgsync.importer import export_yaml, group_at
+from pgsync.importer import assume_live, export_yaml, group_at
 from pgsync.model import LiveState, OrgCatalog
+from pgsync.packconfig import Placeholder
 from pgsync.plan import GroupPlan, build_plan
 from pgsync.render import change_line
 
@@ -41,11 +42,17 @@ def import_command(organization: str, out: str | None, settings: Settings) -> No
     itself. Before anything is written, the file is planned against the live groups it
     came from; unless that plan is empty, import says which groups would change, writes
     nothing and exits 1.
+
+    No live value of a config setting whose name looks secret (password, secret, token,
+    apikey, privatekey) is written: the file has an unfilled `fn::secret` placeholder there
+    instead, and import lists each one on stderr as FILE:LINE:COL; plan and apply refuse
+    the file until they are filled in.
     """
     live = _read_everything(make_api(settings, organization))
     text = export_yaml(live)
+    placeholders: list[Placeholder] = []
     with _staged(text, out) as staged:
-        reasons = _round_trip_reasons(staged, text, live)
+        reasons = _round_trip_reasons(staged, text, live, placeholders)
         if reasons:
             raise PgsyncError(
                 "the exported file would not plan to zero changes, so nothing was written:\n"
@@ -53,16 +60,23 @@ def import_command(organization: str, out: str | None, settings: Settings) -> No
             )
         if out is None:
             click.echo(text, nl=False)
-            return
-        try:
-            os.replace(staged, out)
-        except OSError as error:
-            raise PgsyncError(f"cannot write {out}: {error.strerror}") from None
-    count = len(live.groups)
-    click.echo(
-        f"imported {count} group{'s' if count != 1 else ''} from organization "
-        f"'{organization}' into {out}"
-    )
+        else:
+            try:
+                os.replace(staged, out)
+            except OSError as error:
+                raise PgsyncError(f"cannot write {out}: {error.strerror}") from None
+    # The staged file has the same text, so its lines and columns are the written file's.
+    for placeholder in sorted(placeholders, key=lambda p: p.location):
+        where = placeholder.location
+        click.echo(
+            f"{out or '<stdout>'}:{where.line}:{where.col}: fill in the secret value", err=True
+        )
+    if out is not None:
+        count = len(live.groups)
+        click.echo(
+            f"imported {count} group{'s' if count != 1 else ''} from organization "
+            f"'{organization}' into {out}"
+        )
 
 
 def _read_everything(api: PolicyGroupsApi) -> LiveState:
@@ -104,11 +118,16 @@ def _staged(text: str, out: str | None) -> Iterator[Path]:
         path.unlink(missing_ok=True)
 
 
-def _round_trip_reasons(staged: Path, text: str, live: LiveState) -> list[str]:
-    """Why a plan of the staged file against `live` is not empty, one line per group or problem."""
+def _round_trip_reasons(
+    staged: Path, text: str, live: LiveState, placeholders: list[Placeholder]
+) -> list[str]:
+    """Why a plan of the staged file against `live` is not empty, one line per group or problem.
+
+    The file's secret placeholders are added to `placeholders`; each counts as known-unknown.
+    """
     try:
-        desired = load_desired([staged])
-        verdicts = diff(desired, live)
+        desired = load_desired([staged], placeholders=placeholders)
+        verdicts = diff(assume_live(desired, placeholders, live), live)
     except ValidationFailed as failed:
         # The staged file's name and lines mean nothing to the user; its groups do.
         return [_where(text, p.location.line) + p.message for p in failed.problems]
@@ -125,6 +144,7 @@ _OUTCOMES = {
     "create": "be created",
     "update": "be updated",
     "rename": "be renamed",
+    "replace": "be replaced",
     "delete": "be deleted",
     "unmanaged": "be left unmanaged",
 }

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +31,10 @@ from pgsync.markdown import render_markdown
 from pgsync.model import DesiredState, LiveState
 from pgsync.plan import Plan, build_plan
 from pgsync.render import render_json, render_text
+from pgsync.safety import evaluate
 
 EXIT_CHANGES = 2
+EXIT_BLOCKED = 3
 JSON_HINT = "the full plan is in the JSON plan (`plan_json` output)"
 
 # Existence is checked by the loader, which reports a missing file as file:1:1 with exit 1.
@@ -64,15 +69,67 @@ def read_live(
         progress.finish()
 
 
-def make_plan(
-    paths: tuple[str, ...], settings: Settings
-) -> tuple[Plan, PolicyGroupsApi, LiveState]:
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A plan with what made it: the desired state, the live state read, the API."""
+
+    plan: Plan
+    desired: DesiredState
+    live: LiveState
+    api: PolicyGroupsApi
+
+
+def make_plan(paths: tuple[str, ...], settings: Settings, allow: tuple[str, ...] = ()) -> Planned:
+    """Load, read live state, diff, plan, and judge the plan by the safety rules."""
     desired = load_desired(paths)
     api = make_api(settings, desired.organization)
     live = read_live(api, desired)
     coverage = api.coverage()
     verdicts = diff(desired, live)
-    return build_plan(desired.organization, verdicts, desired.inputs, coverage), api, live
+    result = build_plan(desired.organization, verdicts, desired.inputs, coverage)
+    return judged(Planned(result, desired, live, api), allow)
+
+
+def judged(planned: Planned, allow: tuple[str, ...]) -> Planned:
+    """The plan with its safety findings (reading the rest of the org where rules need it)."""
+    live = planned.live
+    if live.unread and could_unprotect(planned.plan):
+        # Whether a stack is still protected elsewhere depends on every group it is in.
+        groups = {**live.groups, **planned.api.get_groups(sorted(live.unread))}
+        live = dataclasses.replace(live, groups=groups, unread=frozenset())
+    acknowledged = planned.desired.allow | set(allow)
+    findings = evaluate(planned.plan, live, planned.desired.safety, acknowledged)
+    return dataclasses.replace(planned, plan=dataclasses.replace(planned.plan, findings=findings))
+
+
+_LOSSES = frozenset(
+    {"removeStack", "removeAccount", "removePolicyPack", "upgradePolicyPack", "configurePolicyPack"}
+)
+
+
+def could_unprotect(result: Plan) -> bool:
+    """Whether any change could take a mandatory pack or a group away from a stack."""
+    return any(
+        g.action in ("delete", "replace") or any(c.kind in _LOSSES for c in g.changes)
+        for g in result.changed
+    )
+
+
+def exit_if_blocked(result: Plan) -> None:
+    """Contract §3: exit 3 when a safety rule blocks a change (after the plan is shown)."""
+    if result.blocked:
+        ids = ", ".join(f.id for f in result.blocked)
+        click.echo(f"error: blocked by safety rules: {ids}", err=True)
+        sys.exit(EXIT_BLOCKED)
+
+
+ALLOW = click.option(
+    "--allow",
+    "allow",
+    multiple=True,
+    metavar="ID",
+    help="Acknowledge the safety finding ID printed in the plan (repeatable).",
+)
 
 
 def write_file(path: str, text: str) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from deepdiff import DeepDiff
 
 from pgsync.model import ENFORCEMENT_LEVELS, SECRET_MASK, AppliedPack
-from pgsync.secrets import is_secret_path
+from pgsync.secrets import is_secret_key, is_secret_path
 
 
 def describe_pack_change(before: AppliedPack, after: AppliedPack) -> tuple[str, ...]:
@@ -66,7 +66,12 @@ def _describe(
 
 
 def _safe_to_show(path: tuple[str, ...], old: Any) -> bool:
-    """Old values are shown only where they cannot be a secret: levels and flags."""
+    """Old values are shown only where they cannot be a secret: levels and flags.
+
+    Not under a setting whose name looks secret (policy names, `path[0]`, are not settings).
+    """
+    if any(is_secret_key(step) for step in path[1:]):
+        return False
     is_level = bool(path) and path[-1] == "enforcementLevel" and old in ENFORCEMENT_LEVELS
     return is_level or isinstance(old, bool) or old is None
 

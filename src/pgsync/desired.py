@@ -11,7 +11,9 @@ from typing import Any, TypeVar
 from pgsync import schema
 from pgsync.desired_group import build_group
 from pgsync.errors import InputError, Location, Problem, ValidationFailed
-from pgsync.model import DesiredGroup, DesiredState, InputFile, sha256_digest
+from pgsync.model import DesiredGroup, DesiredState, InputFile, SafetySettings, sha256_digest
+from pgsync.packconfig import Placeholder, SecretRules
+from pgsync.secrets import DEFAULT_SECRET_KEYS
 from pgsync.yamlnodes import Document, JsonPointer, load_yaml
 
 SUFFIXES = (".yaml", ".yml")
@@ -28,13 +30,24 @@ class _File:
     prune: bool | None
     groups: list[tuple[int, Mapping[str, Any]]]
     """The schema-valid groups, with their index in `policyGroups`."""
+    secret_keys: tuple[str, ...] | None
+    """`safety.secretKeys`, when the file sets it."""
+    safety: Mapping[str, Any]
+    """The file's `safety:` block, when it is a mapping (else empty)."""
+    allow: tuple[str, ...]
 
 
-def load_desired(paths: Sequence[str | Path]) -> DesiredState:
+def load_desired(
+    paths: Sequence[str | Path], *, placeholders: list[Placeholder] | None = None
+) -> DesiredState:
     """Load, check and normalise desired-state files; raise ValidationFailed with every problem.
 
     A directory stands for its `*.yaml` and `*.yml` files (sorted by name, not recursive,
     hidden files skipped). Locations name files as given: `dir/name` for a directory's.
+
+    An unfilled secret placeholder (`fn::secret: null`, as `import` writes them) is an error,
+    unless `placeholders` is given: then each is added to it, and its value (null) stands for
+    an unknown that the caller must not send.
     """
     if not paths:
         raise ValueError("no desired-state paths given")
@@ -54,9 +67,12 @@ def load_desired(paths: Sequence[str | Path]) -> DesiredState:
 
     organization = _agreed("organization", [(f.organization, f.doc) for f in files], problems)
     prune = _agreed("prune", [(f.prune, f.doc) for f in files], problems)
+    rules = SecretRules(_secret_keys(files), placeholders)
     groups: list[DesiredGroup] = []
     for parsed in files:
-        groups.extend(build_group(parsed.doc, i, group, problems) for i, group in parsed.groups)
+        groups.extend(
+            build_group(parsed.doc, i, group, problems, rules) for i, group in parsed.groups
+        )
     _check_unique_names(files, problems)
     if problems or organization is None:
         raise ValidationFailed(problems)
@@ -65,6 +81,19 @@ def load_desired(paths: Sequence[str | Path]) -> DesiredState:
         groups=tuple(groups),
         prune=prune is True,
         inputs=tuple(inputs),
+        safety=_safety(files),
+        allow=frozenset(a for f in files for a in f.allow),
+    )
+
+
+def _safety(files: list[_File]) -> SafetySettings:
+    """The strictest thresholds any file sets: several files never loosen a limit."""
+    defaults = SafetySettings()
+    deletes = [f.safety["maxDeletePercent"] for f in files if "maxDeletePercent" in f.safety]
+    unprotected = [f.safety["maxUnprotected"] for f in files if "maxUnprotected" in f.safety]
+    return SafetySettings(
+        max_delete_percent=float(min(deletes, default=defaults.max_delete_percent)),
+        max_unprotected=int(min(unprotected, default=defaults.max_unprotected)),
     )
 
 
@@ -99,15 +128,18 @@ def _parse(display: str, data: bytes, problems: list[Problem]) -> _File | None:
         return None
     problems.extend(doc.problems)
     value = doc.value
-    if value is None:
+    if value is None and not doc.values:
+        # No document at all; a document that is just `null` gets the message below.
         problems.append(Problem(Location(display, 1, 1), "empty file"))
         return None
     if not isinstance(value, dict):
         message = "the top level must be a mapping with organization and policyGroups"
         problems.append(Problem(doc.at(()), message))
         return None
+    secret_keys = _file_secret_keys(value)
     invalid_groups: set[str | int] = set()
-    for found in schema.check(value):
+    # Errors quote no value under a key that looks secret, by the defaults or by this file.
+    for found in schema.check(value, (*DEFAULT_SECRET_KEYS, *(secret_keys or ()))):
         where = doc.key_at(found.path) if found.at_key else doc.at(found.path)
         problems.append(Problem(where, found.message))
         if found.path[:1] == ("policyGroups",) and len(found.path) > 1:
@@ -124,7 +156,27 @@ def _parse(display: str, data: bytes, problems: list[Problem]) -> _File | None:
             for index, group in enumerate(groups if isinstance(groups, list) else [])
             if index not in invalid_groups
         ],
+        secret_keys=secret_keys,
+        safety=value["safety"] if isinstance(value.get("safety"), dict) else {},
+        allow=tuple(a for a in value.get("allow") or () if isinstance(a, str)),
     )
+
+
+def _file_secret_keys(value: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """`safety.secretKeys` if it is a list of strings (the schema reports anything else)."""
+    safety = value.get("safety")
+    keys = safety.get("secretKeys") if isinstance(safety, dict) else None
+    if isinstance(keys, list) and all(isinstance(key, str) for key in keys):
+        return tuple(keys)
+    return None
+
+
+def _secret_keys(files: list[_File]) -> tuple[str, ...]:
+    """Every file's `secretKeys` together (masking more is never unsafe); else the defaults."""
+    lists = [f.secret_keys for f in files if f.secret_keys is not None]
+    if not lists:
+        return DEFAULT_SECRET_KEYS
+    return tuple(dict.fromkeys(key for keys in lists for key in keys))
 
 
 def _agreed(

@@ -15,14 +15,18 @@ from pgsync.model import (
     StackRef,
     default_mode,
 )
-from pgsync.packconfig import wire_config
+from pgsync.packconfig import SecretRules, wire_config
 from pgsync.yamlnodes import Document, JsonPointer
 
 Item = TypeVar("Item", bound=Hashable)
 
 
 def build_group(
-    doc: Document, index: int, group: Mapping[str, Any], problems: list[Problem]
+    doc: Document,
+    index: int,
+    group: Mapping[str, Any],
+    problems: list[Problem],
+    rules: SecretRules,
 ) -> DesiredGroup:
     """A schema-valid group as the model sees it; broken rules are added to `problems`."""
     path: JsonPointer = ("policyGroups", index)
@@ -48,7 +52,7 @@ def build_group(
         accounts = _members(doc, (*path, "accounts"), names, locations, problems)
     packs = None
     if "policyPacks" in group:
-        packs = _packs(doc, (*path, "policyPacks"), group["policyPacks"], problems)
+        packs = _packs(doc, (*path, "policyPacks"), group, problems, rules)
     return DesiredGroup(
         name=name,
         entity_type=entity_type,
@@ -124,16 +128,22 @@ def _members(
 
 
 def _packs(
-    doc: Document, path: JsonPointer, packs: list[Mapping[str, Any]], problems: list[Problem]
+    doc: Document,
+    path: JsonPointer,
+    group: Mapping[str, Any],
+    problems: list[Problem],
+    rules: SecretRules,
 ) -> tuple[PackRef, ...]:
     """The declared packs, sorted by name; a group holds at most one version of a pack."""
     found: dict[str, PackRef] = {}
     first_at: dict[str, Location] = {}
-    for index, pack in enumerate(packs):
+    for index, pack in enumerate(group["policyPacks"]):
         pack_path = (*path, index)
         name: str = pack["name"]
         where = doc.at((*pack_path, "name"))
-        config_json, secret_paths = wire_config(doc, pack_path, pack, problems)
+        config_json, secret_paths = wire_config(
+            doc, pack_path, pack, problems, rules=rules, group=group["name"]
+        )
         if name in first_at:
             message = f"pack '{name}' is listed twice (first at {_line_col(first_at[name])})"
             problems.append(Problem(where, message))

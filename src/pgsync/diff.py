@@ -16,6 +16,7 @@ from pgsync.changes import (
     RemovePack,
     RemoveStack,
     Rename,
+    Reshape,
     SetAgentPool,
     UpgradePack,
     change_order,
@@ -32,8 +33,9 @@ from pgsync.model import (
     PackRef,
     canonical_json,
 )
+from pgsync.replace import REPLACE_SUFFIX, base_name, filled, needs_replace
 
-Action = Literal["create", "update", "rename", "delete", "unchanged", "unmanaged"]
+Action = Literal["create", "update", "rename", "replace", "delete", "unchanged", "unmanaged"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,8 @@ class GroupDiff:
     desired: DesiredGroup | None = None
     live: LiveGroup | None = None
     notes: tuple[str, ...] = ()
+    temp: LiveGroup | None = None
+    """For a replace: the temporary group an earlier, interrupted run left (None: none)."""
 
 
 def diff(desired: DesiredState, live: LiveState) -> tuple[GroupDiff, ...]:
@@ -53,13 +57,21 @@ def diff(desired: DesiredState, live: LiveState) -> tuple[GroupDiff, ...]:
     problems: list[Problem] = []
     result: list[GroupDiff] = []
     claimed: set[str] = set()
+    temps = {base_name(n): g for n, g in live.groups.items() if base_name(n) is not None}
     for group in desired.groups:
+        if base_name(group.name) is not None:
+            problems.append(
+                Problem(group.where(), f"names ending in '{REPLACE_SUFFIX}' are pgsync's own")
+            )
+            continue
         source = _find_live(group, live, problems)
-        if source is not None:
-            claimed.add(source.name)
-        verdict = _diff_declared(group, source, live.catalog, problems)
-        if verdict is not None:
-            result.append(verdict)
+        temp = temps.pop(group.name, None)
+        claimed.update(g.name for g in (source, temp) if g is not None)
+        result += _diff_declared(group, source, temp, live.catalog, problems)
+    for temp in temps.values():
+        # Left by an interrupted replace that is no longer wanted: rolled back.
+        claimed.add(temp.name)
+        result.append(GroupDiff(temp.name, "delete", live=temp))
     for name in sorted(set(live.groups) | live.unread):
         if name in claimed:
             continue
@@ -109,40 +121,55 @@ def _find_live(group: DesiredGroup, live: LiveState, problems: list[Problem]) ->
 
 
 def _diff_declared(
-    group: DesiredGroup, source: LiveGroup | None, catalog: OrgCatalog, problems: list[Problem]
-) -> GroupDiff | None:
+    group: DesiredGroup,
+    source: LiveGroup | None,
+    temp: LiveGroup | None,
+    catalog: OrgCatalog,
+    problems: list[Problem],
+) -> list[GroupDiff]:
+    rollback = [GroupDiff(temp.name, "delete", live=temp)] if temp is not None else []
     if group.absent:
         if source is None:
-            return GroupDiff(group.name, "unchanged", desired=group)
+            return [GroupDiff(group.name, "unchanged", desired=group), *rollback]
         if source.is_default:
             problems.append(
                 Problem(group.where(), f"default group '{source.name}' cannot be deleted")
             )
-            return None
-        return GroupDiff(source.name, "delete", desired=group, live=source)
-    if source is not None and not _check_replaceable(group, source, problems):
-        return None
+            return []
+        return [GroupDiff(source.name, "delete", desired=group, live=source), *rollback]
+    if source is None and temp is not None:
+        # The old group is gone already: what is left of the replace is a rename.
+        source, rollback = temp, []
+    if source is not None and not _check_default(group, source, problems):
+        return []
+    if source is not None and needs_replace(group, source):
+        full = filled(group, source)
+        reshaped: tuple[Change, ...] = (
+            Reshape((source.entity_type, full.entity_type), (source.mode, full.mode)),
+            *(c for c in _changes(full, temp, catalog, problems) if not isinstance(c, Rename)),
+        )
+        return [GroupDiff(group.name, "replace", reshaped, full, source, temp=temp)]
     changes = _changes(group, source, catalog, problems)
     if source is None:
-        return GroupDiff(group.name, "create", changes, group)
+        return [GroupDiff(group.name, "create", changes, group)]
     notes = notes_for(group, source, catalog)
     action: Action = (
         "rename" if source.name != group.name else ("update" if changes else "unchanged")
     )
-    return GroupDiff(group.name, action, changes, group, source, notes)
+    return [GroupDiff(group.name, action, changes, group, source, notes), *rollback]
 
 
-def _check_replaceable(group: DesiredGroup, source: LiveGroup, problems: list[Problem]) -> bool:
-    """Mode and entityType have no update in the API (spec rule 2)."""
+def _check_default(group: DesiredGroup, source: LiveGroup, problems: list[Problem]) -> bool:
+    """Default groups cannot be replaced or renamed (API spec rule 1)."""
+    if not source.is_default:
+        return True
     ok = True
     for field, want, have in (
         ("entityType", group.entity_type, source.entity_type),
         ("mode", group.mode, source.mode),
     ):
-        if want == have:
-            continue
-        ok = False
-        if source.is_default:
+        if want != have:
+            ok = False
             problems.append(
                 Problem(
                     group.where(),
@@ -150,16 +177,7 @@ def _check_replaceable(group: DesiredGroup, source: LiveGroup, problems: list[Pr
                     f"and cannot be changed to '{want}'",
                 )
             )
-        else:
-            problems.append(
-                Problem(
-                    group.where(),
-                    f"group '{source.name}' is {field} '{have}' live; the API cannot change "
-                    f"{field} in place: declare a new group with {field} '{want}' under "
-                    "another name, and `state: absent` for this one",
-                )
-            )
-    if source.is_default and source.name != group.name:
+    if source.name != group.name:
         problems.append(Problem(group.where(), f"default group '{source.name}' cannot be renamed"))
         ok = False
     return ok

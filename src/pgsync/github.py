@@ -105,7 +105,7 @@ def plan_outputs(plan: Plan, plan_json_path: str) -> dict[str, str]:
     return {
         "has_changes": "true" if plan.has_changes else "false",
         "creates": str(counts["create"]),
-        "updates": str(counts["update"] + counts["rename"]),
+        "updates": str(counts["update"] + counts["rename"] + counts["replace"]),
         "deletes": str(counts["delete"]),
         "plan_json": plan_json_path,
     }

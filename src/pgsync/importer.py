@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -9,11 +11,19 @@ import yaml
 
 from pgsync.model import (
     DEFAULT_GROUPS,
+    SECRET_KEY,
     AppliedPack,
+    DesiredGroup,
+    DesiredState,
+    JsonPath,
     LiveGroup,
     LiveState,
+    PackRef,
+    canonical_json,
     default_mode,
 )
+from pgsync.packconfig import Placeholder
+from pgsync.secrets import is_secret_key
 
 SCHEMA_URL = "https://github.com/pgsync/pgsync/schemas/policygroups.schema.json"
 SCHEMA_COMMENT = f"# yaml-language-server: $schema={SCHEMA_URL}\n"
@@ -110,7 +120,10 @@ def _pack(pack: AppliedPack) -> dict[str, Any]:
         shown["enforcementLevel"] = level
         del config["all"]
     if config:
-        shown["config"] = config
+        shown["config"] = {
+            policy: _hide_secrets(settings) if isinstance(settings, dict) else settings
+            for policy, settings in config.items()
+        }
     if pack.environments:
         shown["environments"] = list(pack.environments)
     return shown
@@ -122,6 +135,83 @@ def _folded_level(entry: Any) -> str | None:
         level = entry["enforcementLevel"]
         return level if isinstance(level, str) else None
     return None
+
+
+def _hide_secrets(value: Any) -> Any:
+    """`value` with every setting whose name looks secret replaced by an unfilled placeholder.
+
+    Nothing read live is written in clear under such a key; null holds nothing, so it stays.
+    """
+    if isinstance(value, list):
+        # `fn::secret` cannot stand inside a list: a secret in one hides the whole list.
+        return {SECRET_KEY: None} if _holds_secret(value) else value
+    if not isinstance(value, dict):
+        return value
+    return {
+        key: {SECRET_KEY: None} if _is_secret_setting(key, item) else _hide_secrets(item)
+        for key, item in value.items()
+    }
+
+
+def _holds_secret(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(_holds_secret(item) for item in value)
+    if isinstance(value, dict):
+        return any(_is_secret_setting(k, v) or _holds_secret(v) for k, v in value.items())
+    return False
+
+
+def _is_secret_setting(key: str, value: Any) -> bool:
+    # A live `fn::secret` key is data that no file can declare; the round trip reports it.
+    return value is not None and key != SECRET_KEY and is_secret_key(key)
+
+
+def assume_live(
+    desired: DesiredState, placeholders: Iterable[Placeholder], live: LiveState
+) -> DesiredState:
+    """`desired` with each placeholder's unknown value taken to be the live one.
+
+    This is how the round trip of `import` treats placeholders as known-unknown: whatever
+    the user fills in, the file as written cannot be shown to differ there.
+    """
+    unknown: dict[tuple[str, str], list[JsonPath]] = {}
+    for placeholder in placeholders:
+        unknown.setdefault((placeholder.group, placeholder.pack), []).append(placeholder.path)
+    if not unknown:
+        return desired
+    groups = tuple(_assume_group(g, unknown, live) for g in desired.groups)
+    return dataclasses.replace(desired, groups=groups)
+
+
+def _assume_group(
+    group: DesiredGroup, unknown: dict[tuple[str, str], list[JsonPath]], live: LiveState
+) -> DesiredGroup:
+    live_group = live.groups.get(group.name)
+    if group.packs is None or live_group is None:
+        return group
+    live_packs = {p.name: p for p in live_group.packs}
+    packs: list[PackRef] = []
+    for ref in group.packs:
+        paths = unknown.get((group.name, ref.name))
+        live_pack = live_packs.get(ref.name)
+        if not paths or live_pack is None:
+            packs.append(ref)
+            continue
+        config = json.loads(ref.config_json)
+        for path in paths:
+            _copy_at(live_pack.config, config, path)
+        packs.append(dataclasses.replace(ref, config_json=canonical_json(config)))
+    return dataclasses.replace(group, packs=tuple(packs))
+
+
+def _copy_at(source: Any, target: Any, path: JsonPath) -> None:
+    """Copy the value at `path` from `source` into `target`, where both have its parent."""
+    for step in path[:-1]:
+        if not isinstance(source, dict) or not isinstance(target, dict):
+            return
+        source, target = source.get(step), target.get(step)
+    if isinstance(source, dict) and isinstance(target, dict) and path[-1] in source:
+        target[path[-1]] = source[path[-1]]
 
 
 def group_at(text: str, line: int) -> str | None:

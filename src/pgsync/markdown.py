@@ -7,13 +7,13 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pgsync.changes import RemoveAccount, RemovePack, RemoveStack, Rename
+from pgsync.changes import RemoveAccount, RemovePack, RemoveStack, Rename, Reshape
 from pgsync.plan import GroupPlan, Plan
-from pgsync.render import SYMBOLS, UNMANAGED_SHOWN, change_line, summary_line
+from pgsync.render import SAFETY_HELP, SYMBOLS, UNMANAGED_SHOWN, change_line, summary_line
 
 FULL_PLAN_HINT = "the full plan is in the step summary and the plan.json artifact"
 SEPARATOR = "\n\n"
-COUNTED = ("create", "update", "rename", "delete", "unchanged", "unmanaged")
+COUNTED = ("create", "update", "rename", "replace", "delete", "unchanged", "unmanaged")
 _NOUNS = {
     "addStack": "stack",
     "removeStack": "stack",
@@ -200,6 +200,29 @@ def _head(plan: Plan) -> list[str]:
         if len(unmanaged) > UNMANAGED_SHOWN:
             shown += f", …and {len(unmanaged) - UNMANAGED_SHOWN} more"
         blocks.append(f"**Unmanaged** (live, not declared, left alone): {shown}")
+    blocks += _safety(plan)
+    return blocks
+
+
+SAFETY_SHOWN = 20
+
+
+def _safety(plan: Plan) -> list[str]:
+    """Blocked and acknowledged findings; at most SAFETY_SHOWN of each, then a count."""
+    blocks = []
+    for title, findings in (
+        ("⛔ Blocked by safety rules", [f for f in plan.findings if f.blocked]),
+        ("✅ Acknowledged (allowed)", [f for f in plan.findings if f.allowed]),
+    ):
+        if not findings:
+            continue
+        lines = [f"#### {title} ({len(findings)})"]
+        lines += [f"- {_code(f.id)} ({f.rule}): {_md(f.reason)}" for f in findings[:SAFETY_SHOWN]]
+        if len(findings) > SAFETY_SHOWN:
+            lines.append(f"- …and {len(findings) - SAFETY_SHOWN} more")
+        blocks.append("\n".join(lines))
+    if any(f.blocked for f in plan.findings):
+        blocks.append(f"_{_md(SAFETY_HELP)}._")
     return blocks
 
 
@@ -208,6 +231,8 @@ def _destructive(changed: Sequence[GroupPlan]) -> tuple[str, ...]:
     for group in changed:
         if group.action == "delete":
             items.append(f"- {_code(group.name)}: delete the group")
+        if group.action == "replace":
+            items.append(f"- {_code(group.name)}: replace the group (new one filled first)")
         for change in group.changes:
             if isinstance(change, _REMOVALS):
                 items.append(f"- {_code(group.name)}: remove {_code(change_line(change)[1])}")
@@ -236,6 +261,7 @@ def _header(group: GroupPlan, name: Callable[[str], str]) -> str:
         "create": f"new, {shape}",
         "update": "updated",
         "rename": f"renamed from {name(group.live_name or '')}",
+        "replace": f"replaced, now {shape}",
         "delete": f"deleted, {shape}",
     }[group.action]
     counts = _counts(group)
@@ -246,7 +272,7 @@ def _counts(group: GroupPlan) -> str:
     """How many changes of each sign and noun, e.g. '+3 stacks ~agent pool'."""
     tally: dict[tuple[str, str], int] = {}
     for change in group.changes:
-        if isinstance(change, Rename):
+        if isinstance(change, Rename | Reshape):
             continue
         symbol = change_line(change)[0].replace("-", "−")
         key = (symbol, _NOUNS.get(change.kind, ""))  # no noun: the agent pool, one per group

@@ -185,11 +185,22 @@ class InputFile:
 
 
 @dataclass(frozen=True, slots=True)
+class SafetySettings:
+    """Thresholds of the safety rules, from the file's `safety:` block."""
+
+    max_delete_percent: float = 10.0
+    max_unprotected: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class DesiredState:
     organization: str
     groups: tuple[DesiredGroup, ...]
     prune: bool = False
     inputs: tuple[InputFile, ...] = ()
+    safety: SafetySettings = SafetySettings()
+    allow: frozenset[str] = frozenset()
+    """Safety finding ids acknowledged in the files (`allow:`)."""
 
 
 @dataclass(frozen=True, slots=True)

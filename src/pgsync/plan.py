@@ -18,6 +18,7 @@ from pgsync.changes import (
     RemovePack,
     RemoveStack,
     Rename,
+    Reshape,
     SetAgentPool,
     UpgradePack,
 )
@@ -34,10 +35,19 @@ from pgsync.model import (
     canonical_json,
     sha256_digest,
 )
+from pgsync.replace import temp_name
 from pgsync.secrets import Path, mask_paths
 
 FORMAT_VERSION = 1
-ACTIONS: tuple[Action, ...] = ("rename", "create", "update", "delete", "unchanged", "unmanaged")
+ACTIONS: tuple[Action, ...] = (
+    "rename",
+    "create",
+    "update",
+    "replace",
+    "delete",
+    "unchanged",
+    "unmanaged",
+)
 WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE"})
 
 
@@ -71,10 +81,24 @@ class GroupPlan:
     requests: tuple[Request, ...] = ()
     desired: DesiredGroup | None = field(default=None, compare=False)
     notes: tuple[str, ...] = ()
+    live: LiveGroup | None = field(default=None, compare=False)
+    """The group as read when planning (under `live_name`), for the safety rules."""
 
     @property
     def is_change(self) -> bool:
         return self.action not in ("unchanged", "unmanaged")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Finding:
+    """What a safety rule says of one change; `blocked` unless allowed or within limits."""
+
+    id: str
+    rule: str
+    reason: str
+    blocked: bool = True
+    allowed: bool = False
+    """Over a limit, but acknowledged with --allow or an `allow:` entry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +108,12 @@ class Plan:
     inputs: tuple[InputFile, ...] = ()
     coverage: Coverage | None = None
     """The org's policy coverage when the plan was made (None: not read)."""
+    findings: tuple[Finding, ...] = ()
+    """What the safety rules say (see safety.py); set after planning."""
+
+    @property
+    def blocked(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.blocked)
 
     @property
     def changed(self) -> tuple[GroupPlan, ...]:
@@ -95,7 +125,7 @@ class Plan:
 
     def summary(self) -> dict[str, int]:
         counts = dict.fromkeys(
-            ("create", "update", "rename", "delete", "unchanged", "unmanaged"), 0
+            ("create", "update", "rename", "replace", "delete", "unchanged", "unmanaged"), 0
         )
         for group in self.groups:
             counts[group.action] += 1
@@ -134,6 +164,7 @@ def group_plan(organization: str, verdict: GroupDiff) -> GroupPlan:
         requests=requests_for(organization, verdict),
         desired=desired,
         notes=verdict.notes,
+        live=live,
     )
 
 
@@ -161,23 +192,14 @@ def group_path(organization: str, name: str) -> str:
 
 def requests_for(organization: str, verdict: GroupDiff) -> tuple[Request, ...]:
     """The minimal requests of contract §5 for one group's verdict."""
-    base = f"/api/orgs/{quote(organization, safe='')}/policygroups"
-    requests: list[Request] = []
     if verdict.action == "delete":
         assert verdict.live is not None
         return (Request("DELETE", group_path(organization, verdict.live.name)),)
+    if verdict.action == "replace":
+        return _replace_requests(organization, verdict)
+    requests: list[Request] = []
     if verdict.action == "create":
-        assert verdict.desired is not None
-        body: dict[str, Any] = {
-            "name": verdict.name,
-            "entityType": verdict.desired.entity_type,
-            "mode": verdict.desired.mode,
-        }
-        if verdict.desired.agent_pool_id:
-            body["agentPoolId"] = verdict.desired.agent_pool_id
-        requests.append(Request("POST", base, body))
-    updates: list[dict[str, Any]] = []
-    secrets: set[Path] = set()
+        requests.append(_create_request(organization, verdict.name, verdict))
     for change in verdict.changes:
         if isinstance(change, Rename):
             # A separate plain PATCH: the batch's internal order is not specified (API spec
@@ -185,19 +207,50 @@ def requests_for(organization: str, verdict: GroupDiff) -> tuple[Request, ...]:
             requests.append(
                 Request("PATCH", group_path(organization, change.old), {"newName": change.new})
             )
+    requests += _batch(organization, verdict.name, verdict.changes)
+    return tuple(requests)
+
+
+def _create_request(organization: str, name: str, verdict: GroupDiff) -> Request:
+    assert verdict.desired is not None
+    body: dict[str, Any] = {
+        "name": name,
+        "entityType": verdict.desired.entity_type,
+        "mode": verdict.desired.mode,
+    }
+    if verdict.desired.agent_pool_id:
+        body["agentPoolId"] = verdict.desired.agent_pool_id
+    return Request("POST", f"/api/orgs/{quote(organization, safe='')}/policygroups", body)
+
+
+def _batch(organization: str, name: str, changes: Iterable[Change]) -> list[Request]:
+    """One batch PATCH with every change that is an Update object (none: no request)."""
+    updates: list[dict[str, Any]] = []
+    secrets: set[Path] = set()
+    for change in changes:
+        if isinstance(change, Rename | Reshape):
             continue
         update, update_secrets = _update_body(change)
         secrets.update((len(updates), *p) for p in update_secrets)
         updates.append(update)
-    if updates:
-        requests.append(
-            Request(
-                "PATCH",
-                group_path(organization, verdict.name) + "/batch",
-                updates,
-                frozenset(secrets),
-            )
-        )
+    if not updates:
+        return []
+    path = group_path(organization, name) + "/batch"
+    return [Request("PATCH", path, updates, frozenset(secrets))]
+
+
+def _replace_requests(organization: str, verdict: GroupDiff) -> tuple[Request, ...]:
+    """Create and fill the new group under a temporary name, then delete the old, rename.
+
+    Every stack stays protected throughout: the old group goes only once the new one holds
+    everything (apply verifies it in between).
+    """
+    assert verdict.live is not None
+    temp = temp_name(verdict.name)
+    requests = [] if verdict.temp is not None else [_create_request(organization, temp, verdict)]
+    requests += _batch(organization, temp, verdict.changes)
+    requests.append(Request("DELETE", group_path(organization, verdict.live.name)))
+    requests.append(Request("PATCH", group_path(organization, temp), {"newName": verdict.name}))
     return tuple(requests)
 
 
@@ -223,5 +276,5 @@ def _update_body(change: Change) -> tuple[dict[str, Any], list[Path]]:
             return {"removePolicyPack": pack.to_api(with_settings=False)}, []
         case SetAgentPool(_, after):
             return {"agentPoolId": after}, []
-        case Rename():
-            raise AssertionError("renames are not batched")
+        case Rename() | Reshape():
+            raise AssertionError("renames and reshapes are not batch updates")

@@ -17,15 +17,16 @@ from pgsync.changes import (
     RemovePack,
     RemoveStack,
     Rename,
+    Reshape,
     SetAgentPool,
     UpgradePack,
 )
 from pgsync.model import AppliedPack
-from pgsync.plan import FORMAT_VERSION, GroupPlan, Plan
+from pgsync.plan import FORMAT_VERSION, Finding, GroupPlan, Plan
 from pgsync.secrets import masked_config
 
-SYMBOLS = {"create": "+", "update": "~", "rename": "→", "delete": "-"}
-COLORS = {"+": "32", "~": "33", "→": "36", "-": "31"}
+SYMBOLS = {"create": "+", "update": "~", "rename": "→", "replace": "±", "delete": "-"}
+COLORS = {"+": "32", "~": "33", "→": "36", "±": "35", "-": "31"}
 UNMANAGED_SHOWN = 10
 
 
@@ -38,6 +39,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     lines = [f'pgsync plan for organization "{plan.organization}"', ""]
     for group in plan.changed:
         lines += _group_lines(group, color)
+    lines += safety_lines(plan)
     notes = [f"  ! {g.name}: {note}" for g in plan.groups for note in g.notes]
     if notes:
         lines += ["Notes (drift pgsync reports but does not undo):", *notes, ""]
@@ -53,6 +55,23 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+SAFETY_HELP = (
+    "a blocked change makes plan and apply exit 3, and apply then writes nothing; "
+    "acknowledge one with --allow ID or an `allow:` entry in the file"
+)
+
+
+def safety_lines(plan: Plan) -> list[str]:
+    """The safety findings: blocked, allowed, or within limits."""
+    if not plan.findings:
+        return []
+    lines = [f"Safety rules: {SAFETY_HELP}."]
+    for finding in plan.findings:
+        mark = "✗ blocked" if finding.blocked else "✓ allowed" if finding.allowed else "· ok"
+        lines.append(f"  {mark:<9} {finding.id}: {finding.rule}: {finding.reason}")
+    return [*lines, ""]
+
+
 def summary_line(plan: Plan) -> str:
     counts = plan.summary()
     if not plan.has_changes:
@@ -62,7 +81,8 @@ def summary_line(plan: Plan) -> str:
         )
     return (
         f"Plan: {counts['create']} to create, {counts['update']} to update, "
-        f"{counts['rename']} to rename, {counts['delete']} to delete; "
+        f"{counts['rename']} to rename, {counts['replace']} to replace, "
+        f"{counts['delete']} to delete; "
         f"{counts['unchanged']} unchanged, {counts['unmanaged']} unmanaged; "
         f"{plan.write_count()} write requests."
     )
@@ -75,7 +95,7 @@ def _group_lines(group: GroupPlan, color: bool) -> list[str]:
         header += f" ({group.entity_type}, {group.mode})"
     elif group.action == "rename":
         header += f" (was {group.live_name})"
-    elif group.action == "delete":
+    elif group.action in ("delete", "replace"):
         header += f" ({group.entity_type}, {group.mode})"
     lines = ["  " + _paint(header, symbol, color)]
     for change in group.changes:
@@ -124,6 +144,13 @@ def change_line(change: Change) -> tuple[str, str, tuple[str, ...]]:
             return "~", f"agentPoolId {json.dumps(before)} → {json.dumps(after)}", ()
         case Rename(old, new):
             return "→", f"renamed {old} → {new}", ()
+        case Reshape(entity_type, mode):
+            return (
+                "±",
+                f"replaced: {entity_type[0]}/{mode[0]} → {entity_type[1]}/{mode[1]} "
+                "(new group filled first, then the old one deleted)",
+                (),
+            )
 
 
 def plan_json(
@@ -141,11 +168,16 @@ def plan_json(
         "summary": plan.summary(),
         "writeRequests": plan.write_count(),
         **({"coverage": dataclasses.asdict(plan.coverage)} if plan.coverage else {}),
-        "groups": [{**_group_json(g), **(extras or {}).get(g.name, {})} for g in plan.groups],
+        "blocked": [
+            {"id": f.id, "rule": f.rule, "reason": f.reason} for f in plan.findings if f.blocked
+        ],
+        "groups": [
+            {**_group_json(g, plan.findings), **(extras or {}).get(g.name, {})} for g in plan.groups
+        ],
     }
 
 
-def _group_json(group: GroupPlan) -> dict[str, Any]:
+def _group_json(group: GroupPlan, findings: tuple[Finding, ...]) -> dict[str, Any]:
     shown: dict[str, Any] = {"name": group.name, "action": group.action}
     if group.live_name is not None and group.live_name != group.name:
         shown["previousName"] = group.live_name
@@ -157,6 +189,12 @@ def _group_json(group: GroupPlan) -> dict[str, Any]:
     shown["requests"] = [r.to_json() for r in group.requests]
     if group.notes:
         shown["notes"] = list(group.notes)
+    # Ids end in the group name, or hold it before a pack name (`mandatory-loss:g:pack`).
+    mine = [f for f in findings if group.name in f.id.split(":")[1:2]]
+    if mine:
+        shown["safety"] = [
+            {"id": f.id, "rule": f.rule, "reason": f.reason, "blocked": f.blocked} for f in mine
+        ]
     return shown
 
 

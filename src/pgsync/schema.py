@@ -14,6 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError
 
 from pgsync.model import SECRET_KEY, SECRET_MASK
+from pgsync.secrets import DEFAULT_SECRET_KEYS, is_secret_key
 from pgsync.yamlnodes import JsonPointer
 
 SCHEMA_FILE = "policygroups.schema.json"
@@ -53,6 +54,8 @@ PATTERN_MESSAGES = {
     "^[^/\\s]+/[^/\\s]+$": "expected a stack as 'project/stack'",
     "^[^/\\s]+$": "expected a name without '/' or spaces",
     "^(advisory|mandatory|disabled|remediate)$": f"expected one of {_LEVELS}",
+    "[A-Za-z0-9]": "expected a key name with a letter or digit",
+    "^[a-z-]+:\\S+$": "expected a safety finding id such as 'delete:legacy'",
 }
 
 
@@ -83,12 +86,18 @@ def validator() -> Draft202012Validator:
     return Draft202012Validator(_inline_refs(schema, schema.get("$defs", {})))
 
 
-def check(instance: object) -> list[SchemaProblem]:
-    """Every schema violation of a document, in plain words, without duplicates."""
+def check(
+    instance: object, secret_keys: tuple[str, ...] = DEFAULT_SECRET_KEYS
+) -> list[SchemaProblem]:
+    """Every schema violation of a document, in plain words, without duplicates.
+
+    No message quotes a value written `fn::secret` or under a config key matching `secret_keys`.
+    """
     slim, kept = _without_valid_bulk_strings(instance)
     found: dict[SchemaProblem, None] = {}
     for error in validator().iter_errors(slim):
-        found.update(dict.fromkeys(_restore_index(problem, kept) for problem in _explain(error)))
+        explained = _explain(error, secret_keys)
+        found.update(dict.fromkeys(_restore_index(problem, kept) for problem in explained))
     return list(found)
 
 
@@ -166,18 +175,15 @@ def _inline_refs(node: Any, defs: Mapping[str, Any]) -> Any:
     return {**target, **result}
 
 
-def _explain(error: ValidationError) -> list[SchemaProblem]:
+def _explain(
+    error: ValidationError, secret_keys: tuple[str, ...] = DEFAULT_SECRET_KEYS
+) -> list[SchemaProblem]:
     path = tuple(error.absolute_path)
     keyword = error.validator
     # Typed loosely by jsonschema: the keyword's value and the instance, as in the schema.
     expected: Any = error.validator_value
     value: Any = error.instance
     schema: Any = error.schema
-    if SECRET_KEY in path or _holds_secret(value):
-        # Never quote what the user marked secret, not even in an error.
-        return [
-            SchemaProblem(path, False, f"invalid value {SECRET_MASK} (schema rule '{keyword}')")
-        ]
     if keyword == "additionalProperties":
         allowed = list(schema.get("properties", {}))
         return [
@@ -195,6 +201,12 @@ def _explain(error: ValidationError) -> list[SchemaProblem]:
         wanted = [expected] if isinstance(expected, str) else expected
         names = " or ".join(_JSON_TYPES[name] for name in wanted)
         return [SchemaProblem(path, False, f"expected {names}, got {_kind(value)}")]
+    # The messages above name keys and kinds only; those below may quote the value.
+    if SECRET_KEY in path or _holds_secret(value) or _under_secret_key(path, secret_keys):
+        # Never quote what the user marked secret, not even in an error.
+        return [
+            SchemaProblem(path, False, f"invalid value {SECRET_MASK} (schema rule '{keyword}')")
+        ]
     if keyword == "enum":
         choices = ", ".join(str(choice) for choice in expected)
         return [SchemaProblem(path, False, f"expected one of {choices}, got {_show(value)}")]
@@ -218,6 +230,14 @@ def _holds_secret(value: object) -> bool:
     if isinstance(value, list):
         return any(_holds_secret(v) for v in value)
     return False
+
+
+def _under_secret_key(path: JsonPointer, secret_keys: tuple[str, ...]) -> bool:
+    """Whether a pack config key on `path` looks secret (a policy name too: errors over-mask)."""
+    if "config" not in path:
+        return False
+    inside = path[path.index("config") + 1 :]
+    return any(isinstance(step, str) and is_secret_key(step, secret_keys) for step in inside)
 
 
 def _kind(value: object) -> str:

@@ -1,4 +1,4 @@
-"""Masking of secret values: config leaves written `fn::secret` never reach any output."""
+"""Masking of secrets: `fn::secret` config values and secret-looking keys never reach output."""
 
 from __future__ import annotations
 
@@ -9,6 +9,20 @@ from typing import Any
 from pgsync.model import SECRET_MASK
 
 Path = tuple[str | int, ...]
+
+DEFAULT_SECRET_KEYS = ("password", "secret", "token", "apikey", "privatekey")
+"""A config key whose name contains one of these (any case, ignoring `-` and `_`) is secret."""
+
+
+def is_secret_key(name: str, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> bool:
+    """Whether a config key's name contains one of `patterns` (contract §1)."""
+    folded = _fold(name)
+    return any(_fold(pattern) in folded for pattern in patterns)
+
+
+def _fold(name: str) -> str:
+    # `api_key`, `api-key` and `APIKey` are one name.
+    return name.lower().replace("-", "").replace("_", "")
 
 
 def mask_paths(value: Any, paths: Iterable[Path]) -> Any:

@@ -24,10 +24,12 @@ def decode(data: bytes, file: str) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        line_start = data.rfind(b"\n", 0, err.start) + 1
-        col = len(data[line_start : err.start].decode("utf-8", errors="replace")) + 1
-        message = f"not valid UTF-8 (byte 0x{data[err.start]:02x})"
+        # Offsets count from after the byte order mark, if there is one: use what was decoded.
+        raw = bytes(err.object)
+        line = raw.count(b"\n", 0, err.start) + 1
+        line_start = raw.rfind(b"\n", 0, err.start) + 1
+        col = len(raw[line_start : err.start].decode("utf-8", errors="replace")) + 1
+        message = f"not valid UTF-8 (byte 0x{raw[err.start]:02x})"
         raise InputError(Problem(Location(file, line, col), message)) from None
     bad = _NOT_PRINTABLE.search(text)
     if bad is not None:

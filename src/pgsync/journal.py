@@ -1,0 +1,95 @@
+"""The apply journal: one JSON line per step (intended, sent, confirmed), flushed to disk.
+
+It holds methods, paths, group names and outcomes, never request bodies, so no config
+value (secret or not) and never the token. After a crash it tells what the run had done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from pgsync.errors import PgsyncError
+
+
+class Journal:
+    """Appends events to a JSONL file; each line is on disk before the next step starts."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.run = uuid.uuid4().hex[:12]
+        try:
+            self._file: TextIO = self.path.open("a", encoding="utf-8")
+        except OSError as error:
+            raise PgsyncError(f"cannot open journal {path}: {error.strerror}") from None
+
+    def record(self, event: str, **fields: Any) -> None:
+        line = {"time": round(time.time(), 3), "run": self.run, "event": event, **fields}
+        self._file.write(json.dumps(line, sort_keys=True) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_events(path: str | Path) -> list[dict[str, Any]]:
+    """Every readable event of a journal; a line cut short by a crash is skipped."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise PgsyncError(f"cannot read journal {path}: {error}") from None
+    events = []
+    for line in text.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and isinstance(event.get("run"), str):
+            events.append(event)
+    return events
+
+
+def last_run_report(events: Iterable[Mapping[str, Any]]) -> str:
+    """What the last run in a journal did, group by group, and whether it finished."""
+    events = list(events)
+    if not events:
+        return "the journal holds no apply run"
+    run = events[-1]["run"]
+    mine = [e for e in events if e["run"] == run]
+    start = next((e for e in mine if e["event"] == "start"), {})
+    end = next((e for e in mine if e["event"] == "end"), None)
+    state: dict[str, str] = {}
+    sent: dict[str, int] = {}
+    for event in mine:
+        group = event.get("group")
+        if not isinstance(group, str):
+            continue
+        kind = event["event"]
+        if kind == "sent":
+            sent[group] = sent.get(group, 0) + 1
+        state[group] = {
+            "intended": "started, not confirmed",
+            "sent": "started, not confirmed",
+            "confirmed": "done and verified",
+            "failed": f"failed: {event.get('error', '')}",
+            "skipped": f"skipped: {event.get('reason', '')}",
+        }.get(kind, state.get(group, "started, not confirmed"))
+    status = (
+        "finished" if end and end.get("ok") else "stopped at a failure" if end else "did not finish"
+    )
+    lines = [
+        f"last apply run {run} for organization '{start.get('organization', '?')}' {status}; "
+        f"{sum(sent.values())} write request(s) sent:"
+    ]
+    planned = [g for g in start.get("groups", []) if isinstance(g, str)]
+    for group in planned or sorted(state):
+        detail = state.get(group, "not started")
+        count = f" ({sent[group]} request(s) sent)" if group in sent else ""
+        lines.append(f"  {group}: {detail}{count}")
+    return "\n".join(lines)

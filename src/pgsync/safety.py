@@ -1,0 +1,196 @@
+"""Safety rules: score a plan by what it does to enforcement, and block what needs a review.
+
+Each finding has a stable id (the same change gives the same id in every run), so that a
+reviewer can acknowledge exactly that change with `--allow ID` or an `allow:` entry.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from pgsync.model import (
+    DEFAULT_GROUPS,
+    AppliedPack,
+    LiveState,
+    PackRef,
+    SafetySettings,
+    StackRef,
+)
+from pgsync.plan import Finding, GroupPlan, Plan
+from pgsync.replace import base_name
+
+Member = str
+"""`stack project/name` or `account name`: stacks and accounts in one namespace."""
+
+
+@dataclass(slots=True)
+class _Group:
+    members: frozenset[Member] = frozenset()
+    mandatory: frozenset[str] = frozenset()
+    default: bool = False
+
+
+@dataclass(slots=True)
+class _World:
+    """Every known group's members and mandatory packs, keyed by live name."""
+
+    groups: dict[str, _Group] = field(default_factory=dict)
+
+    def protected(self) -> set[tuple[Member, str]]:
+        return {(m, p) for g in self.groups.values() for m in g.members for p in g.mandatory}
+
+    def grouped(self) -> set[Member]:
+        return {m for g in self.groups.values() if not g.default for m in g.members}
+
+
+def evaluate(
+    plan: Plan, live: LiveState, settings: SafetySettings, allowed: Iterable[str] = ()
+) -> tuple[Finding, ...]:
+    """Every finding of every rule, sorted; those not in `allowed` and over a limit block."""
+    allow = frozenset(allowed)
+    findings = [
+        *_deletes(plan, settings),
+        *_default_groups(plan),
+        *_replaces(plan),
+        *_enforcement_losses(plan, live, settings),
+    ]
+    acknowledged = [(f, f.blocked and f.id in allow) for f in findings]
+    return tuple(
+        sorted(Finding(f.id, f.rule, f.reason, f.blocked and not ok, ok) for f, ok in acknowledged)
+    )
+
+
+def _is_own(group: GroupPlan) -> bool:
+    """A temporary group of an interrupted replace: pgsync's own, never gated."""
+    return base_name(group.name) is not None
+
+
+def _deletes(plan: Plan, settings: SafetySettings) -> list[Finding]:
+    deletes = [g for g in plan.changed if g.action == "delete" and not _is_own(g)]
+    managed = [g for g in plan.groups if g.action != "unmanaged" and not _is_own(g)]
+    if not deletes:
+        return []
+    share = 100.0 * len(deletes) / max(1, len(managed))
+    over = share > settings.max_delete_percent
+    reason = (
+        f"{len(deletes)} of {len(managed)} managed groups ({share:.0f}%) would be deleted; "
+        f"the limit is {settings.max_delete_percent:g}%"
+    )
+    return [Finding(f"delete:{g.name}", "max-deletes", reason, over) for g in deletes]
+
+
+def _default_groups(plan: Plan) -> list[Finding]:
+    return [
+        Finding(
+            f"default-group:{g.name}",
+            "default-group",
+            f"a change to '{g.name}' reaches every stack or account that is in no other group",
+        )
+        for g in plan.changed
+        if g.name in DEFAULT_GROUPS
+    ]
+
+
+def _replaces(plan: Plan) -> list[Finding]:
+    findings = []
+    for group in plan.changed:
+        if group.action != "replace" or group.live is None:
+            continue
+        reason = (
+            f"'{group.name}' is replaced ({group.live.entity_type}/{group.live.mode} → "
+            f"{group.entity_type}/{group.mode})"
+        )
+        if group.live.mode == "preventative" and group.mode == "audit":
+            reason += ": violations will no longer block deployments"
+        findings.append(Finding(f"replace:{group.name}", "replace", reason))
+    return findings
+
+
+def _enforcement_losses(plan: Plan, live: LiveState, settings: SafetySettings) -> list[Finding]:
+    """Stacks and accounts that lose a mandatory pack, or leave every non-default group."""
+    before = _World(
+        {
+            name: _from_live(g.stacks, g.accounts, g.packs, g.is_default)
+            for name, g in live.groups.items()
+        }
+    )
+    after = _World(dict(before.groups))
+    for group in plan.changed:
+        if group.live_name is not None:
+            after.groups.pop(group.live_name, None)
+        if group.action != "delete":
+            after.groups[group.name] = _after(group, before.groups.get(group.live_name or ""))
+    lost = before.protected() - after.protected()
+    ungrouped = before.grouped() - after.grouped()
+    losses: dict[str, tuple[str, set[Member]]] = {}
+    for group in plan.changed:
+        old = before.groups.get(group.live_name or "")
+        if old is None or _is_own(group):
+            continue
+        new = after.groups.get(group.name, _Group())
+        for member in old.members:
+            for pack in old.mandatory:
+                if (member, pack) in lost and (
+                    member not in new.members or pack not in new.mandatory
+                ):
+                    key = f"mandatory-loss:{group.name}:{pack}"
+                    losses.setdefault(key, (pack, set()))[1].add(member)
+            if member in ungrouped and member not in new.members and not old.default:
+                losses.setdefault(f"unprotected:{group.name}", ("", set()))[1].add(member)
+    total = len({m for _, members in losses.values() for m in members})
+    over = total > settings.max_unprotected
+    findings = []
+    for key, (pack, members) in sorted(losses.items()):
+        sample = ", ".join(m.split(" ", 1)[1] for m in sorted(members)[:3])
+        more = f" and {len(members) - 3} more" if len(members) > 3 else ""
+        if pack:
+            reason = f"{len(members)} stack(s)/account(s) lose mandatory '{pack}' ({sample}{more})"
+            rule = "mandatory-loss"
+        else:
+            reason = (
+                f"{len(members)} stack(s)/account(s) leave every non-default group ({sample}{more})"
+            )
+            rule = "leave-groups"
+        findings.append(Finding(key, rule, reason, over))
+    return findings
+
+
+def _mandatory(packs: Iterable[AppliedPack | PackRef]) -> frozenset[str]:
+    found = set()
+    for pack in packs:
+        if _level(pack.config_json) == "mandatory":
+            found.add(pack.name)
+    return frozenset(found)
+
+
+def _level(config_json: str) -> str | None:
+    config = json.loads(config_json)
+    entry = config.get("all") if isinstance(config, Mapping) else None
+    return entry.get("enforcementLevel") if isinstance(entry, Mapping) else None
+
+
+def _from_live(
+    stacks: Iterable[StackRef], accounts: Iterable[str], packs: Iterable[AppliedPack], default: bool
+) -> _Group:
+    members = {f"stack {s}" for s in stacks} | {f"account {a}" for a in accounts}
+    return _Group(frozenset(members), _mandatory(packs), default)
+
+
+def _after(group: GroupPlan, old: _Group | None) -> _Group:
+    """What a changed group holds after apply: its desired lists, or what it had."""
+    desired = group.desired
+    assert desired is not None
+    old = old or _Group()
+    members = set()
+    if desired.stacks is not None:
+        members |= {f"stack {s}" for s in desired.stacks}
+    else:
+        members |= {m for m in old.members if m.startswith("stack ")}
+    if desired.accounts is not None:
+        members |= {f"account {a}" for a in desired.accounts}
+    else:
+        members |= {m for m in old.members if m.startswith("account ")}
+    mandatory = _mandatory(desired.packs) if desired.packs is not None else old.mandatory
+    return _Group(frozenset(members), mandatory, desired.name in DEFAULT_GROUPS)

@@ -1,0 +1,110 @@
+"""Safety rules: what each rule flags, with stable ids, and what an allow does."""
+
+from __future__ import annotations
+
+from builders import applied, desired_group, live, live_group, pack_ref, stacks, state
+from pgsync.diff import diff
+from pgsync.model import DesiredState, LiveState, SafetySettings
+from pgsync.plan import Finding, build_plan
+from pgsync.safety import evaluate
+
+MANDATORY = (applied("aws", "1.0.0", "mandatory"),)
+
+
+def findings(
+    desired: DesiredState,
+    current: LiveState,
+    settings: SafetySettings | None = None,
+    allow: tuple[str, ...] = (),
+) -> dict[str, Finding]:
+    plan = build_plan("acme", diff(desired, current))
+    return {f.id: f for f in evaluate(plan, current, settings or SafetySettings(), allow)}
+
+
+def test_removing_a_mandatory_pack_from_a_group_with_members_is_blocked() -> None:
+    current = live(live_group("prod", stacks=stacks("web/prod"), packs=MANDATORY))
+    found = findings(state(desired_group("prod", packs=())), current)
+    assert found["mandatory-loss:prod:aws"].blocked
+    assert found["mandatory-loss:prod:aws"].reason == (
+        "1 stack(s)/account(s) lose mandatory 'aws' (web/prod)"
+    )
+
+
+def test_downgrade_from_mandatory_to_advisory_is_blocked() -> None:
+    current = live(live_group("prod", stacks=stacks("web/prod"), packs=MANDATORY))
+    desired = state(desired_group("prod", packs=(pack_ref("aws", "1.0.0", "advisory"),)))
+    assert findings(desired, current)["mandatory-loss:prod:aws"].blocked
+
+
+def test_pack_still_mandatory_through_another_group_is_not_a_loss() -> None:
+    current = live(
+        live_group("prod", stacks=stacks("web/prod"), packs=MANDATORY),
+        live_group("also", stacks=stacks("web/prod"), packs=MANDATORY),
+    )
+    desired = state(desired_group("prod", packs=()), desired_group("also"))
+    assert not any(i.startswith("mandatory-loss") for i in findings(desired, current))
+
+
+def test_upgrade_keeping_mandatory_is_not_flagged() -> None:
+    current = live(live_group("prod", stacks=stacks("web/prod"), packs=MANDATORY))
+    desired = state(desired_group("prod", packs=(pack_ref("aws", "1.3.0", "mandatory"),)))
+    assert findings(desired, current) == {}
+
+
+def test_removing_a_stack_from_its_only_group_is_flagged_leave_groups() -> None:
+    current = live(live_group("prod", stacks=stacks("web/prod", "web/dev")))
+    found = findings(state(desired_group("prod", stacks=stacks("web/prod"))), current)
+    assert found["unprotected:prod"].rule == "leave-groups"
+    assert found["unprotected:prod"].blocked
+
+
+def test_max_unprotected_threshold_lets_small_losses_through() -> None:
+    current = live(live_group("prod", stacks=stacks("web/prod", "web/dev")))
+    desired = state(desired_group("prod", stacks=stacks("web/prod")))
+    found = findings(desired, current, SafetySettings(max_unprotected=1))
+    assert not found["unprotected:prod"].blocked
+
+
+def test_deletes_over_the_percentage_are_blocked_and_ids_are_stable() -> None:
+    current = live(*(live_group(f"g{i}") for i in range(10)))
+    desired = state(
+        *(desired_group(f"g{i}") for i in range(8)),
+        desired_group("g8", absent=True),
+        desired_group("g9", absent=True),
+    )
+    found = findings(desired, current)
+    assert found["delete:g8"].blocked and found["delete:g9"].blocked
+    assert found["delete:g8"].reason == (
+        "2 of 10 managed groups (20%) would be deleted; the limit is 10%"
+    )
+    assert not findings(desired, current, SafetySettings(max_delete_percent=20))[
+        "delete:g8"
+    ].blocked
+
+
+def test_any_change_to_a_default_group_is_gated() -> None:
+    desired = state(desired_group("default-policy-group", packs=(pack_ref("aws", "1.0.0"),)))
+    found = findings(desired, live())
+    assert found["default-group:default-policy-group"].blocked
+
+
+def test_replace_is_gated_and_says_when_it_stops_blocking_deployments() -> None:
+    current = live(live_group("prod", mode="preventative"))
+    found = findings(state(desired_group("prod", mode="audit")), current)
+    assert found["replace:prod"].blocked
+    assert found["replace:prod"].reason.endswith("violations will no longer block deployments")
+
+
+def test_allow_acknowledges_exactly_that_id() -> None:
+    current = live(live_group("prod", mode="preventative"))
+    found = findings(state(desired_group("prod", mode="audit")), current, allow=("replace:prod",))
+    assert not found["replace:prod"].blocked and found["replace:prod"].allowed
+
+
+def test_additive_changes_raise_no_findings() -> None:
+    current = live(live_group("prod", stacks=stacks("web/prod"), packs=MANDATORY))
+    desired = state(
+        desired_group("prod", stacks=stacks("web/prod", "web/dev")),
+        desired_group("new", stacks=stacks("web/x")),
+    )
+    assert findings(desired, current) == {}
