@@ -7,8 +7,8 @@ import pytest
 from builders import applied, catalog, desired_group, live, live_group, pack_ref, stacks, state
 from pgsync.diff import diff
 from pgsync.errors import PgsyncError
-from pgsync.model import ABSENT_FINGERPRINT, DesiredState, LiveState
-from pgsync.plan import Plan, build_plan, group_path
+from pgsync.model import ABSENT_FINGERPRINT, DesiredState, LiveGroup, LiveState
+from pgsync.plan import Plan, build_plan, group_path, live_fingerprint
 
 
 def plan_for(desired: DesiredState, current: LiveState) -> Plan:
@@ -177,3 +177,15 @@ def test_plan_is_deterministic() -> None:
 def test_dot_names_cannot_be_addressed() -> None:
     with pytest.raises(PgsyncError, match="cannot be addressed"):
         group_path("acme", "..")
+
+
+def test_fingerprint_leaves_out_values_under_secret_looking_keys() -> None:
+    def group_with(password: str) -> LiveGroup:
+        pack = applied("cost", "2.0.0", db={"password": password, "user": "u"})
+        return live_group("prod", packs=(pack,))
+
+    assert live_fingerprint(group_with("a"), None) == live_fingerprint(group_with("b"), None)
+    other_user = live_group(
+        "prod", packs=(applied("cost", "2.0.0", db={"password": "a", "user": "x"}),)
+    )
+    assert live_fingerprint(other_user, None) != live_fingerprint(group_with("a"), None)

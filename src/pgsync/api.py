@@ -23,6 +23,7 @@ from pgsync.model import (
     canonical_json,
 )
 from pgsync.plan import Request, group_path
+from pgsync.replace import base_name
 
 Progress = Callable[[int, int], None]
 
@@ -161,7 +162,9 @@ class PolicyGroupsApi:
         if only is not None:
             read = [n for n in names if n in only]
         else:
-            read = names if desired.prune else [n for n in names if n in wanted]
+            # Temporary groups of an interrupted replace are always read: the plan finishes
+            # or rolls back what an earlier run started.
+            read = [n for n in names if desired.prune or n in wanted or base_name(n) is not None]
         groups = self.get_groups(read, progress)
         catalog = OrgCatalog(
             packs=self.published_packs()

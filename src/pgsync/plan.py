@@ -36,7 +36,7 @@ from pgsync.model import (
     sha256_digest,
 )
 from pgsync.replace import temp_name
-from pgsync.secrets import Path, mask_paths
+from pgsync.secrets import Path, mask_paths, mask_secret_keys
 
 FORMAT_VERSION = 1
 ACTIONS: tuple[Action, ...] = (
@@ -171,15 +171,15 @@ def group_plan(organization: str, verdict: GroupDiff) -> GroupPlan:
 def live_fingerprint(live: LiveGroup | None, desired: DesiredGroup | None) -> str:
     """A digest of everything pgsync manages in a live group, to detect changes since a plan.
 
-    Config values that the desired state marks secret are left out, so that the digest in a
-    plan file cannot be used to guess them.
+    Config values that the desired state marks secret, or under secret-looking keys, are
+    left out, so that the digest in a plan file cannot be used to guess them.
     """
     if live is None:
         return ABSENT_FINGERPRINT
     secret = {p.name: p.secret_paths for p in (desired.packs or ())} if desired else {}
     shown = live.to_json()
     for pack in shown["policyPacks"]:
-        pack["config"] = mask_paths(pack["config"], secret.get(pack["name"], ()))
+        pack["config"] = mask_secret_keys(mask_paths(pack["config"], secret.get(pack["name"], ())))
     return sha256_digest(canonical_json(shown).encode())
 
 

@@ -54,3 +54,25 @@ def masked_config(config: dict[str, Any], secret_paths: Iterable[tuple[str, ...]
 def is_secret_path(path: Path, secret_paths: Iterable[tuple[str, ...]]) -> bool:
     """True when `path` is a secret leaf or lies inside one."""
     return any(tuple(path[: len(p)]) == p for p in secret_paths)
+
+
+def mask_secret_keys(value: Any, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> Any:
+    """A copy with every value under a secret-looking key (at any depth below a policy) masked.
+
+    Live config carries no `fn::secret` marking; this is what keeps it out of digests.
+    """
+    patterns = tuple(patterns)
+
+    def walk(node: Any, depth: int) -> Any:
+        if isinstance(node, dict):
+            return {
+                key: SECRET_MASK
+                if depth > 0 and is_secret_key(key, patterns)
+                else walk(item, depth + 1)
+                for key, item in node.items()
+            }
+        if isinstance(node, list):
+            return [walk(item, depth + 1) for item in node]
+        return node
+
+    return walk(value, 0)
