@@ -51,6 +51,7 @@ def live_groups(draw: st.DrawFn) -> list[dict[str, Any]]:
     return [
         {
             "name": name,
+            "mode": draw(st.sampled_from(["preventative", "audit"])),
             "stacks": draw(st.lists(st.sampled_from(STACK_POOL), unique=True, max_size=4)),
             "policyPacks": [
                 {
@@ -85,7 +86,7 @@ def desired_states(draw: st.DrawFn, live: list[dict[str, Any]]) -> DesiredState:
             DesiredGroup(
                 name=name,
                 entity_type="stacks",
-                mode="preventative",
+                mode=draw(st.sampled_from(["preventative", "preventative", "audit"])),
                 previously=previously,
                 absent=draw(st.booleans()) and not previously and draw(st.booleans()),
                 stacks=None if stacks is None else frozenset(StackRef.parse(s) for s in stacks),
@@ -102,11 +103,14 @@ def desired_states(draw: st.DrawFn, live: list[dict[str, Any]]) -> DesiredState:
 
 
 def minimal_writes(plan: Plan) -> int:
-    """Contract §5: POST per create, PATCH per rename, batch per changed group, DELETE."""
+    """Contract §5: POST per create, PATCH per rename, batch per changed group, DELETE.
+
+    A replace (new mode) is POST + batch under a temporary name, DELETE, rename PATCH.
+    """
     count = 0
     for group in plan.changed:
-        has_batch = any(c.kind != "rename" for c in group.changes)
-        count += {"create": 1, "rename": 1, "update": 0, "delete": 1}[group.action]
+        has_batch = any(c.kind not in ("rename", "replace") for c in group.changes)
+        count += {"create": 1, "rename": 1, "update": 0, "replace": 3, "delete": 1}[group.action]
         count += 1 if has_batch else 0
     return count
 

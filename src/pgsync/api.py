@@ -10,6 +10,7 @@ from urllib.parse import quote
 from pgsync.client import Client
 from pgsync.errors import PgsyncError
 from pgsync.model import (
+    DEFAULT_GROUPS,
     AppliedPack,
     Coverage,
     DesiredState,
@@ -166,13 +167,18 @@ class PolicyGroupsApi:
             # or rolls back what an earlier run started.
             read = [n for n in names if desired.prune or n in wanted or base_name(n) is not None]
         groups = self.get_groups(read, progress)
+        present = [g for g in desired.groups if not g.absent]
+        # Packs whenever a group is declared: a replace copies undeclared packs, which
+        # must be resolved too. Accounts for any accounts group: add/remove bodies need them.
         catalog = OrgCatalog(
-            packs=self.published_packs()
-            if any(g.packs for g in desired.groups if not g.absent)
-            else {},
-            stacks=self.stacks() if any(g.stacks for g in desired.groups) else None,
+            packs=self.published_packs() if present else {},
+            stacks=self.stacks() if any(g.stacks for g in present) else None,
             accounts=self.accounts()
-            if any(g.accounts is not None for g in desired.groups)
+            if any(
+                g.accounts is not None
+                or (g.entity_type == "accounts" and g.name not in DEFAULT_GROUPS)
+                for g in present
+            )
             else None,
         )
         return LiveState(
