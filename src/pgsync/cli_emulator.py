@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+import dataclasses
+import tempfile
 import threading
 import time
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import click
 
 from pgsync import __version__
 from pgsync.cli_options import output_options
 from pgsync.emulator import EmulatorServer, demo_fixture, load_fixture
+from pgsync.emulator.faults import KINDS, FaultMix
 
 EXAMPLE = Path("examples") / "policygroups.yaml"
+
+
+def _kinds(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> tuple[str, ...] | None:
+    """The kinds of a comma-separated --faults value, each one known."""
+    if value is None:
+        return None
+    kinds = tuple(kind.strip() for kind in value.split(",") if kind.strip())
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown or not kinds:
+        raise click.BadParameter(
+            f"unknown fault kind(s) {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(KINDS)}"
+        )
+    return kinds
 
 
 @click.command()
@@ -41,18 +61,75 @@ EXAMPLE = Path("examples") / "policygroups.yaml"
     envvar="PGSYNC_EMULATOR_TOKEN",
     help="Require this access token (env PGSYNC_EMULATOR_TOKEN); default: none.",
 )
+@click.option(
+    "--latency",
+    type=click.FloatRange(min=0),
+    help="Seconds to wait before answering each request (default 0).",
+)
+@click.option(
+    "--jitter",
+    type=click.FloatRange(min=0),
+    help="Vary the latency by up to ± this many seconds, uniformly.",
+)
+@click.option(
+    "--fault-rate",
+    type=click.FloatRange(0, 1),
+    help="Fail this fraction of requests at random, e.g. 0.2 (default 0).",
+)
+@click.option(
+    "--faults",
+    "fault_kinds",
+    metavar="KIND,KIND",
+    callback=_kinds,
+    help=f"Fault kinds to draw from (default: all): {', '.join(KINDS)}.",
+)
+@click.option(
+    "--fault-seed",
+    type=int,
+    help="Seed of the random faults: the same requests meet the same faults (default 0).",
+)
 def emulator(
-    host: str, port: int, fixture: str | None, state: str | None, token: str | None
+    *,
+    host: str,
+    port: int,
+    fixture: str | None,
+    state: str | None,
+    token: str | None,
+    latency: float | None,
+    jitter: float | None,
+    fault_rate: float | None,
+    fault_kinds: tuple[str, ...] | None,
+    fault_seed: int | None,
 ) -> None:
     """Serve the built-in Policy Groups API emulator until Ctrl-C.
 
     Point pgsync at it with PULUMI_BACKEND_URL (printed below). It implements every
     Policy Groups endpoint with the real API's status codes and checks request bodies
-    against the real API's schemas.
+    against the real API's schemas. The fault options make it slow and unreliable on
+    purpose, reproducibly, to see how pgsync copes; they override the fixture's
+    `faults:` settings.
     """
     fx = load_fixture(fixture) if fixture else demo_fixture()
-    server = EmulatorServer(fx, host=host, port=port, token=token, state_file=state).start()
+    overrides: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("latency", latency),
+            ("jitter", jitter),
+            ("rate", fault_rate),
+            ("kinds", fault_kinds),
+            ("seed", fault_seed),
+        )
+        if value is not None
+    }
+    mix = fx.faults
+    if overrides:
+        mix = dataclasses.replace(mix or FaultMix(seed=0, rate=0.0, kinds=KINDS), **overrides)
+    server = EmulatorServer(
+        fx, host=host, port=port, token=token, state_file=state, faults=mix
+    ).start()
     click.echo(f"pgsync emulator listening on {server.url}")
+    if mix is not None:
+        click.echo(f"  faults: {mix.describe()}")
     click.echo(f"  export PULUMI_BACKEND_URL={server.url}")
     click.echo("Press Ctrl-C to stop.")
     try:
@@ -84,12 +161,14 @@ def demo(ctx: click.Context, verbose: bool, no_color: bool, parallelism: int) ->
     forwarded += ["-v"] * verbose + ["--no-color"] * no_color
     example = str(_example())
     started = time.monotonic()
-    with EmulatorServer(demo_fixture()) as server:
+    # The demo leaves nothing behind: its apply journal goes to a temporary directory.
+    with EmulatorServer(demo_fixture()) as server, tempfile.TemporaryDirectory() as scratch:
         click.echo(f"Emulator for organization 'acme' at {server.url}\n")
+        journal = str(Path(scratch) / "pgsync-journal.jsonl")
         steps = (
             ["validate", example],
             ["plan", example],
-            ["apply", example, "--yes"],
+            ["apply", example, "--yes", "--journal", journal],
             ["plan", example, "--detailed-exitcode"],
         )
         for number, args in enumerate(steps, start=1):

@@ -16,7 +16,7 @@ REDACTED = "<redacted>"
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request the emulator received and the status it answered (0: connection dropped)."""
+    """One request the emulator received, the status it answered (0: none) and any fault."""
 
     method: str
     path: str
@@ -24,9 +24,10 @@ class RecordedRequest:
     body: Any | None
     status: int
     headers: dict[str, str]
+    fault: str | None = None
 
 
-def record(request: Request, status: int) -> RecordedRequest:
+def record(request: Request, status: int, fault: str | None = None) -> RecordedRequest:
     """The log entry of a request: body parsed as JSON when it is, the token redacted."""
     body: Any | None = None
     if request.body:
@@ -38,7 +39,9 @@ def record(request: Request, status: int) -> RecordedRequest:
         name: REDACTED if name == "authorization" else value
         for name, value in request.headers.items()
     }
-    return RecordedRequest(request.method, request.path, dict(request.query), body, status, headers)
+    return RecordedRequest(
+        request.method, request.path, dict(request.query), body, status, headers, fault
+    )
 
 
 @dataclass
@@ -58,6 +61,11 @@ class Fault:
         """Whether this fault applies to `request` (method exact, path by regex search)."""
         method_ok = self.method is None or self.method.upper() == request.method
         return method_ok and self.path.search(request.path) is not None
+
+    def label(self) -> str:
+        """What the request log records for this fault, e.g. "injected 503 after effect"."""
+        text = "injected " + ("reset" if self.drop_connection else str(self.status))
+        return text + (" after effect" if self.after_effect else "")
 
     def response(self) -> Response | None:
         """The faulty answer; None means: close the connection without answering."""

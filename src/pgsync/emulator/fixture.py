@@ -3,6 +3,15 @@
 The format (only `organizations` is required):
 
     token: secret-token           # the token to require; EmulatorServer(token=...) overrides it
+    faults:                       # random faults (FaultMix); EmulatorServer(faults=...) and the
+      rate: 0.2                   #   CLI flags override it. Each request fails with this chance,
+      kinds: [429, 503, reset]    # of a kind drawn from these (default: all; see faults.py),
+      seed: 7                     # reproducibly for a given request sequence (default 0)
+      latency: 0.05               # seconds before every answer (default 0),
+      jitter: 0.02                #   ± up to this much, uniformly (default 0)
+      retryAfter: 1               # the Retry-After of a 429, in seconds (default 1)
+      slowBodySeconds: 1          # slow-body: the pause before each piece of the body (default 1)
+      hangSeconds: 35             # timeout: how long the answer is held back (default 35)
     organizations:
       acme:
         stacks:                   # "project/stack", or {name: "project/stack", resourceCount: N}
@@ -55,6 +64,8 @@ from jsonschema import Draft7Validator
 from jsonschema.exceptions import best_match
 
 from pgsync.emulator import schemas
+from pgsync.emulator.faults import FIXTURE_SCHEMA as FAULTS_SCHEMA
+from pgsync.emulator.faults import FaultMix, mix_from_fixture
 from pgsync.emulator.state import (
     DEFAULT_ACCOUNTS_GROUP,
     DEFAULT_STACKS_GROUP,
@@ -78,6 +89,7 @@ _FIXTURE_SCHEMA: dict[str, Any] = {
     "required": ["organizations"],
     "properties": {
         "token": _NAME,
+        "faults": FAULTS_SCHEMA,
         "organizations": {"type": "object", "additionalProperties": {"$ref": "#/definitions/org"}},
     },
 }
@@ -165,10 +177,11 @@ class FixtureError(ValueError):
 
 @dataclass(frozen=True)
 class Fixture:
-    """A loaded fixture: the initial state and the token it asks for, if any."""
+    """A loaded fixture: the initial state, and the token and fault mix it asks for, if any."""
 
     state: State
     token: str | None = None
+    faults: FaultMix | None = None
 
     def new_state(self) -> State:
         """A fresh copy of the initial state, so that servers never share mutations."""
@@ -200,7 +213,8 @@ def fixture_from_dict(data: Any, source: str = "<fixture>") -> Fixture:
         str(name): _org(str(name), spec or {}, f"{source}: organizations.{name}")
         for name, spec in data["organizations"].items()
     }
-    return Fixture(State(orgs), data.get("token"))
+    faults = mix_from_fixture(data["faults"]) if "faults" in data else None
+    return Fixture(State(orgs), data.get("token"), faults)
 
 
 def _parse(text: str, source: str) -> Fixture:

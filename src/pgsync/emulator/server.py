@@ -1,37 +1,34 @@
 """The emulator served over real HTTP on a loopback port, with controls for tests.
 
-Built on the standard library's `ThreadingHTTPServer`: zero extra dependencies, real sockets
-(clients are exercised through their real transport, timeouts and connection reuse) and one
-thread per connection (concurrent clients really run concurrently). It speaks HTTP/1.1 with
-keep-alive like the real service; one lock serializes the state, the request log and the faults.
+It speaks HTTP/1.1 with keep-alive like the real service (see `httpd`); one lock serializes
+the state, the request log and the faults.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
+import random
 import re
-import socket
 import threading
 import time
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
-from pgsync.emulator.app import App, Request, Response, error_response
+from pgsync.emulator.app import App, Request, Response
 from pgsync.emulator.control import WRITE_METHODS, Fault, FaultQueue, RecordedRequest, record
+from pgsync.emulator.faults import Draw, FaultInjector, FaultMix, Outcome, jittered
 from pgsync.emulator.fixture import Fixture
+from pgsync.emulator.httpd import HTTPServer
 from pgsync.emulator.statefile import read_state_file, write_state_file
 from pgsync.emulator.views import group_view
 
-Answer = Callable[[Request], Response | None]
-
 
 class EmulatorServer:
-    """The Policy Groups API emulator on a real socket: request log, faults and latency."""
+    """The Policy Groups API emulator on a real socket: request log, faults and latency.
+
+    `faults` (default: the fixture's) makes requests fail at random; see `FaultMix`.
+    """
 
     def __init__(
         self,
@@ -42,6 +39,7 @@ class EmulatorServer:
         token: str | None = None,
         state_file: str | os.PathLike[str] | None = None,
         page_size: int = 100,
+        faults: FaultMix | None = None,
     ) -> None:
         self._state_file = Path(state_file) if state_file is not None else None
         if self._state_file is not None and self._state_file.exists():
@@ -54,15 +52,18 @@ class EmulatorServer:
         self._lock = threading.Lock()
         self._log: list[RecordedRequest] = []
         self._faults = FaultQueue()
-        self._latency = 0.0
-        self._httpd: _HTTPServer | None = None
+        mix = faults if faults is not None else fixture.faults
+        self._injector = FaultInjector(mix) if mix is not None else None
+        self._latency = (0.0, 0.0)
+        self._latency_rng = random.Random(0)
+        self._httpd: HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> EmulatorServer:
         """Bind (port 0: a free port) and serve from a daemon thread."""
         if self._httpd is not None:
             raise RuntimeError("the emulator is already running")
-        self._httpd = _HTTPServer(self._address, self._answer)
+        self._httpd = HTTPServer(self._address, self._answer)
         # A short poll interval keeps stop() fast; serving itself does not poll.
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
@@ -161,112 +162,65 @@ class EmulatorServer:
         with self._lock:
             self._faults.add(fault)
 
-    def set_latency(self, seconds: float) -> None:
-        """Sleep this long before answering every request (0: answer at once)."""
-        if seconds < 0:
-            raise ValueError("latency must not be negative")
-        self._latency = seconds
-
-    def _answer(self, request: Request) -> Response | None:
-        # Sleep outside the lock so that slow answers still overlap, as real ones do.
-        if self._latency > 0:
-            time.sleep(self._latency)
+    @property
+    def faults(self) -> FaultMix | None:
+        """The random fault mix in force, if any."""
         with self._lock:
-            fault = self._faults.take(request)
-            response: Response | None = None
-            if fault is None or fault.after_effect:
-                response = self._app.handle(request)
-                # Also after a failed write: a failed batch may have changed state (spec rule 6).
-                if request.method in WRITE_METHODS:
-                    self._save()
-            if fault is not None:
-                response = fault.response()
-            self._log.append(record(request, 0 if response is None else response.status))
-            return response
+            return self._injector.mix if self._injector is not None else None
+
+    def set_faults(self, mix: FaultMix | None) -> None:
+        """Make requests fail at random from now on (its seed starts afresh); None: stop."""
+        with self._lock:
+            self._injector = FaultInjector(mix) if mix is not None else None
+
+    def set_latency(self, seconds: float, jitter: float = 0.0, *, seed: int = 0) -> None:
+        """Sleep `seconds` ± up to `jitter` (uniform, seeded) before handling every request.
+
+        This adds to the latency of a fault mix; 0 answers at once.
+        """
+        if seconds < 0 or jitter < 0:
+            raise ValueError("latency and jitter must not be negative")
+        with self._lock:
+            self._latency = (seconds, jitter)
+            self._latency_rng = random.Random(seed)
+
+    def _answer(self, request: Request) -> Outcome:
+        with self._lock:
+            injector = self._injector
+            draw = injector.draw(request) if injector is not None else None
+            delay = jittered(self._latency_rng, *self._latency)
+        delay += draw.delay if draw is not None else 0.0
+        # Sleep outside the lock so that slow answers still overlap, as real ones do.
+        if delay > 0:
+            time.sleep(delay)
+        with self._lock:
+            outcome = self._outcome(request, injector, draw)
+            status = 0 if outcome.response is None else outcome.response.status
+            self._log.append(record(request, status, outcome.fault))
+        if outcome.hang > 0:
+            time.sleep(outcome.hang)
+        return outcome
+
+    def _outcome(
+        self, request: Request, injector: FaultInjector | None, draw: Draw | None
+    ) -> Outcome:
+        # A queued fault wins over the mix: a test that injects one means that very request.
+        fault = self._faults.take(request)
+        if fault is not None:
+            if fault.after_effect:
+                self._handle(request)
+            return Outcome(fault.response(), fault.label())
+        if injector is None or draw is None:
+            return Outcome(self._handle(request))
+        return injector.outcome(draw, request, lambda: self._handle(request))
+
+    def _handle(self, request: Request) -> Response:
+        response = self._app.handle(request)
+        # Also after a failed write: a failed batch may have changed state (spec rule 6).
+        if request.method in WRITE_METHODS:
+            self._save()
+        return response
 
     def _save(self) -> None:
         if self._state_file is not None:
             write_state_file(self._state_file, self._app.state)
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    """A threading HTTP server that can close its open connections on stop."""
-
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], answer: Answer) -> None:
-        self.answer = answer
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def process_request(
-        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
-    ) -> None:
-        if isinstance(request, socket.socket):
-            with self._connections_lock:
-                self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: socket.socket | tuple[bytes, socket.socket]) -> None:
-        if isinstance(request, socket.socket):
-            with self._connections_lock:
-                self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Unblock the threads waiting on keep-alive connections, so they end."""
-        with self._connections_lock:
-            for connection in self._connections:
-                with contextlib.suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Turns each HTTP exchange into a Request for the emulator and writes its Response."""
-
-    protocol_version = "HTTP/1.1"
-    # Headers and body leave in two writes; with Nagle on, the body waits for a delayed ACK.
-    disable_nagle_algorithm = True
-    server: _HTTPServer
-
-    def _dispatch(self) -> None:
-        # Without a valid Content-Length the body's extent is unknown: answer and hang up.
-        closing = {"Connection": "close"}
-        length = self.headers.get("Content-Length", "0")
-        if "Transfer-Encoding" in self.headers:
-            self._send(error_response(411, "A Content-Length is required", closing))
-            return
-        if not length.isdigit():
-            self._send(error_response(400, f"Invalid Content-Length '{length}'", closing))
-            return
-        url = urlsplit(self.path)
-        request = Request(
-            method=self.command,
-            path=url.path,
-            query=dict(parse_qsl(url.query, keep_blank_values=True)),
-            headers={name.lower(): value for name, value in self.headers.items()},
-            body=self.rfile.read(int(length)),
-        )
-        response = self.server.answer(request)
-        if response is None:
-            self.close_connection = True
-            return
-        self._send(response)
-
-    # http.server dispatches on these names; every method goes through the app's router.
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch  # noqa: N815
-
-    def _send(self, response: Response) -> None:
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        # A 204 carries neither a body nor a Content-Length (RFC 9110 §8.6).
-        if response.status != 204:
-            self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if response.status != 204:
-            self.wfile.write(response.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: the emulator keeps its own request log."""
