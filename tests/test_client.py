@@ -233,3 +233,29 @@ def test_body_json_cannot_carry_is_an_error_before_sending(
     with client, pytest.raises(PgsyncError, match="not valid JSON"):
         client.write("POST", LIST, {"name": "g", "limit": float("inf")})
     assert emulator.requests == []
+
+
+def test_max_rps_spaces_requests_so_a_rate_limited_api_answers_no_429(
+    fast_retry: RetryPolicy,
+) -> None:
+    with EmulatorServer(fixture_from_dict(org_spec()), rate_limit=20) as server:
+        with Client(server.url, None, retry=fast_retry, max_rps=20, parallelism=4) as client:
+            for _ in range(30):
+                client.get(LIST)
+        statuses = [r.status for r in server.requests]
+    assert statuses.count(429) == 0 and len(statuses) == 30
+
+
+def test_emulator_rate_limit_answers_429_with_retry_after_beyond_its_rate(
+    fast_retry: RetryPolicy,
+) -> None:
+    sleeps = Sleeps()
+    with EmulatorServer(fixture_from_dict(org_spec()), rate_limit=5) as server:
+        with make_client(server.url, fast_retry, sleeps) as client:
+            for _ in range(5):
+                client.get(LIST)
+            with pytest.raises(TransportError, match="HTTP 429"):
+                client.get(LIST)
+        statuses = [r.status for r in server.requests]
+    assert statuses == [200] * 5 + [429] * fast_retry.attempts
+    assert sleeps == [1.0] * (fast_retry.attempts - 1)

@@ -82,16 +82,20 @@ class PolicyGroupsApi:
         self, names: Iterable[str], progress: Progress | None = None
     ) -> dict[str, LiveGroup]:
         """Group details read concurrently, at most `parallelism` at a time."""
-        names = list(names)
-        found: dict[str, LiveGroup] = {}
         with ThreadPoolExecutor(max_workers=self.client.parallelism) as pool:
-            for done, (name, group) in enumerate(
-                zip(names, pool.map(self.get_group, names), strict=True), start=1
-            ):
-                if group is not None:
-                    found[name] = group
-                if progress is not None:
-                    progress(done, len(names))
+            return self._collect(pool, list(names), progress)
+
+    def _collect(
+        self, pool: ThreadPoolExecutor, names: list[str], progress: Progress | None
+    ) -> dict[str, LiveGroup]:
+        found: dict[str, LiveGroup] = {}
+        for done, (name, group) in enumerate(
+            zip(names, pool.map(self.get_group, names), strict=True), start=1
+        ):
+            if group is not None:
+                found[name] = group
+            if progress is not None:
+                progress(done, len(names))
         return found
 
     def coverage(self) -> Coverage:
@@ -149,12 +153,13 @@ class PolicyGroupsApi:
         *,
         only: frozenset[str] | None = None,
         progress: Progress | None = None,
+        coverage: bool = False,
     ) -> LiveState:
         """Live groups and the catalog the desired state needs, and nothing more.
 
         Details are read for declared groups (and former names), and for every group when
         pruning; the rest are known by name only (unmanaged). With `only`, just those
-        groups are read.
+        groups are read. With `coverage`, the org's policy coverage is read too.
         """
         names = self.group_names()
         wanted = {g.name for g in desired.groups} | {
@@ -166,24 +171,30 @@ class PolicyGroupsApi:
             # Temporary groups of an interrupted replace are always read: the plan finishes
             # or rolls back what an earlier run started.
             read = [n for n in names if desired.prune or n in wanted or base_name(n) is not None]
-        groups = self.get_groups(read, progress)
         present = [g for g in desired.groups if not g.absent]
-        # Packs whenever a group is declared: a replace copies undeclared packs, which
-        # must be resolved too. Accounts for any accounts group: add/remove bodies need them.
-        catalog = OrgCatalog(
-            packs=self.published_packs() if present else {},
-            stacks=self.stacks() if any(g.stacks for g in present) else None,
-            accounts=self.accounts()
-            if any(
-                g.accounts is not None
-                or (g.entity_type == "accounts" and g.name not in DEFAULT_GROUPS)
-                for g in present
-            )
-            else None,
+        need_accounts = any(
+            g.accounts is not None or (g.entity_type == "accounts" and g.name not in DEFAULT_GROUPS)
+            for g in present
         )
+        with ThreadPoolExecutor(max_workers=self.client.parallelism) as pool:
+            # The catalog is read beside the group details, in the same bounded pool, so it
+            # adds no round trips of its own. Packs are needed whenever a group is declared
+            # (a replace copies undeclared packs); accounts for any accounts group.
+            packs = pool.submit(self.published_packs) if present else None
+            stacks = pool.submit(self.stacks) if any(g.stacks for g in present) else None
+            accounts = pool.submit(self.accounts) if need_accounts else None
+            metadata = pool.submit(self.coverage) if coverage else None
+            groups = self._collect(pool, read, progress)
+            catalog = OrgCatalog(
+                packs=packs.result() if packs else {},
+                stacks=stacks.result() if stacks else None,
+                accounts=accounts.result() if accounts else None,
+            )
+            found_coverage = metadata.result() if metadata else None
         return LiveState(
             organization=self.organization,
             groups=groups,
             catalog=catalog,
             unread=frozenset(names) - set(groups),
+            coverage=found_coverage,
         )

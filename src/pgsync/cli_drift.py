@@ -48,9 +48,9 @@ def drift(paths: tuple[str, ...], fmt: str, base: str | None, settings: Settings
             groups=desired.groups + base_state.groups,
             prune=desired.prune or base_state.prune,
         )
-    live = read_live(api, scope)
+    live = read_live(api, scope, coverage=True)
     verdicts = diff(desired, live)
-    result = build_plan(desired.organization, verdicts, desired.inputs, api.coverage())
+    result = build_plan(desired.organization, verdicts, desired.inputs, live.coverage)
     origins = _origins(verdicts, base_state, desired, live, base) if base_state else {}
     show_plan(
         result,

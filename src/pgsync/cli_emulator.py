@@ -88,6 +88,11 @@ def _kinds(
     type=int,
     help="Seed of the random faults: the same requests meet the same faults (default 0).",
 )
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0.1),
+    help="Answer 429 with Retry-After beyond this many requests per second (default: no limit).",
+)
 def emulator(
     *,
     host: str,
@@ -100,6 +105,7 @@ def emulator(
     fault_rate: float | None,
     fault_kinds: tuple[str, ...] | None,
     fault_seed: int | None,
+    rate_limit: float | None,
 ) -> None:
     """Serve the built-in Policy Groups API emulator until Ctrl-C.
 
@@ -125,11 +131,13 @@ def emulator(
     if overrides:
         mix = dataclasses.replace(mix or FaultMix(seed=0, rate=0.0, kinds=KINDS), **overrides)
     server = EmulatorServer(
-        fx, host=host, port=port, token=token, state_file=state, faults=mix
+        fx, host=host, port=port, token=token, state_file=state, faults=mix, rate_limit=rate_limit
     ).start()
     click.echo(f"pgsync emulator listening on {server.url}")
     if mix is not None:
         click.echo(f"  faults: {mix.describe()}")
+    if rate_limit:
+        click.echo(f"  rate limit: {rate_limit:g} requests/s, then 429 with Retry-After")
     click.echo(f"  export PULUMI_BACKEND_URL={server.url}")
     click.echo("Press Ctrl-C to stop.")
     try:

@@ -30,6 +30,14 @@ API_URL = click.option(
 )
 
 
+MAX_RPS = click.option(
+    "--max-rps",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="Send at most this many requests per second, to stay under the API's rate limit.",
+)
+
+
 def output_options(command: Callable[..., R]) -> Callable[..., R]:
     """-v, --no-color, --parallelism and --version: for every command that reads the API."""
     for option in (
@@ -56,6 +64,7 @@ class Settings:
     verbose: bool
     color: bool
     parallelism: int
+    max_rps: float | None = None
 
     @property
     def token(self) -> str | None:
@@ -63,15 +72,23 @@ class Settings:
 
 
 def common_options(command: Callable[..., R]) -> Callable[..., R]:
-    """Adds --api-url, -v, --no-color, --parallelism and --version; passes `settings`."""
+    """Adds --api-url, --max-rps, -v, --no-color, --parallelism, --version; passes `settings`."""
 
     @functools.wraps(command)
-    def wrapper(api_url: str, verbose: bool, no_color: bool, parallelism: int, **kwargs: Any) -> R:
-        settings = Settings(api_url, verbose, use_color(no_color, sys.stdout), parallelism)
+    def wrapper(
+        api_url: str,
+        max_rps: float | None,
+        verbose: bool,
+        no_color: bool,
+        parallelism: int,
+        **kwargs: Any,
+    ) -> R:
+        color = use_color(no_color, sys.stdout)
+        settings = Settings(api_url, verbose, color, parallelism, max_rps)
         configure_logging(verbose, settings.token)
         return command(settings=settings, **kwargs)
 
-    return output_options(API_URL(wrapper))
+    return output_options(API_URL(MAX_RPS(wrapper)))
 
 
 def reports_errors(command: Callable[P, R]) -> Callable[P, R]:

@@ -55,16 +55,22 @@ def make_api(settings: Settings, organization: str) -> PolicyGroupsApi:
     token = settings.token
     if not token and not is_loopback(settings.api_url):
         raise PgsyncError(f"{TOKEN_ENV} is not set; it is needed for {settings.api_url}")
-    client = Client(settings.api_url, token, parallelism=settings.parallelism)
+    client = Client(
+        settings.api_url, token, parallelism=settings.parallelism, max_rps=settings.max_rps
+    )
     return PolicyGroupsApi(client, organization)
 
 
 def read_live(
-    api: PolicyGroupsApi, desired: DesiredState, only: frozenset[str] | None = None
+    api: PolicyGroupsApi,
+    desired: DesiredState,
+    only: frozenset[str] | None = None,
+    *,
+    coverage: bool = False,
 ) -> LiveState:
     progress = Progress("reading policy groups")
     try:
-        return api.read_live_state(desired, only=only, progress=progress)
+        return api.read_live_state(desired, only=only, progress=progress, coverage=coverage)
     finally:
         progress.finish()
 
@@ -83,10 +89,9 @@ def make_plan(paths: tuple[str, ...], settings: Settings, allow: tuple[str, ...]
     """Load, read live state, diff, plan, and judge the plan by the safety rules."""
     desired = load_desired(paths)
     api = make_api(settings, desired.organization)
-    live = read_live(api, desired)
-    coverage = api.coverage()
+    live = read_live(api, desired, coverage=True)
     verdicts = diff(desired, live)
-    result = build_plan(desired.organization, verdicts, desired.inputs, coverage)
+    result = build_plan(desired.organization, verdicts, desired.inputs, live.coverage)
     return judged(Planned(result, desired, live, api), allow)
 
 

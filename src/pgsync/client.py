@@ -84,6 +84,28 @@ class TokenFilter(logging.Filter):
         return True
 
 
+class Pacer:
+    """Spaces requests at least 1/rate apart across threads: under the API's limit, not at it.
+
+    A slot is reserved under the lock and waited for outside it, so waiting threads keep
+    their order without holding each other up.
+    """
+
+    def __init__(self, rate: float, sleep: Callable[[float], None]) -> None:
+        self.interval = 1.0 / rate
+        self._sleep = sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            self._sleep(slot - now)
+
+
 def _encode(body: Any) -> bytes | None:
     """JSON bytes of a request body; values JSON cannot carry are an error, not a crash."""
     if body is None:
@@ -108,6 +130,7 @@ class Client:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         seed: int | None = None,
+        max_rps: float | None = None,
     ) -> None:
         if token and not (token.isascii() and token.isprintable() and token == token.strip()):
             # httpx would quote the header value in its error (unredactable) or crash.
@@ -126,6 +149,7 @@ class Client:
         self._sleep = sleep
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
+        self._pace = Pacer(max_rps, sleep) if max_rps else None
         headers = {
             "Accept": ACCEPT,
             "Content-Type": "application/json",
@@ -187,6 +211,8 @@ class Client:
         waited = 0.0
         for attempt in range(self.retry.attempts):
             last = attempt == self.retry.attempts - 1
+            if self._pace is not None:
+                self._pace.wait()
             try:
                 response = self._http.request(method, path, params=params, content=_encode(body))
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:

@@ -255,15 +255,6 @@ class OrgCatalog:
 
 
 @dataclass(frozen=True, slots=True)
-class LiveState:
-    organization: str
-    groups: Mapping[str, LiveGroup] = field(default_factory=dict, hash=False)
-    catalog: OrgCatalog = field(default_factory=OrgCatalog)
-    unread: frozenset[str] = frozenset()
-    """Live groups known only by name: their details were not needed for this plan."""
-
-
-@dataclass(frozen=True, slots=True)
 class Coverage:
     """The org's policy coverage, from the metadata endpoint (its PascalCase keys)."""
 
@@ -295,3 +286,14 @@ class Coverage:
             f"({self.preventative_stacks} preventative, {self.audit_stacks} audit), "
             f"{self.protected_accounts}/{self.total_accounts} accounts"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class LiveState:
+    organization: str
+    groups: Mapping[str, LiveGroup] = field(default_factory=dict, hash=False)
+    catalog: OrgCatalog = field(default_factory=OrgCatalog)
+    unread: frozenset[str] = frozenset()
+    """Live groups known only by name: their details were not needed for this plan."""
+    coverage: Coverage | None = None
+    """The org's policy coverage, when it was read."""

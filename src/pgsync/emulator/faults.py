@@ -188,3 +188,22 @@ class FaultInjector:
 
 def _effect(after: bool) -> str:
     return "after effect" if after else "no effect"
+
+
+class RateLimiter:
+    """The service's rate limit: a token bucket holding one second's worth of requests."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = rate
+        self.stamp: float | None = None
+
+    def take(self, now: float) -> float:
+        """Spend a token and return 0, or return the seconds until one is available."""
+        if self.stamp is not None:
+            self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate

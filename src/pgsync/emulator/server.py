@@ -6,6 +6,7 @@ the state, the request log and the faults.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import re
@@ -15,9 +16,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from pgsync.emulator.app import App, Request, Response
+from pgsync.emulator.app import App, Request, Response, error_response
 from pgsync.emulator.control import WRITE_METHODS, Fault, FaultQueue, RecordedRequest, record
-from pgsync.emulator.faults import Draw, FaultInjector, FaultMix, Outcome, jittered
+from pgsync.emulator.faults import Draw, FaultInjector, FaultMix, Outcome, RateLimiter, jittered
 from pgsync.emulator.fixture import Fixture
 from pgsync.emulator.httpd import HTTPServer
 from pgsync.emulator.statefile import read_state_file, write_state_file
@@ -40,6 +41,7 @@ class EmulatorServer:
         state_file: str | os.PathLike[str] | None = None,
         page_size: int = 100,
         faults: FaultMix | None = None,
+        rate_limit: float | None = None,
     ) -> None:
         self._state_file = Path(state_file) if state_file is not None else None
         if self._state_file is not None and self._state_file.exists():
@@ -54,6 +56,7 @@ class EmulatorServer:
         self._faults = FaultQueue()
         mix = faults if faults is not None else fixture.faults
         self._injector = FaultInjector(mix) if mix is not None else None
+        self._limiter = RateLimiter(rate_limit) if rate_limit else None
         self._latency = (0.0, 0.0)
         self._latency_rng = random.Random(0)
         self._httpd: HTTPServer | None = None
@@ -184,8 +187,20 @@ class EmulatorServer:
             self._latency = (seconds, jitter)
             self._latency_rng = random.Random(seed)
 
+    def set_rate_limit(self, rate: float | None) -> None:
+        """Answer 429 (with Retry-After) to requests beyond `rate` per second; None: no limit."""
+        with self._lock:
+            self._limiter = RateLimiter(rate) if rate else None
+
     def _answer(self, request: Request) -> Outcome:
         with self._lock:
+            wait = self._limiter.take(time.monotonic()) if self._limiter is not None else 0.0
+            if wait > 0:
+                response = error_response(
+                    429, "Too many requests", {"Retry-After": str(max(1, math.ceil(wait)))}
+                )
+                self._log.append(record(request, 429, "rate-limit"))
+                return Outcome(response, "rate-limit")
             injector = self._injector
             draw = injector.draw(request) if injector is not None else None
             delay = jittered(self._latency_rng, *self._latency)
