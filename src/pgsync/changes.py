@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pgsync.configdiff import describe_pack_change
 from pgsync.model import AppliedPack, StackRef
 from pgsync.secrets import masked_config
 
@@ -126,11 +127,15 @@ class RemovePack:
 
 @dataclass(frozen=True, slots=True)
 class _PackSettingsChange:
-    """A pack the group already has, with new settings; `config_changes` describe them."""
+    """A pack the group already has, with new settings."""
 
     before: AppliedPack
     after: AppliedPack
-    config_changes: tuple[str, ...] = ()
+
+    @property
+    def config_changes(self) -> tuple[str, ...]:
+        """What changed, line by line; described only when shown (DeepDiff is not cheap)."""
+        return describe_pack_change(self.before, self.after)
 
     @property
     def subject(self) -> str:

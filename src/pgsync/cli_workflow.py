@@ -20,6 +20,7 @@ from pgsync.console import Progress
 from pgsync.desired import load_desired
 from pgsync.diff import diff
 from pgsync.errors import PgsyncError
+from pgsync.gcpause import gc_paused
 from pgsync.github import (
     STEP_SUMMARY_CAP,
     append_step_summary,
@@ -90,9 +91,10 @@ def make_plan(paths: tuple[str, ...], settings: Settings, allow: tuple[str, ...]
     desired = load_desired(paths)
     api = make_api(settings, desired.organization)
     live = read_live(api, desired, coverage=True)
-    verdicts = diff(desired, live)
-    result = build_plan(desired.organization, verdicts, desired.inputs, live.coverage)
-    return judged(Planned(result, desired, live, api), allow)
+    with gc_paused():
+        verdicts = diff(desired, live)
+        result = build_plan(desired.organization, verdicts, desired.inputs, live.coverage)
+        return judged(Planned(result, desired, live, api), allow)
 
 
 def judged(planned: Planned, allow: tuple[str, ...]) -> Planned:

@@ -21,7 +21,6 @@ from pgsync.changes import (
     UpgradePack,
     change_order,
 )
-from pgsync.configdiff import describe_pack_change
 from pgsync.errors import Problem, ValidationFailed
 from pgsync.model import (
     AppliedPack,
@@ -296,10 +295,7 @@ def _pack_changes(
         elif before.same_settings(want):
             continue
         else:
-            described = describe_pack_change(before, want)
-            if before.version_tag != want.version_tag:
-                changes.append(UpgradePack(before, want, described))
-            else:
-                changes.append(ConfigurePack(before, want, described))
+            kind = UpgradePack if before.version_tag != want.version_tag else ConfigurePack
+            changes.append(kind(before, want))
     changes += [RemovePack(p) for name, p in sorted(have.items()) if name not in wanted]
     return changes

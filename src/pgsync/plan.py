@@ -32,7 +32,6 @@ from pgsync.model import (
     InputFile,
     LiveGroup,
     Mode,
-    canonical_json,
     sha256_digest,
 )
 from pgsync.replace import temp_name
@@ -180,7 +179,9 @@ def live_fingerprint(live: LiveGroup | None, desired: DesiredGroup | None) -> st
     shown = live.to_json()
     for pack in shown["policyPacks"]:
         pack["config"] = mask_secret_keys(mask_paths(pack["config"], secret.get(pack["name"], ())))
-    return sha256_digest(canonical_json(shown).encode())
+    # Plain sorted JSON: live configs are normalised already when read (api.py).
+    text = json.dumps(shown, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return sha256_digest(text.encode())
 
 
 def group_path(organization: str, name: str) -> str:
@@ -231,7 +232,8 @@ def _batch(organization: str, name: str, changes: Iterable[Change]) -> list[Requ
         if isinstance(change, Rename | Reshape):
             continue
         update, update_secrets = _update_body(change)
-        secrets.update((len(updates), *p) for p in update_secrets)
+        if update_secrets:
+            secrets.update((len(updates), *p) for p in update_secrets)
         updates.append(update)
     if not updates:
         return []

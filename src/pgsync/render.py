@@ -136,9 +136,11 @@ def change_line(change: Change) -> tuple[str, str, tuple[str, ...]]:
             return "+", f"pack {_pack_label(pack)}", tuple(settings)
         case RemovePack(pack):
             return "-", f"pack {pack.name} {pack.version_tag}", ()
-        case UpgradePack(before, after, described):
+        case UpgradePack(before, after):
+            described = change.config_changes
             return "~", f"pack {after.name} {before.version_tag} → {after.version_tag}", described
-        case ConfigurePack(_, after, described):
+        case ConfigurePack(_, after):
+            described = change.config_changes
             return "~", f"pack {after.name} {after.version_tag} settings", described
         case SetAgentPool(before, after):
             return "~", f"agentPoolId {json.dumps(before)} → {json.dumps(after)}", ()

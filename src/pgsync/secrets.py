@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,6 +17,12 @@ DEFAULT_SECRET_KEYS = ("password", "secret", "token", "apikey", "privatekey")
 
 def is_secret_key(name: str, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> bool:
     """Whether a config key's name contains one of `patterns` (contract §1)."""
+    return _is_secret(name, tuple(patterns))
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_secret(name: str, patterns: tuple[str, ...]) -> bool:
+    # Cached: the same few keys recur in every pack of every group.
     folded = _fold(name)
     return any(_fold(pattern) in folded for pattern in patterns)
 

@@ -6,10 +6,8 @@
 
 from __future__ import annotations
 
-import gc
 import math
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +15,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from pgsync.errors import InputError, Location, Problem
+from pgsync.gcpause import gc_paused
 from pgsync.yamlparse import compose, decode
 
 JsonPointer = tuple[str | int, ...]
@@ -114,7 +113,7 @@ def load_yaml(data: bytes, file: str) -> Document:
     text = decode(data, file)
     # Collecting while the node graph is built costs four times the parse itself, and the
     # graph is garbage once the values are out: no collection needs to look at it at all.
-    with _gc_paused():
+    with gc_paused():
         return _convert(text, file)
 
 
@@ -128,17 +127,6 @@ def _convert(text: str, file: str) -> Document:
     value = walker.value(root, ())
     walker.values[()] = _position(root)
     return Document(file, value, tuple(walker.problems), walker.values, walker.keys)
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _position(node: Node) -> Position:
