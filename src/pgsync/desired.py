@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from pgsync import schema
 from pgsync.desired_group import build_group
 from pgsync.errors import InputError, Location, Problem, ValidationFailed
+from pgsync.gcpause import gc_paused
 from pgsync.model import DesiredGroup, DesiredState, InputFile, SafetySettings, sha256_digest
 from pgsync.packconfig import Placeholder, SecretRules
 from pgsync.secrets import DEFAULT_SECRET_KEYS
@@ -51,6 +52,11 @@ def load_desired(
     """
     if not paths:
         raise ValueError("no desired-state paths given")
+    with gc_paused():
+        return _load(paths, placeholders)
+
+
+def _load(paths: Sequence[str | Path], placeholders: list[Placeholder] | None) -> DesiredState:
     problems: list[Problem] = []
     inputs: list[InputFile] = []
     files: list[_File] = []

@@ -1,0 +1,92 @@
+"""One CPU measurement in a process of its own, so that no run inherits another's heap or caches.
+
+    python bench/probe.py load FILE           pgsync.desired.load_desired([FILE])
+    python bench/probe.py plan FILE VARIANT   diff + build_plan against a synthetic live state
+                                              (VARIANT: `same` as the file, or `half` of every
+                                              group's stacks different)
+    python bench/probe.py scaling FILE        the C parse (as parse_yaml.py), load and the
+                                              `half` plan, best of 3 each
+
+Prints one JSON object: the seconds of the measured step(s) and the seconds the cyclic garbage
+collector ran during them (see gcclock.py). The file is read before the clock starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orgs
+import yaml
+from gcclock import GcClock, timed
+
+from pgsync.desired import load_desired
+from pgsync.diff import diff
+from pgsync.gcpause import gc_paused
+from pgsync.model import DesiredState, LiveState
+from pgsync.plan import build_plan
+
+REPEATS = 3
+
+
+def live_state(desired: DesiredState, variant: str) -> LiveState:
+    live = orgs.live_with_half_changed(desired)
+    if variant == "half":
+        return live
+    same = {
+        g.name: dataclasses.replace(live.groups[g.name], stacks=g.stacks or frozenset())
+        for g in desired.groups
+    }
+    return dataclasses.replace(live, groups=same)
+
+
+def offline_plan(desired: DesiredState, live: LiveState) -> Callable[[], object]:
+    """diff + build_plan exactly as `pgsync plan` runs them (cli_workflow.make_plan)."""
+
+    def step() -> object:
+        with gc_paused():
+            return build_plan(desired.organization, diff(desired, live), desired.inputs)
+
+    return step
+
+
+def best(step: Callable[[], object], clock: GcClock) -> dict[str, float]:
+    """The fastest of REPEATS runs, each after a full collection so that all start alike."""
+    runs = []
+    for _ in range(REPEATS):
+        gc.collect()
+        runs.append(timed(step, clock))
+    return min(runs, key=lambda run: run["seconds"])
+
+
+def main(argv: Sequence[str]) -> None:
+    op, file, *rest = argv
+    text = Path(file).read_text(encoding="utf-8")
+    clock = GcClock()
+    result: dict[str, Any]
+    if op == "load":
+        result = timed(lambda: load_desired([file]), clock)
+    elif op == "plan":
+        desired = load_desired([file])
+        live = live_state(desired, rest[0])
+        result = timed(offline_plan(desired, live), clock)
+    elif op == "scaling":
+        # In this order: a desired state kept alive would slow the others' collections.
+        result = {
+            "parse": best(lambda: yaml.load(text, Loader=yaml.CSafeLoader), clock),
+            "load": best(lambda: load_desired([file]), clock),
+        }
+        desired = load_desired([file])
+        result["plan"] = best(offline_plan(desired, live_state(desired, "half")), clock)
+    else:
+        raise SystemExit(f"unknown operation {op!r}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
