@@ -220,6 +220,10 @@ _KIND_ORDER = {
 }
 
 
-def change_order(change: Change) -> tuple[int, str]:
-    """The total order of changes: by kind (renames first), then by subject."""
-    return (_KIND_ORDER[change.kind], change.subject)
+def change_order(change: Change) -> tuple[int, Any]:
+    """The total order of changes: by kind (renames first), then by subject.
+
+    Stacks order as (project, stack) pairs, everything else by name.
+    """
+    key = change.stack if isinstance(change, _StackChange) else change.subject
+    return (_KIND_ORDER[change.kind], key)

@@ -185,28 +185,36 @@ def _check_default(group: DesiredGroup, source: LiveGroup, problems: list[Proble
 def _changes(
     group: DesiredGroup, live: LiveGroup | None, catalog: OrgCatalog, problems: list[Problem]
 ) -> tuple[Change, ...]:
+    """The changes in their total order (changes.change_order), built kind by kind.
+
+    Membership lists are sorted as tuples rather than through a key function: a large
+    organization has hundreds of thousands of them.
+    """
     changes: list[Change] = []
     if live is not None and live.name != group.name:
         changes.append(Rename(live.name, group.name))
+    if group.packs is not None:
+        packs = _pack_changes(group, live.packs if live else (), catalog, problems)
+        changes += sorted(packs, key=change_order)
     if group.stacks is not None:
         _check_known_stacks(group, catalog, problems)
         have = live.stacks if live else frozenset()
-        changes += [AddStack(s) for s in group.stacks - have]
-        changes += [RemoveStack(s) for s in have - group.stacks]
+        changes += [RemoveStack(s) for s in sorted(have - group.stacks)]
+        changes += [AddStack(s) for s in sorted(group.stacks - have)]
     if group.accounts is not None:
         have_accounts = live.accounts if live else frozenset()
         added, removed = group.accounts - have_accounts, have_accounts - group.accounts
         _check_known_accounts(group, added, catalog, problems)
         known = catalog.accounts or {}
-        changes += [AddAccount(a, canonical_json(known.get(a, {}))) for a in added]
         # A remove body must hold the listed account object; an unlisted member becomes a
         # note instead (see `notes_for`).
-        changes += [RemoveAccount(a, canonical_json(known[a])) for a in removed if a in known]
-    if group.packs is not None:
-        changes += _pack_changes(group, live.packs if live else (), catalog, problems)
+        changes += [
+            RemoveAccount(a, canonical_json(known[a])) for a in sorted(removed) if a in known
+        ]
+        changes += [AddAccount(a, canonical_json(known.get(a, {}))) for a in sorted(added)]
     if live is not None and group.agent_pool_id not in (None, live.agent_pool_id):
         changes.append(SetAgentPool(live.agent_pool_id, group.agent_pool_id))
-    return tuple(sorted(changes, key=change_order))
+    return tuple(changes)
 
 
 def _check_known_stacks(group: DesiredGroup, catalog: OrgCatalog, problems: list[Problem]) -> None:
