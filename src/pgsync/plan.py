@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -229,7 +229,7 @@ def _batch(organization: str, name: str, changes: Iterable[Change]) -> list[Requ
     updates: list[dict[str, Any]] = []
     secrets: set[Path] = set()
     for change in changes:
-        if isinstance(change, Rename | Reshape):
+        if isinstance(change, (Rename, Reshape)):
             continue
         update, update_secrets = _update_body(change)
         if update_secrets:
@@ -256,17 +256,20 @@ def _replace_requests(organization: str, verdict: GroupDiff) -> tuple[Request, .
     return tuple(requests)
 
 
-def _update_body(change: Change) -> tuple[dict[str, Any], list[Path]]:
+_NO_SECRETS: tuple[Path, ...] = ()
+
+
+def _update_body(change: Change) -> tuple[dict[str, Any], Sequence[Path]]:
     """One Update object of the batch, and the paths of its secret values."""
     match change:
         case AddStack(stack):
-            return {"addStack": stack.to_api()}, []
+            return {"addStack": stack.to_api()}, _NO_SECRETS
         case RemoveStack(stack):
-            return {"removeStack": stack.to_api()}, []
+            return {"removeStack": stack.to_api()}, _NO_SECRETS
         case AddAccount(_, account_json):
-            return {"addInsightsAccount": json.loads(account_json)}, []
+            return {"addInsightsAccount": json.loads(account_json)}, _NO_SECRETS
         case RemoveAccount(_, account_json):
-            return {"removeInsightsAccount": json.loads(account_json)}, []
+            return {"removeInsightsAccount": json.loads(account_json)}, _NO_SECRETS
         case AddPack(pack) | UpgradePack(_, pack) | ConfigurePack(_, pack):
             # Upgrades and config changes are a lone addPolicyPack: the API upserts packs by
             # name, and a remove plus an add of one name in one batch loses the pack (rule 4).
@@ -275,8 +278,8 @@ def _update_body(change: Change) -> tuple[dict[str, Any], list[Path]]:
             ]
             return {"addPolicyPack": pack.to_api()}, secret_paths
         case RemovePack(pack):
-            return {"removePolicyPack": pack.to_api(with_settings=False)}, []
+            return {"removePolicyPack": pack.to_api(with_settings=False)}, _NO_SECRETS
         case SetAgentPool(_, after):
-            return {"agentPoolId": after}, []
+            return {"agentPoolId": after}, _NO_SECRETS
         case Rename() | Reshape():
             raise AssertionError("renames and reshapes are not batch updates")
