@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from pgsync.client import RetryPolicy
-from pgsync.emulator import EmulatorServer, fixture_from_dict
+from pgsync.emulator import EmulatorServer, demo_fixture, fixture_from_dict
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -97,3 +98,17 @@ def emulator() -> Iterator[EmulatorServer]:
 @pytest.fixture
 def fast_retry() -> RetryPolicy:
     return RetryPolicy(attempts=4, base_delay=0.001, max_delay=0.01, max_total_wait=5.0)
+
+
+@pytest.fixture
+def server() -> Iterator[EmulatorServer]:
+    """The emulator with the demo organization (as `pgsync emulator` serves it)."""
+    with EmulatorServer(demo_fixture()) as running:
+        yield running
+
+
+@pytest.fixture
+def client(server: EmulatorServer) -> Iterator[httpx.Client]:
+    """A plain httpx client on the demo emulator, for tests of the emulator itself."""
+    with httpx.Client(base_url=server.url, timeout=5) as http:
+        yield http

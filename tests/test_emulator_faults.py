@@ -6,7 +6,6 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +26,6 @@ NEW_GROUP = {"name": "fresh", "entityType": "stacks"}
 
 def mix(*kinds: str, rate: float = 1.0, seed: int = 1, **settings: Any) -> FaultMix:
     return FaultMix(seed=seed, rate=rate, kinds=kinds, **settings)
-
-
-@pytest.fixture
-def server() -> Iterator[EmulatorServer]:
-    with EmulatorServer(demo_fixture()) as running:
-        yield running
-
-
-@pytest.fixture
-def client(server: EmulatorServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=5) as http:
-        yield http
 
 
 def faults_of(server: EmulatorServer) -> list[str | None]:

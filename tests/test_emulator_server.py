@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -16,18 +15,6 @@ from pgsync.emulator import EmulatorServer, HttpError, demo_fixture, load_fixtur
 
 GROUPS = "/api/orgs/acme/policygroups"
 DATA = Path(__file__).parent / "data" / "emulator"
-
-
-@pytest.fixture
-def server() -> Iterator[EmulatorServer]:
-    with EmulatorServer(demo_fixture()) as running:
-        yield running
-
-
-@pytest.fixture
-def client(server: EmulatorServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=5) as http:
-        yield http
 
 
 def pack(name: str = "aws-guardrails", tag: str = "1.3.0", **extra: Any) -> dict[str, Any]:
