@@ -6,7 +6,7 @@ from builders import applied, desired_group, live, live_group, pack_ref, stacks,
 from pgsync.diff import diff
 from pgsync.model import DesiredState, LiveState, SafetySettings
 from pgsync.plan import Finding, build_plan
-from pgsync.safety import evaluate
+from pgsync.safety import could_unprotect, evaluate
 
 MANDATORY = (applied("aws", "1.0.0", "mandatory"),)
 
@@ -108,3 +108,13 @@ def test_additive_changes_raise_no_findings() -> None:
         desired_group("new", stacks=stacks("web/x")),
     )
     assert findings(desired, current) == {}
+
+
+def test_only_plans_that_take_something_away_need_the_rest_of_the_org() -> None:
+    current = live(live_group("prod", stacks=stacks("web/prod")))
+    adding = build_plan(
+        "acme", diff(state(desired_group("prod", stacks=stacks("web/prod", "w/2"))), current)
+    )
+    removing = build_plan("acme", diff(state(desired_group("prod", stacks=frozenset())), current))
+    assert not could_unprotect(adding)
+    assert could_unprotect(removing)

@@ -32,7 +32,7 @@ from pgsync.markdown import render_markdown
 from pgsync.model import DesiredState, LiveState
 from pgsync.plan import Plan, build_plan
 from pgsync.render import render_json, render_text
-from pgsync.safety import evaluate
+from pgsync.safety import could_unprotect, evaluate
 
 EXIT_CHANGES = 2
 EXIT_BLOCKED = 3
@@ -107,19 +107,6 @@ def judged(planned: Planned, allow: tuple[str, ...]) -> Planned:
     acknowledged = planned.desired.allow | set(allow)
     findings = evaluate(planned.plan, live, planned.desired.safety, acknowledged)
     return dataclasses.replace(planned, plan=dataclasses.replace(planned.plan, findings=findings))
-
-
-_LOSSES = frozenset(
-    {"removeStack", "removeAccount", "removePolicyPack", "upgradePolicyPack", "configurePolicyPack"}
-)
-
-
-def could_unprotect(result: Plan) -> bool:
-    """Whether any change could take a mandatory pack or a group away from a stack."""
-    return any(
-        g.action in ("delete", "replace") or any(c.kind in _LOSSES for c in g.changes)
-        for g in result.changed
-    )
 
 
 def exit_if_blocked(result: Plan) -> None:

@@ -62,6 +62,19 @@ def evaluate(
     )
 
 
+_LOSSES = frozenset(
+    {"removeStack", "removeAccount", "removePolicyPack", "upgradePolicyPack", "configurePolicyPack"}
+)
+
+
+def could_unprotect(result: Plan) -> bool:
+    """Whether any change could take a mandatory pack or a group away from a stack."""
+    return any(
+        g.action in ("delete", "replace") or any(c.kind in _LOSSES for c in g.changes)
+        for g in result.changed
+    )
+
+
 def _is_own(group: GroupPlan) -> bool:
     """A temporary group of an interrupted replace: pgsync's own, never gated."""
     return base_name(group.name) is not None
