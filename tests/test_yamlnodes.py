@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pgsync import yamlnodes, yamlparse
+from pgsync import yamlparse
 from pgsync.errors import InputError, Location
 from pgsync.yamlnodes import Document, load_yaml
 
@@ -220,9 +220,22 @@ def test_empty_stream_has_no_value() -> None:
 
 
 def test_nesting_beyond_the_limit_is_refused() -> None:
-    depth = yamlnodes.MAX_DEPTH + 5
+    depth = yamlparse.MAX_DEPTH + 5
     assert fatal("[" * depth + "]" * depth) == (
-        f"f.yaml:1:{yamlnodes.MAX_DEPTH + 1}: nested deeper than {yamlnodes.MAX_DEPTH} levels"
+        f"f.yaml:1:{yamlparse.MAX_DEPTH + 1}: nested deeper than {yamlparse.MAX_DEPTH} levels"
+    )
+
+
+@pytest.mark.parametrize("loader", [yaml.SafeLoader, getattr(yaml, "CSafeLoader", yaml.SafeLoader)])
+@pytest.mark.parametrize("depth", [1_001, 5_000])
+def test_nesting_beyond_the_parsers_own_limit_is_refused_at_the_first_deep_collection(
+    monkeypatch: pytest.MonkeyPatch, loader: Any, depth: int
+) -> None:
+    # libyaml stops at 1,000 levels (PyYAML 6.0.4) and the Python composer at the recursion
+    # limit; the first problem must not depend on which parser is installed.
+    monkeypatch.setattr(yamlparse, "LOADER", loader)
+    assert fatal("k: " + "[" * depth + "]" * depth) == (
+        f"f.yaml:1:{yamlparse.MAX_DEPTH + 3}: nested deeper than {yamlparse.MAX_DEPTH} levels"
     )
 
 
@@ -230,7 +243,7 @@ def test_long_chain_of_merged_anchors_is_refused_not_a_crash() -> None:
     # Each anchor sits under a repeated key, so the walk skips it and must not recurse.
     lines = ["k: &a0 {v: 1}"] + [f"k: &a{i} {{<<: *a{i - 1}}}" for i in range(1, 1500)]
     assert fatal("\n".join([*lines, "use: {<<: *a1499}"])) == (
-        f"f.yaml:100:4: nested deeper than {yamlnodes.MAX_DEPTH} levels"
+        f"f.yaml:100:4: nested deeper than {yamlparse.MAX_DEPTH} levels"
     )
 
 

@@ -16,15 +16,13 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from pgsync.errors import InputError, Location, Problem
 from pgsync.gcpause import gc_paused
-from pgsync.yamlparse import compose, decode
+from pgsync.yamlparse import MAX_DEPTH, TOO_DEEP, compose, decode
 
 JsonPointer = tuple[str | int, ...]
 Position = tuple[int, int]
 """1-based line and column."""
 
 MAX_NODES = 5_000_000
-MAX_DEPTH = 100
-_TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
 
 _CORE = "tag:yaml.org,2002:"
 _STR, _SEQ, _MAP, _MERGE = (_CORE + name for name in ("str", "seq", "map", "merge"))
@@ -161,7 +159,7 @@ def _check_graph(root: Node, file: str) -> None:
             child_size, child_height = measure(child, depth + 1)
             size, height = size + child_size, max(height, child_height + 1)
             if depth + height > MAX_DEPTH:
-                raise InputError(_problem(file, node, _TOO_DEEP))
+                raise InputError(_problem(file, node, TOO_DEEP))
             if size > MAX_NODES:
                 message = f"aliases expand this to more than {MAX_NODES:,} values"
                 raise InputError(_problem(file, node, message))
@@ -193,7 +191,7 @@ class _Walker:
         if isinstance(node, ScalarNode):
             return self._scalar(node)
         if len(path) >= MAX_DEPTH:
-            raise InputError(_problem(self.file, node, _TOO_DEEP))
+            raise InputError(_problem(self.file, node, TOO_DEEP))
         if isinstance(node, SequenceNode):
             if node.tag != _SEQ:
                 self._unsupported(node)

@@ -13,6 +13,9 @@ from pgsync.errors import InputError, Location, Problem
 LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """libyaml's parser when PyYAML was built with it: several times faster."""
 
+MAX_DEPTH = 100
+TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
+
 # What YAML 1.1 allows in a stream (PyYAML's reader uses the same set).
 _NOT_PRINTABLE = re.compile(
     "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
@@ -47,12 +50,15 @@ def compose(text: str, file: str) -> Node | None:
     try:
         node: Node | None = loader.get_single_node()
     except yaml.MarkedYAMLError as err:
+        if err.problem == _LIBYAML_TOO_DEEP:
+            _refuse_deep_nesting(text, file)
         where = _mark_location(err, file)
         raise InputError(Problem(where, _syntax_message(err, text, where))) from None
     except yaml.YAMLError as err:
         message = f"invalid YAML: {str(err).splitlines()[0]}"
         raise InputError(Problem(Location(file, 1, 1), message)) from None
     except RecursionError:
+        _refuse_deep_nesting(text, file)
         message = "invalid YAML: nested too deeply"
         raise InputError(Problem(Location(file, 1, 1), message)) from None
     finally:
@@ -60,8 +66,35 @@ def compose(text: str, file: str) -> Node | None:
     return node
 
 
+_LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"
+
+
+def _refuse_deep_nesting(text: str, file: str) -> None:
+    """Report the first collection nested beyond MAX_DEPTH, as the walk over nodes would.
+
+    Parsers give up on deep nesting at limits of their own (libyaml at 1,000 levels since
+    PyYAML 6.0.4, the Python composer at the recursion limit), so without this the message
+    would depend on which PyYAML is installed. The scan uses the Python parser because
+    libyaml reads flow collections up to 1,024 characters ahead of the events it returns.
+    """
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                if depth == MAX_DEPTH:
+                    raise InputError(Problem(_at(event.start_mark, file), TOO_DEEP))
+                depth += 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return
+
+
 def _mark_location(err: yaml.MarkedYAMLError, file: str) -> Location:
-    mark = err.problem_mark or err.context_mark
+    return _at(err.problem_mark or err.context_mark, file)
+
+
+def _at(mark: Any, file: str) -> Location:
     return Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
 
 
