@@ -15,6 +15,7 @@ LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MAX_DEPTH = 100
 TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
+_LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"
 
 # What YAML 1.1 allows in a stream (PyYAML's reader uses the same set).
 _NOT_PRINTABLE = re.compile(
@@ -64,9 +65,6 @@ def compose(text: str, file: str) -> Node | None:
     finally:
         loader.dispose()
     return node
-
-
-_LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"
 
 
 def _refuse_deep_nesting(text: str, file: str) -> None:
