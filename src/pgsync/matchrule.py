@@ -26,6 +26,7 @@ _IN = "PermissionExpressionIn"
 _TAG = "PermissionExpressionTag"
 _STRING = "PermissionLiteralExpressionString"
 _STRING_SET = "PermissionSetExpressionString"
+_BOOL = "PermissionLiteralExpressionBool"
 _CONTEXT: dict[str, str] = {
     "stack": "PermissionExpressionStack",
     "account": "PermissionExpressionInsightsAccount",
@@ -41,11 +42,13 @@ _FIELDS: dict[str, tuple[str, ...]] = {
     _TAG: ("context", "key"),
     _STRING: ("value",),
     _STRING_SET: ("values",),
+    _BOOL: ("value",),
 }
 _ROLES: dict[str, tuple[frozenset[str], str]] = {
     "boolean": (
-        frozenset({_OR, _AND, _NOT, _EQUAL, _HAS_TAG, _IN}),
-        "a boolean node (PermissionExpressionOr, And, Not, Equal, HasTag or In)",
+        frozenset({_OR, _AND, _NOT, _EQUAL, _HAS_TAG, _IN, _BOOL}),
+        "a boolean node (PermissionExpressionOr, And, Not, Equal, HasTag, In "
+        "or PermissionLiteralExpressionBool)",
     ),
     "operand": (frozenset({_TAG, _STRING}), f"{_TAG} or {_STRING}"),
     "tag": (frozenset({_TAG}), _TAG),
@@ -109,9 +112,9 @@ def expression_problem(expression: Any, entity: Entity) -> tuple[Path, str] | No
 
 
 def rule_key(expression: Mapping[str, Any], entity: Entity) -> str:
-    """Equal for rules that differ only in order, duplicates or fold shape."""
+    """Equal for rules that differ only in order, duplicates, fold shape or null fields."""
     readable = readable_rules(expression, entity)
-    return canonical_json(readable if readable is not None else expression)
+    return canonical_json(readable if readable is not None else _without_nulls(expression))
 
 
 def describe(expression: Mapping[str, Any], entity: Entity) -> str:
@@ -222,6 +225,14 @@ def _mapping_condition_problems(
 
 
 def _yaml_kind(value: Any) -> str:
+    return _kind(value, sequence="a list", mapping="a mapping")
+
+
+def _json_kind(value: Any) -> str:
+    return _kind(value, sequence="an array", mapping="an object")
+
+
+def _kind(value: Any, *, sequence: str, mapping: str) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -231,9 +242,9 @@ def _yaml_kind(value: Any) -> str:
     if isinstance(value, str):
         return "a string"
     if isinstance(value, Mapping):
-        return "a mapping"
+        return mapping
     if isinstance(value, list | tuple):
-        return "a list"
+        return sequence
     return f"a {type(value).__name__}"
 
 
@@ -283,18 +294,21 @@ def _readable_condition(node: Mapping[str, Any]) -> tuple[str, Any] | None:
     if kind == _NOT:
         inner = node["node"]
         if inner["__type"] == _EQUAL:
-            key, value = _tag_equals(inner)
-            return key, {"not": value}
+            pair = _tag_equals(inner)
+            return None if pair is None else (pair[0], {"not": pair[1]})
         if inner["__type"] == _HAS_TAG:
             return inner["key"], {"exists": False}
     return None
 
 
-def _tag_equals(node: Mapping[str, Any]) -> tuple[str, str]:
-    """(key, value) of a well-formed Equal, whichever side the tag is on."""
+def _tag_equals(node: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(key, value) of a well-formed Equal of a tag and a literal, in either order."""
     left, right = node["left"], node["right"]
-    tag, literal = (left, right) if left["__type"] == _TAG else (right, left)
-    return tag["key"], literal["value"]
+    if right["__type"] == _TAG:
+        left, right = right, left
+    if left["__type"] == _TAG and right["__type"] == _STRING:
+        return left["key"], right["value"]
+    return None
 
 
 def _rule_order(rule: Mapping[str, Any]) -> tuple[tuple[str, int, str], ...]:
@@ -318,14 +332,9 @@ def _node_problem(node: Any, path: Path, role: str, entity: Entity) -> tuple[Pat
         return path, f"expected {wanted}: the object has no string `__type`"
     if kind not in allowed:
         return (*path, "__type"), f"{kind} cannot stand here: expected {wanted}"
-    for field in _FIELDS[kind]:
-        if field not in node:
-            return path, f"{kind} is missing {field!r}"
-    for field, value in node.items():
-        # The SDK's HasTag inherits an unused `node` slot from its unary base class.
-        inherited = kind == _HAS_TAG and field == "node" and value is None
-        if field != "__type" and field not in _FIELDS[kind] and not inherited:
-            return (*path, field), f"unexpected field {field!r} in {kind}"
+    problem = _fields_problem(node, path, kind)
+    if problem is not None:
+        return problem
     if kind in (_TAG, _HAS_TAG):
         return _tag_problem(node, path, entity)
     if kind == _STRING and not isinstance(node["value"], str):
@@ -333,18 +342,36 @@ def _node_problem(node: Any, path: Path, role: str, entity: Entity) -> tuple[Pat
             *path,
             "value",
         ), f"a string literal's value must be a string, not {_json_kind(node['value'])}"
+    if kind == _BOOL and not isinstance(node["value"], bool):
+        return (
+            *path,
+            "value",
+        ), f"a boolean literal's value must be true or false, not {_json_kind(node['value'])}"
     if kind == _STRING_SET:
         return _string_set_problem(node["values"], (*path, "values"))
-    if kind == _EQUAL:
-        sides = {_json_type(node["left"]), _json_type(node["right"])}
-        if sides <= {_TAG, _STRING} and sides != {_TAG, _STRING}:
-            return path, "Equal compares one tag with one string literal"
+    return None
+
+
+def _fields_problem(node: Mapping[str, Any], path: Path, kind: str) -> tuple[Path, str] | None:
+    """Missing or unknown fields; null counts as absent, as in the service's Go decoder.
+
+    The service ignores unknown fields, so such a field would never come back from it and the
+    rule would differ from the live one forever: refuse it instead.
+    """
+    for field in _FIELDS[kind]:
+        if node.get(field) is None:
+            return path, f"{kind} is missing {field!r}"
+    for field, value in node.items():
+        if field != "__type" and field not in _FIELDS[kind] and value is not None:
+            return (*path, field), f"unexpected field {field!r} in {kind}"
     return None
 
 
 def _tag_problem(node: Mapping[str, Any], path: Path, entity: Entity) -> tuple[Path, str] | None:
     context = node["context"]
-    if not (isinstance(context, Mapping) and dict(context) == {"__type": _CONTEXT[entity]}):
+    if not (
+        isinstance(context, Mapping) and _without_nulls(context) == {"__type": _CONTEXT[entity]}
+    ):
         return (*path, "context"), (
             f"{entity} rules read {entity} tags: "
             f'the context must be {{"__type": "{_CONTEXT[entity]}"}}'
@@ -379,24 +406,17 @@ def _children(node: Mapping[str, Any], path: Path) -> list[tuple[Any, Path, str]
     return []
 
 
+def _without_nulls(value: Any) -> Any:
+    """The tree as the service keeps it: a null field is an absent one."""
+    if isinstance(value, Mapping):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
+
+
 def _json_type(value: Any) -> Any:
     return value.get("__type") if isinstance(value, Mapping) else None
-
-
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, Mapping):
-        return "an object"
-    return f"a {type(value).__name__}"
 
 
 def _describe_condition(key: str, condition: Any) -> str:
