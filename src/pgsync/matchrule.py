@@ -31,6 +31,7 @@ _CONTEXT: dict[str, str] = {
     "stack": "PermissionExpressionStack",
     "account": "PermissionExpressionInsightsAccount",
 }
+_ENTITY_OF_CONTEXT = {context: entity for entity, context in _CONTEXT.items()}
 
 _FIELDS: dict[str, tuple[str, ...]] = {
     _OR: ("left", "right"),
@@ -44,6 +45,8 @@ _FIELDS: dict[str, tuple[str, ...]] = {
     _STRING_SET: ("values",),
     _BOOL: ("value",),
 }
+# The nodes `_describe_node` renders itself; everything else is an operand.
+_COMPOUND = frozenset({_OR, _AND, _NOT, _EQUAL, _HAS_TAG, _IN})
 _ROLES: dict[str, tuple[frozenset[str], str]] = {
     "boolean": (
         frozenset({_OR, _AND, _NOT, _EQUAL, _HAS_TAG, _IN, _BOOL}),
@@ -337,16 +340,11 @@ def _node_problem(node: Any, path: Path, role: str, entity: Entity) -> tuple[Pat
         return problem
     if kind in (_TAG, _HAS_TAG):
         return _tag_problem(node, path, entity)
-    if kind == _STRING and not isinstance(node["value"], str):
-        return (
-            *path,
-            "value",
-        ), f"a string literal's value must be a string, not {_json_kind(node['value'])}"
-    if kind == _BOOL and not isinstance(node["value"], bool):
-        return (
-            *path,
-            "value",
-        ), f"a boolean literal's value must be true or false, not {_json_kind(node['value'])}"
+    value = node.get("value")
+    if kind == _STRING and not isinstance(value, str):
+        return (*path, "value"), f"a string literal's value must be text, not {_json_kind(value)}"
+    if kind == _BOOL and not isinstance(value, bool):
+        return (*path, "value"), f"a boolean literal is true or false, not {_json_kind(value)}"
     if kind == _STRING_SET:
         return _string_set_problem(node["values"], (*path, "values"))
     return None
@@ -493,7 +491,7 @@ def _describe_operand(node: Any, entity: Entity, *, bare: bool = False) -> str:
         return "(" + ", ".join(_literal(value, bare=True) for value in node["values"]) + ")"
     if isinstance(kind, str) and "value" in node and kind.startswith("PermissionLiteral"):
         return _literal(node["value"], bare=False)
-    if kind in _FIELDS:
+    if kind in _COMPOUND:
         return _describe_node(node, entity, nested=True)
     return f"<{kind}>" if isinstance(kind, str) else "<?>"
 
@@ -510,7 +508,7 @@ def _tag_label(node: Mapping[str, Any], entity: Entity, *, bare: bool) -> str:
     label = _token(key) if isinstance(key, str) else "<?>"
     context = _json_type(node.get("context"))
     if context != _CONTEXT[entity]:
-        owner = {ctx: name for name, ctx in _CONTEXT.items()}.get(context, f"<{context}>")
+        owner = _ENTITY_OF_CONTEXT.get(context, f"<{context}>")
         return f"{owner} tag {label}"
     return label if bare else f"tag {label}"
 
