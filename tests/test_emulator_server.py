@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -158,6 +159,21 @@ def test_create_answers_204_without_body_and_defaults_the_mode(client: httpx.Cli
     assert client.get(f"{GROUPS}/cloud").json()["mode"] == "audit"
 
 
+def test_create_with_only_a_mode_derives_the_entity_type(client: httpx.Client) -> None:
+    assert client.post(GROUPS, json={"name": "Prod Stacks", "mode": "audit"}).status_code == 204
+    assert client.get(f"{GROUPS}/Prod%20Stacks").json()["entityType"] == "accounts"
+
+
+def test_percent_encoded_names_work_on_every_group_route(client: httpx.Client) -> None:
+    client.post(GROUPS, json={"name": "Prod Stacks"})
+    path = f"{GROUPS}/Prod%20Stacks"
+    assert client.patch(path, json={"addStack": stack("data", "prod")}).status_code == 204
+    assert client.patch(f"{path}/batch", json=[{"agentPoolId": "p"}]).status_code == 204
+    assert client.get(f"{path}/stacks").json()["stacks"][0]["name"] == "prod"
+    assert client.patch(path, json={"newName": "Prod Stacks 2"}).status_code == 204
+    assert client.delete(f"{GROUPS}/Prod%20Stacks%202").status_code == 204
+
+
 def test_create_stores_the_agent_pool(client: httpx.Client) -> None:
     client.post(GROUPS, json={"name": "g", "entityType": "stacks", "agentPoolId": "pool-1"})
     assert client.get(f"{GROUPS}/g").json()["agentPoolId"] == "pool-1"
@@ -171,18 +187,25 @@ def test_create_with_an_existing_name_is_409(client: httpx.Client) -> None:
     ("body", "reason"),
     [
         ({"name": "g", "entityType": "clusters"}, "at $.entityType"),
-        ({"name": "g"}, "'entityType' is a required property"),
-        ({"name": "g", "entityType": "stacks", "mode": None}, "at $.mode"),
-        ({"name": "metadata", "entityType": "stacks"}, "'metadata' is reserved"),
-        ({"name": "", "entityType": "stacks"}, "must not be empty"),
-        ({"name": "..", "entityType": "stacks"}, "not a valid path segment"),
-        ({"name": "a/b", "entityType": "stacks"}, "not a valid path segment"),
+        ({"entityType": "stacks"}, "'name' is a required property"),
+        ({"name": "g", "mode": "strict"}, "at $.mode"),
+        ({"name": "metadata"}, "'metadata' is reserved"),
+        ({"name": ""}, "1-100 characters of letters, digits"),
+        ({"name": ".."}, "not a valid path segment"),
+        ({"name": "a/b"}, "1-100 characters of letters, digits"),
+        ({"name": "g", "entityType": "accounts", "mode": "preventative"}, "cannot be preventative"),
     ],
 )
 def test_create_with_a_bad_body_is_400(client: httpx.Client, body: Any, reason: str) -> None:
     status, message = error(client.post(GROUPS, json=body))
     assert status == 400
     assert reason in message
+
+
+def test_create_takes_nulls_for_absent_fields_as_the_sdk_sends_them(client: httpx.Client) -> None:
+    body = {"name": "g", "entityType": None, "mode": "audit", "agentPoolId": None}
+    assert client.post(GROUPS, json=body).status_code == 204
+    assert client.get(f"{GROUPS}/g").json()["entityType"] == "accounts"
 
 
 def test_body_that_is_not_json_is_400(client: httpx.Client) -> None:
@@ -244,10 +267,45 @@ def test_add_policy_pack_without_a_required_field_is_400_naming_the_path(
     )
 
 
-def test_plain_patch_with_two_mutations_is_400(client: httpx.Client) -> None:
-    body = {"addStack": stack("data", "prod"), "addPolicyPack": pack()}
-    assert error(client.patch(f"{GROUPS}/prod", json=body))[0] == 400
-    assert stack("data", "prod") not in client.get(f"{GROUPS}/prod").json()["stacks"]
+def test_plain_patch_may_combine_several_mutations(client: httpx.Client) -> None:
+    body = {"addStack": stack("data", "prod"), "addPolicyPack": pack("cost-controls", "2.0.0")}
+    assert client.patch(f"{GROUPS}/prod", json=body).status_code == 204
+    group = client.get(f"{GROUPS}/prod").json()
+    assert stack("data", "prod") in group["stacks"]
+    assert [p["name"] for p in group["appliedPolicyPacks"]] == ["aws-guardrails", "cost-controls"]
+
+
+def test_patch_takes_the_sdks_nulls_and_false_removals_as_absent(client: httpx.Client) -> None:
+    body = {
+        "newName": None,
+        "addStack": stack("data", "prod"),
+        "removeStack": None,
+        "stackMatchRule": None,
+        "removeStackMatchRule": False,
+        "removeAccountMatchRule": False,
+    }
+    assert client.patch(f"{GROUPS}/prod", json=body).status_code == 204
+    assert stack("data", "prod") in client.get(f"{GROUPS}/prod").json()["stacks"]
+
+
+def test_whole_list_fields_of_the_cli_replace_lists_in_one_patch(client: httpx.Client) -> None:
+    body = {
+        "stacks": [stack("ml", "dev")],
+        "policyPacks": [{"name": "cost-controls"}],
+        "newName": "edited",
+    }
+    assert client.patch(f"{GROUPS}/prod", json=body).status_code == 204
+    group = client.get(f"{GROUPS}/edited").json()
+    assert group["stacks"] == [stack("ml", "dev")]
+    assert [(p["name"], p["versionTag"]) for p in group["appliedPolicyPacks"]] == [
+        ("cost-controls", "2.0.0")
+    ]
+
+
+def test_whole_list_accounts_must_be_names(client: httpx.Client) -> None:
+    body = {"insightsAccounts": [{"name": "aws-prod"}]}
+    response = client.patch(f"{GROUPS}/default-accounts-policy-group", json=body)
+    assert error(response)[0] == 400
 
 
 def test_add_policy_pack_upserts_by_name(client: httpx.Client) -> None:
@@ -339,7 +397,9 @@ def test_user_stacks_are_paged_with_a_continuation_token() -> None:
 def test_user_stacks_honour_max_results(client: httpx.Client) -> None:
     body = client.get("/api/user/stacks", params={"organization": "acme", "maxResults": 2}).json()
     assert len(body["stacks"]) == 2
-    assert body["stacks"][0] == {"orgName": "acme", "projectName": "data", "stackName": "prod"}
+    first = body["stacks"][0]
+    assert (first["orgName"], first["projectName"], first["stackName"]) == ("acme", "data", "prod")
+    assert (first["resourceCount"], first["lastUpdate"]) == (412, 1_790_812_800)
     assert "continuationToken" in body
 
 
@@ -512,13 +572,18 @@ def test_connections_are_kept_alive_across_requests(server: EmulatorServer) -> N
 def test_chunked_bodies_are_refused_with_411_and_the_connection_closed(
     server: EmulatorServer,
 ) -> None:
-    connection = http.client.HTTPConnection(server.url.removeprefix("http://"), timeout=5)
-    try:
-        connection.request("POST", GROUPS, body=iter([b"{}"]), encode_chunked=True)
-        response = connection.getresponse()
+    # One write of the whole request: the server answers before reading a chunked body, so a
+    # client that sent the chunks after the headers could meet a closed socket.
+    host, port = server.url.removeprefix("http://").split(":")
+    request = (
+        f"POST {GROUPS} HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "2\r\n{}\r\n0\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=5) as raw:
+        raw.sendall(request.encode())
+        response = http.client.HTTPResponse(raw)
+        response.begin()
         assert (response.status, response.will_close) == (411, True)
-    finally:
-        connection.close()
 
 
 def test_stop_closes_idle_keep_alive_connections() -> None:

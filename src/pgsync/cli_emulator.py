@@ -16,6 +16,7 @@ from pgsync import __version__
 from pgsync.cli_options import output_options
 from pgsync.emulator import EmulatorServer, demo_fixture, load_fixture
 from pgsync.emulator.faults import KINDS, FaultMix
+from pgsync.emulator.state import APIS, Api
 
 EXAMPLE = Path("examples") / "policygroups.yaml"
 
@@ -89,6 +90,12 @@ def _kinds(
     help="Seed of the random faults: the same requests meet the same faults (default 0).",
 )
 @click.option(
+    "--api",
+    type=click.Choice(APIS),
+    help="Service generation: current (late 2026: match rules, member listings, mode-based "
+    "membership) or legacy (the older reference API); default: the fixture's, else current.",
+)
+@click.option(
     "--rate-limit",
     type=click.FloatRange(min=0.1),
     help="Answer 429 with Retry-After beyond this many requests per second (default: no limit).",
@@ -106,14 +113,16 @@ def emulator(
     fault_kinds: tuple[str, ...] | None,
     fault_seed: int | None,
     rate_limit: float | None,
+    api: Api | None,
 ) -> None:
     """Serve the built-in Policy Groups API emulator until Ctrl-C.
 
     Point pgsync at it with PULUMI_BACKEND_URL (printed below). It implements every
     Policy Groups endpoint with the real API's status codes and checks request bodies
-    against the real API's schemas. The fault options make it slow and unreliable on
-    purpose, reproducibly, to see how pgsync copes; they override the fixture's
-    `faults:` settings.
+    against the real API's schemas (those of Pulumi's pulumi-cloud-sdk for the current
+    service). --api legacy serves the older API instead. The fault options make it slow
+    and unreliable on purpose, reproducibly, to see how pgsync copes; they override the
+    fixture's `faults:` settings.
     """
     fx = load_fixture(fixture) if fixture else demo_fixture()
     overrides: dict[str, Any] = {
@@ -131,13 +140,21 @@ def emulator(
     if overrides:
         mix = dataclasses.replace(mix or FaultMix(seed=0, rate=0.0, kinds=KINDS), **overrides)
     server = EmulatorServer(
-        fx, host=host, port=port, token=token, state_file=state, faults=mix, rate_limit=rate_limit
+        fx,
+        host=host,
+        port=port,
+        token=token,
+        state_file=state,
+        faults=mix,
+        rate_limit=rate_limit,
+        api=api,
     ).start()
     click.echo(f"pgsync emulator listening on {server.url}")
     if mix is not None:
         click.echo(f"  faults: {mix.describe()}")
     if rate_limit:
         click.echo(f"  rate limit: {rate_limit:g} requests/s, then 429 with Retry-After")
+    click.echo(f"  api: {server.api}")
     click.echo(f"  export PULUMI_BACKEND_URL={server.url}")
     click.echo("Press Ctrl-C to stop.")
     try:

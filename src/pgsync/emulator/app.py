@@ -12,8 +12,8 @@ from urllib.parse import unquote
 
 from jsonschema import Draft7Validator
 
-from pgsync.emulator import schemas, views
-from pgsync.emulator.state import HttpError, State
+from pgsync.emulator import matchrules, schemas, views
+from pgsync.emulator.state import Api, HttpError, Source, State
 
 UNAUTHORIZED = "Unauthorized: No credentials provided or are invalid."
 
@@ -56,21 +56,38 @@ NO_CONTENT = Response(204)
 
 Params = dict[str, str]
 Handler = Callable[[Request, Params], Response]
+Routes = list[tuple[re.Pattern[str], dict[str, Handler]]]
+SOURCES = ("explicit", "rule")
 
 
 class App:
-    """Answers requests against a State; not thread-safe (the server holds a lock)."""
+    """Answers requests against a State; not thread-safe (the server holds a lock).
 
-    def __init__(self, state: State, *, token: str | None = None, page_size: int = 100) -> None:
+    `api` (default: the state's) chooses the service generation; see `state`. The legacy
+    service has no member listings, rule previews or stack routes (404), and reads bodies
+    against the older OpenAPI document, whose unknown keys it ignores as a Go decoder does.
+    """
+
+    def __init__(
+        self,
+        state: State,
+        *,
+        token: str | None = None,
+        page_size: int = 100,
+        api: Api | None = None,
+    ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
+        if api is not None:
+            state.set_api(api)
         self.state = state
         self.token = token
         self.page_size = page_size
         org = r"/api/orgs/(?P<org>[^/]+)"
         group = org + r"/policygroups/(?P<name>[^/]+)"
+        stack = r"/api/stacks/(?P<org>[^/]+)/(?P<project>[^/]+)/(?P<stack>[^/]+)"
         # Order matters: the metadata route must win over the {name} route.
-        self._routes: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
+        legacy: Routes = [
             (re.compile(org + "/policygroups"), {"GET": self._list, "POST": self._create}),
             (re.compile(org + "/policygroups/metadata"), {"GET": self._metadata}),
             (
@@ -86,12 +103,22 @@ class App:
             (re.compile(r"/api/user/stacks"), {"GET": self._stacks}),
             (re.compile(r"/api/preview/insights/(?P<org>[^/]+)/accounts"), {"GET": self._accounts}),
         ]
+        current: Routes = [
+            *legacy,
+            (re.compile(org + "/policygroups/stackmatchrule/preview"), {"POST": self._preview}),
+            (re.compile(org + "/policygroups/accountmatchrule/preview"), {"POST": self._preview}),
+            (re.compile(group + "/stacks"), {"GET": self._group_stacks}),
+            (re.compile(group + "/accounts"), {"GET": self._group_accounts}),
+            (re.compile(stack), {"GET": self._stack}),
+            (re.compile(stack + "/policygroups"), {"GET": self._stack_groups}),
+        ]
+        self._routes: dict[Api, Routes] = {"legacy": legacy, "current": current}
 
     def handle(self, request: Request) -> Response:
         """The response to one request; never raises for a bad request."""
         try:
             self._authorize(request)
-            for pattern, handlers in self._routes:
+            for pattern, handlers in self._routes[self.state.api]:
                 match = pattern.fullmatch(request.path)
                 if match is None:
                     continue
@@ -118,10 +145,7 @@ class App:
 
     def _create(self, request: Request, params: Params) -> Response:
         org = self.state.org(params["org"])
-        body = _body(request, schemas.validator("NewPolicyGroupRequest"))
-        org.create_group(
-            body["name"], body["entityType"], body.get("mode"), body.get("agentPoolId", "")
-        )
+        org.create_group(self._body(request, schemas.validator("NewPolicyGroupRequest", org.api)))
         return NO_CONTENT
 
     def _get(self, request: Request, params: Params) -> Response:
@@ -131,14 +155,14 @@ class App:
     def _patch(self, request: Request, params: Params) -> Response:
         org = self.state.org(params["org"])
         org.group(params["name"])
-        body = _body(request, schemas.validator("UpdatePolicyGroupRequest"))
+        body = self._body(request, schemas.update_validator(org.api, batch=False))
         org.update_group(params["name"], [body], single=True)
         return NO_CONTENT
 
     def _batch(self, request: Request, params: Params) -> Response:
         org = self.state.org(params["org"])
         org.group(params["name"])
-        body = _body(request, schemas.array_validator("UpdatePolicyGroupRequest"))
+        body = self._body(request, schemas.update_validator(org.api, batch=True))
         org.update_group(params["name"], body, single=False)
         return NO_CONTENT
 
@@ -157,39 +181,118 @@ class App:
         return json_response(200, views.pack_version(org, params["pack"], params["version"]))
 
     def _stacks(self, request: Request, params: Params) -> Response:
-        # An unknown organization is a filter that matches nothing, not an error.
-        items = views.stack_items(self.state, request.query.get("organization"))
-        size = self._page_size(request.query.get("maxResults"))
-        page, token = views.paginate(items, request.query.get("continuationToken"), size)
-        body: dict[str, Any] = {"stacks": page}
-        if token is not None:
-            body["continuationToken"] = token
-        return json_response(200, body)
+        items = views.stack_items(self.state, request.query)
+        size = self._page_size(request.query, "maxResults")
+        return self._page(request, "stacks", items, size)
 
     def _accounts(self, request: Request, params: Params) -> Response:
-        items = views.account_items(self.state.org(params["org"]))
-        token = request.query.get("continuationToken")
-        page, next_token = views.paginate(items, token, self.page_size)
+        org = self.state.org(params["org"])
+        if org.api == "legacy":
+            items, size = views.account_items(org), self.page_size
+        else:
+            items = views.account_items(org, request.query.get("parent"))
+            size = self._page_size(request.query, "count")
+        page, next_token = views.paginate(items, request.query.get("continuationToken"), size)
         body: dict[str, Any] = {"accounts": page}
         if next_token is not None:
             body["nextToken"] = next_token
         return json_response(200, body)
 
-    def _page_size(self, requested: str | None) -> int:
-        """`maxResults` if given, capped at the server's page size."""
+    def _group_stacks(self, request: Request, params: Params) -> Response:
+        org = self.state.org(params["org"])
+        items = views.stack_member_items(org, org.group(params["name"]), _source(request))
+        return self._page(request, "stacks", items, self._page_size(request.query, "count"))
+
+    def _group_accounts(self, request: Request, params: Params) -> Response:
+        org = self.state.org(params["org"])
+        items = views.account_member_items(org, org.group(params["name"]), _source(request))
+        return self._page(request, "accounts", items, self._page_size(request.query, "count"))
+
+    def _preview(self, request: Request, params: Params) -> Response:
+        """A rule preview: the matching entities and the counts; nothing is saved."""
+        org = self.state.org(params["org"])
+        org.require_match_rules()
+        stacks = request.path.endswith("/stackmatchrule/preview")
+        field = "stackMatchRule" if stacks else "accountMatchRule"
+        request_schema = (
+            "PreviewStackMatchRuleRequest" if stacks else "PreviewAccountMatchRuleRequest"
+        )
+        body = self._body(request, schemas.validator(request_schema))
+        problem = matchrules.problem(
+            body[field], "stack" if stacks else "account", root=f"$.{field}"
+        )
+        if problem is not None:
+            raise HttpError(400, f"Invalid request body {problem}")
+        preview = views.stack_preview if stacks else views.account_preview
+        items, matched, total = preview(org, body[field], str(body.get("search", "")))
+        size = self._page_size(request.query, "count")
+        page, token = views.paginate(items, request.query.get("continuationToken"), size)
+        answer: dict[str, Any] = {
+            "stacks" if stacks else "accounts": page,
+            "matchedCount": matched,
+            "totalCount": total,
+        }
+        if token is not None:
+            answer["continuationToken"] = token
+        return json_response(200, answer)
+
+    def _stack(self, request: Request, params: Params) -> Response:
+        org = self.state.org(params["org"])
+        return json_response(200, views.stack_view(org, (params["project"], params["stack"])))
+
+    def _stack_groups(self, request: Request, params: Params) -> Response:
+        org = self.state.org(params["org"])
+        return json_response(200, views.stack_groups(org, (params["project"], params["stack"])))
+
+    def _page(self, request: Request, key: str, items: list[Any], size: int) -> Response:
+        """One page of a listing whose next page is asked for with `continuationToken`."""
+        page, token = views.paginate(items, request.query.get("continuationToken"), size)
+        body: dict[str, Any] = {key: page}
+        if token is not None:
+            body["continuationToken"] = token
+        return json_response(200, body)
+
+    def _page_size(self, query: Mapping[str, str], name: str) -> int:
+        """The page size asked for with query parameter `name`, capped at the server's."""
+        requested = query.get(name)
         if requested is None:
             return self.page_size
         if not requested.isdigit() or int(requested) < 1:
-            raise HttpError(400, f"Invalid maxResults '{requested}'")
+            raise HttpError(400, f"Invalid {name} '{requested}'")
         return min(int(requested), self.page_size)
 
+    def _body(self, request: Request, checker: Draft7Validator) -> Any:
+        """The JSON body, checked against a schema.
 
-def _body(request: Request, checker: Draft7Validator) -> Any:
-    try:
-        body = json.loads(request.body)
-    except ValueError:
-        raise HttpError(400, "Request body is not valid JSON") from None
-    problem = schemas.first_error(checker, body)
-    if problem is not None:
-        raise HttpError(400, f"Invalid request body {problem}")
-    return body
+        On the current service a null counts as absent, as it does for the service's Go
+        decoder: the SDK sends every unset field as null.
+        """
+        try:
+            body = json.loads(request.body)
+            if self.state.api == "current":
+                body = _without_nulls(body)
+            problem = schemas.first_error(checker, body)
+        except ValueError:
+            raise HttpError(400, "Request body is not valid JSON") from None
+        except RecursionError:
+            raise HttpError(400, "Request body is nested too deeply") from None
+        if problem is not None:
+            raise HttpError(400, f"Invalid request body {problem}")
+        return body
+
+
+def _source(request: Request) -> Source | None:
+    source = request.query.get("source")
+    if source is None:
+        return None
+    if source not in SOURCES:
+        raise HttpError(400, f"Invalid source '{source}': expected explicit or rule")
+    return "explicit" if source == "explicit" else "rule"
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value

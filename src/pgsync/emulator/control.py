@@ -12,6 +12,13 @@ from pgsync.emulator.app import Request, Response, error_response, json_response
 
 WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE"})
 REDACTED = "<redacted>"
+# A match-rule preview is a POST that reads: it changes nothing, and faults treat it as a read.
+_READ_ONLY_POSTS = re.compile(r"/policygroups/(stack|account)matchrule/preview$")
+
+
+def is_write(method: str, path: str) -> bool:
+    """Whether a request may change state: a POST, PATCH or DELETE, but not a rule preview."""
+    return method in WRITE_METHODS and _READ_ONLY_POSTS.search(path) is None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgsync.emulator.app import Request, Response, error_response
-from pgsync.emulator.control import WRITE_METHODS
+from pgsync.emulator.control import is_write
 
 KINDS = (
     "429",
@@ -147,7 +147,7 @@ class FaultInjector:
         pick = rng.random()
         after_effect = rng.random() < 0.5
         delay = jittered(rng, self.mix.latency, self.mix.jitter)
-        excluded = _READS_ONLY if request.method in WRITE_METHODS else _WRITES_ONLY
+        excluded = _READS_ONLY if is_write(request.method, request.path) else _WRITES_ONLY
         kinds = [kind for kind in self.mix.kinds if kind not in excluded]
         kind = kinds[int(pick * len(kinds))] if hit and kinds else None
         return Draw(kind, after_effect, delay)
@@ -155,7 +155,7 @@ class FaultInjector:
     def outcome(self, draw: Draw, request: Request, handle: Callable[[], Response]) -> Outcome:
         """Answer `request` as `draw` says; `handle` performs it for real (its effect)."""
         kind = draw.kind
-        write = request.method in WRITE_METHODS
+        write = is_write(request.method, request.path)
         if kind is None:
             return Outcome(handle())
         if kind == "429":

@@ -17,10 +17,11 @@ from types import TracebackType
 from typing import Any
 
 from pgsync.emulator.app import App, Request, Response, error_response
-from pgsync.emulator.control import WRITE_METHODS, Fault, FaultQueue, RecordedRequest, record
+from pgsync.emulator.control import Fault, FaultQueue, RecordedRequest, is_write, record
 from pgsync.emulator.faults import Draw, FaultInjector, FaultMix, Outcome, RateLimiter, jittered
 from pgsync.emulator.fixture import Fixture
 from pgsync.emulator.httpd import HTTPServer
+from pgsync.emulator.state import Api, HttpError
 from pgsync.emulator.statefile import read_state_file, write_state_file
 from pgsync.emulator.views import group_view
 
@@ -28,7 +29,8 @@ from pgsync.emulator.views import group_view
 class EmulatorServer:
     """The Policy Groups API emulator on a real socket: request log, faults and latency.
 
-    `faults` (default: the fixture's) makes requests fail at random; see `FaultMix`.
+    `faults` (default: the fixture's) makes requests fail at random; see `FaultMix`. `api`
+    (default: the state file's, else the fixture's) is the service generation to speak.
     """
 
     def __init__(
@@ -42,6 +44,7 @@ class EmulatorServer:
         page_size: int = 100,
         faults: FaultMix | None = None,
         rate_limit: float | None = None,
+        api: Api | None = None,
     ) -> None:
         self._state_file = Path(state_file) if state_file is not None else None
         if self._state_file is not None and self._state_file.exists():
@@ -49,7 +52,7 @@ class EmulatorServer:
         else:
             state = fixture.new_state()
         token = token if token is not None else fixture.token
-        self._app = App(state, token=token, page_size=page_size)
+        self._app = App(state, token=token, page_size=page_size, api=api)
         self._address = (host, port)
         self._lock = threading.Lock()
         self._log: list[RecordedRequest] = []
@@ -114,8 +117,8 @@ class EmulatorServer:
             return list(self._log)
 
     def writes(self) -> list[RecordedRequest]:
-        """The POST, PATCH and DELETE requests received so far, in order."""
-        return [r for r in self.requests if r.method in WRITE_METHODS]
+        """The POST, PATCH and DELETE requests received so far, in order (previews read)."""
+        return [r for r in self.requests if is_write(r.method, r.path)]
 
     def clear_requests(self) -> None:
         """Forget the requests received so far."""
@@ -134,6 +137,34 @@ class EmulatorServer:
         """Apply one Update object out of band, like a UI change; unlogged; may raise HttpError."""
         with self._lock:
             self._app.state.org(org).update_group(name, [update], single=False)
+            self._save()
+
+    @property
+    def api(self) -> Api:
+        """The service generation the emulator speaks."""
+        with self._lock:
+            return self._app.state.api
+
+    def set_stack_tags(self, org: str, stack: str, tags: dict[str, str]) -> None:
+        """Replace the tags of stack "project/stack", as a `pulumi stack tag` would; 404 if unknown.
+
+        Rule memberships follow at once.
+        """
+        project, _, name = stack.partition("/")
+        with self._lock:
+            found = self._app.state.org(org).stacks.get((project, name))
+            if found is None:
+                raise HttpError(404, f"Stack '{stack}' not found")
+            found.tags = dict(tags)
+            self._save()
+
+    def set_account_tags(self, org: str, account: str, tags: dict[str, str]) -> None:
+        """Replace the tags of an Insights account; 404 if unknown. Rule memberships follow."""
+        with self._lock:
+            found = self._app.state.org(org).accounts.get(account)
+            if found is None:
+                raise HttpError(404, f"Insights account '{account}' not found")
+            found.tags = dict(tags)
             self._save()
 
     def inject_fault(
@@ -232,7 +263,7 @@ class EmulatorServer:
     def _handle(self, request: Request) -> Response:
         response = self._app.handle(request)
         # Also after a failed write: a failed batch may have changed state (spec rule 6).
-        if request.method in WRITE_METHODS:
+        if is_write(request.method, request.path):
             self._save()
         return response
 

@@ -1,4 +1,4 @@
-"""The emulator's state file: every org's policy groups as JSON, so it survives restarts."""
+"""The emulator's state file: what writes and test controls change, as JSON, across restarts."""
 
 from __future__ import annotations
 
@@ -10,30 +10,55 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pgsync.emulator import schemas
-from pgsync.emulator.fixture import Fixture, FixtureError
-from pgsync.emulator.state import AppliedPack, Group, State
+from pgsync.emulator import matchrules, schemas
+from pgsync.emulator.fixture import Fixture, FixtureError, check_parent
+from pgsync.emulator.state import APIS, RULE_ENTITIES, Account, AppliedPack, Group, Org, State
 from pgsync.emulator.views import group_view
 
-# {"formatVersion": 1, "organizations": {ORG: {"policyGroups": [GROUP, ...]}}}, each GROUP as
-# GET /policygroups/{name} returns it. The catalog (stacks, packs, accounts) always comes from
-# the fixture; only the groups come from the file.
-FORMAT_VERSION = 1
+# {"formatVersion": 2, "api": API, "organizations": {ORG: {
+#     "features": {"matchRules": BOOL},
+#     "stacks": {"project/stack": {"tags": {...}}},
+#     "accounts": {NAME: {"tags": {...}, "parent": NAME}},
+#     "policyGroups": [GROUP, ...]}}}
+# Each GROUP as GET /policygroups/{name} returns it, but with only the explicit `accounts`. Which
+# stacks, packs and accounts exist always comes from the fixture; version 1 files (the groups
+# only) are read too.
+FORMAT_VERSION = 2
+_TAGS = {"type": "object", "additionalProperties": {"type": "string"}}
 _FILE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["formatVersion", "organizations"],
     "properties": {
-        "formatVersion": {"const": FORMAT_VERSION},
+        "formatVersion": {"enum": [1, FORMAT_VERSION]},
+        "api": {"enum": list(APIS)},
         "organizations": {
             "type": "object",
             "additionalProperties": {
                 "type": "object",
                 "required": ["policyGroups"],
                 "properties": {
+                    "features": {
+                        "type": "object",
+                        "properties": {"matchRules": {"type": "boolean"}},
+                    },
+                    "stacks": {
+                        "type": "object",
+                        "additionalProperties": {
+                            "type": "object",
+                            "properties": {"tags": _TAGS},
+                        },
+                    },
+                    "accounts": {
+                        "type": "object",
+                        "additionalProperties": {
+                            "type": "object",
+                            "properties": {"tags": _TAGS, "parent": {"type": "string"}},
+                        },
+                    },
                     "policyGroups": {
                         "type": "array",
                         "items": {"$ref": "#/components/schemas/PolicyGroup"},
-                    }
+                    },
                 },
             },
         },
@@ -45,11 +70,34 @@ def state_document(state: State) -> dict[str, Any]:
     """The JSON document of a state file."""
     return {
         "formatVersion": FORMAT_VERSION,
+        "api": state.api,
         "organizations": {
-            org.name: {"policyGroups": [group_view(org, org.groups[n]) for n in sorted(org.groups)]}
+            org.name: _org_document(org)
             for org in sorted(state.orgs.values(), key=lambda o: o.name)
         },
     }
+
+
+def _org_document(org: Org) -> dict[str, Any]:
+    return {
+        "features": {"matchRules": org.match_rules},
+        "stacks": {
+            f"{project}/{stack}": {"tags": dict(entry.tags)}
+            for (project, stack), entry in sorted(org.stacks.items())
+        },
+        "accounts": {name: _account_document(org.accounts[name]) for name in sorted(org.accounts)},
+        "policyGroups": [
+            {**group_view(org, org.groups[n]), "accounts": sorted(org.groups[n].accounts)}
+            for n in sorted(org.groups)
+        ],
+    }
+
+
+def _account_document(account: Account) -> dict[str, Any]:
+    document: dict[str, Any] = {"tags": dict(account.tags)}
+    if account.parent is not None:
+        document["parent"] = account.parent
+    return document
 
 
 def write_state_file(path: Path, state: State) -> None:
@@ -67,7 +115,7 @@ def write_state_file(path: Path, state: State) -> None:
 
 
 def read_state_file(path: Path, fixture: Fixture) -> State:
-    """The fixture's state with the groups of every org the file lists replaced by the file's."""
+    """The fixture's state with what the file records (api, tags, groups...) put over it."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -76,16 +124,40 @@ def read_state_file(path: Path, fixture: Fixture) -> State:
     if problem is not None:
         raise FixtureError(f"{path}: not an emulator state file {problem}")
     state = fixture.new_state()
+    state.set_api(document.get("api", state.api))
     for org_name, content in document["organizations"].items():
         if org_name not in state.orgs:
             raise FixtureError(f"{path}: organization '{org_name}' is not in the fixture")
-        org = state.orgs[org_name]
-        org.groups = {view["name"]: _group(view) for view in content["policyGroups"]}
-        org.ensure_default_groups()
+        _restore(state.orgs[org_name], content, f"{path}: organization '{org_name}'")
     return state
 
 
-def _group(view: Mapping[str, Any]) -> Group:
+def _restore(org: Org, content: Mapping[str, Any], where: str) -> None:
+    org.match_rules = content.get("features", {}).get("matchRules", org.match_rules)
+    for ref, entry in content.get("stacks", {}).items():
+        project, _, name = ref.partition("/")
+        if (project, name) not in org.stacks:
+            raise FixtureError(f"{where}: stack '{ref}' is not in the fixture")
+        org.stacks[project, name].tags = dict(entry.get("tags", {}))
+    for name, entry in content.get("accounts", {}).items():
+        if name not in org.accounts:
+            raise FixtureError(f"{where}: account '{name}' is not in the fixture")
+        org.accounts[name].tags = dict(entry.get("tags", {}))
+        org.accounts[name].parent = entry.get("parent")
+    for name in org.accounts:
+        problem = check_parent(org, name)
+        if problem is not None:
+            raise FixtureError(f"{where}: {problem}")
+    org.groups = {view["name"]: _group(view, where) for view in content["policyGroups"]}
+    org.ensure_default_groups()
+
+
+def _group(view: Mapping[str, Any], where: str) -> Group:
+    for key, entity in RULE_ENTITIES.items():
+        if key in view:
+            problem = matchrules.problem(view[key], entity, root=f"$.{key}")
+            if problem is not None:
+                raise FixtureError(f"{where}: group '{view['name']}' {problem}")
     return Group(
         name=view["name"],
         entity_type=view["entityType"],
@@ -100,4 +172,6 @@ def _group(view: Mapping[str, Any]) -> Group:
             )
             for p in view["appliedPolicyPacks"]
         },
+        stack_rule=view.get("stackMatchRule"),
+        account_rule=view.get("accountMatchRule"),
     )
