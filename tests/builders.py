@@ -86,21 +86,11 @@ def defaults() -> dict[str, LiveGroup]:
     }
 
 
-def account(name: str) -> dict[str, Any]:
-    return {
-        "id": f"id-{name}",
-        "name": name,
-        "provider": "aws",
-        "scheduledScanEnabled": False,
-        "ownedBy": {"name": "Ann", "githubLogin": "ann", "avatarUrl": ""},
-    }
-
-
 def catalog(stack_names: tuple[str, ...] = (), accounts: tuple[str, ...] = ()) -> OrgCatalog:
     return OrgCatalog(
         packs=PACKS,
         stacks=stacks(*stack_names) if stack_names else None,
-        accounts={a: account(a) for a in accounts} if accounts else None,
+        accounts=frozenset(accounts) if accounts else None,
     )
 
 

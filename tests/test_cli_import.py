@@ -60,9 +60,10 @@ def varied_groups() -> list[dict[str, Any]]:
     for i in range(6):
         groups.append(
             {
+                # Audit groups hold accounts whatever their label; odd ones hold stacks too.
                 "name": f"accounts-{i}",
-                "entityType": "accounts",
-                **({"mode": "preventative"} if i % 2 else {}),
+                **({"entityType": "accounts"} if i % 3 else {"mode": "audit"}),
+                **({"stacks": STACKS[i : i + 2]} if i % 2 else {}),
                 "accounts": ACCOUNTS[: i % 4],
                 "policyPacks": [
                     pack("best", "1.0.0", config={"p": {"enforcementLevel": "advisory"}})
@@ -71,9 +72,38 @@ def varied_groups() -> list[dict[str, Any]]:
                 else [],
             }
         )
-    for name in ("yes", "1.0", "null"):
+    for name in ("yes", "1.0", "null", "Prod Stacks", "a.b c-d_e"):
         groups.append({"name": name, "stacks": ["web/dev"], "policyPacks": [pack("cost", "2.0.0")]})
+    groups += [
+        {"name": "by tag", "stackMatchRule": tag_equals("env", "prod")},
+        {
+            # No readable form for `In`: imported as {expression: ...}.
+            "name": "by tag set",
+            "mode": "audit",
+            "stackMatchRule": {
+                "__type": "PermissionExpressionIn",
+                "target": {"__type": "PermissionExpressionTag", "context": STACK, "key": "env"},
+                "values": {"__type": "PermissionSetExpressionString", "values": ["dev", "qa"]},
+            },
+            "accountMatchRule": {
+                "__type": "PermissionExpressionHasTag",
+                "context": {"__type": "PermissionExpressionInsightsAccount"},
+                "key": "team",
+            },
+        },
+    ]
     return groups
+
+
+STACK = {"__type": "PermissionExpressionStack"}
+
+
+def tag_equals(key: str, value: str) -> dict[str, Any]:
+    return {
+        "__type": "PermissionExpressionEqual",
+        "left": {"__type": "PermissionExpressionTag", "context": STACK, "key": key},
+        "right": {"__type": "PermissionLiteralExpressionString", "value": value},
+    }
 
 
 def import_(server: EmulatorServer, *args: str) -> Result:
@@ -126,7 +156,6 @@ def test_default_groups_are_exported_with_packs_but_no_members(tmp_path: Path) -
     }
     assert second == {
         "name": "default-accounts-policy-group",
-        "entityType": "accounts",
         "policyPacks": [
             {"name": "cost", "versionTag": "2.0.0", "environments": ["policy/billing"]}
         ],
@@ -144,7 +173,7 @@ def test_without_out_the_file_goes_to_stdout(emulator: EmulatorServer, tmp_path:
         "prune": False,
         "policyGroups": [
             {"name": "default-policy-group", "policyPacks": []},
-            {"name": "default-accounts-policy-group", "entityType": "accounts", "policyPacks": []},
+            {"name": "default-accounts-policy-group", "policyPacks": []},
         ],
     }
     assert result.stderr == ""

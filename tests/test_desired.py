@@ -16,7 +16,10 @@ from pgsync.model import InputFile, StackRef
 from pgsync.packconfig import Placeholder
 
 DATA = Path(__file__).parent / "data" / "desired"
-GROUP_KEYS = "name, previously, entityType, mode, agentPoolId, state, stacks, accounts, policyPacks"
+GROUP_KEYS = (
+    "name, previously, entityType, mode, agentPoolId, state, stacks, accounts, stackMatch,"
+    " accountMatch, policyPacks"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -109,10 +112,14 @@ def test_malformed_stack_references_point_at_each_item() -> None:
     ]
 
 
-def test_group_name_with_a_space_is_refused() -> None:
+def test_group_name_with_a_space_inside_is_valid() -> None:
+    assert [g.name for g in load_desired(["valid-spaced-name.yaml"]).groups] == ["Prod Stacks"]
+
+
+def test_group_name_beginning_with_a_space_is_refused() -> None:
     assert problems("bad-group-name.yaml") == [
-        "bad-group-name.yaml:3:11: expected a group name: 1 to 100 letters, digits, '-', '_'"
-        " or '.', not '.' or '..', got 'prod env'"
+        "bad-group-name.yaml:3:11: expected a group name: 1 to 100 letters, digits, '-', '_',"
+        " '.' or spaces, not beginning or ending with a space, not '.' or '..', got ' prod env'"
     ]
 
 
@@ -149,11 +156,20 @@ def test_pack_listed_twice_points_at_the_second() -> None:
     ]
 
 
-def test_member_list_of_the_other_entity_type_points_at_its_key() -> None:
+def test_accounts_on_a_preventative_group_point_at_their_key() -> None:
     assert problems("bad-wrong-list.yaml") == [
-        "bad-wrong-list.yaml:5:5: 'stacks' is only for stacks groups (entityType here: accounts)",
-        "bad-wrong-list.yaml:7:5: 'accounts' is only for accounts groups (entityType here: stacks)",
+        "bad-wrong-list.yaml:7:5: 'accounts' needs mode: audit"
+        " (a preventative group holds stacks only)",
     ]
+
+
+def test_an_audit_group_may_hold_stacks_and_accounts() -> None:
+    (group,) = load_desired(["valid-audit-mixed.yaml"]).groups
+    assert (group.mode, group.stacks, group.accounts) == (
+        "audit",
+        frozenset({StackRef("payments", "prod")}),
+        frozenset({"aws-prod"}),
+    )
 
 
 def test_level_contradicting_config_all_points_at_the_level() -> None:
@@ -395,10 +411,20 @@ def test_prune_defaults_to_false() -> None:
 def test_groups_keep_file_order_and_get_defaults() -> None:
     groups = load_desired(["valid-full.yaml"]).groups
     assert [(g.name, g.entity_type, g.mode, g.absent) for g in groups] == [
-        ("production", "stacks", "preventative", False),
-        ("staging", "stacks", "audit", False),
-        ("default-accounts-policy-group", "accounts", "audit", False),
-        ("legacy", "stacks", "preventative", True),
+        ("production", None, None, False),
+        ("staging", None, "audit", False),
+        ("default-accounts-policy-group", None, None, False),
+        ("legacy", None, None, True),
+    ]
+
+
+def test_unwritten_mode_resolves_by_entity_type_and_known_default_names() -> None:
+    groups = load_desired(["valid-full.yaml"]).groups
+    assert [(g.resolved_entity_type, g.resolved_mode) for g in groups] == [
+        ("stacks", "preventative"),
+        ("stacks", "audit"),
+        ("accounts", "audit"),
+        ("stacks", "preventative"),
     ]
 
 

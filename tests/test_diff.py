@@ -134,17 +134,20 @@ def test_unread_live_groups_are_unmanaged() -> None:
     assert verdict(diff(state(), current), "other").action == "unmanaged"
 
 
-def test_accounts_are_added_and_removed_with_listing_objects() -> None:
+def test_accounts_are_added_and_removed_by_name() -> None:
     group = desired_group("cloud", "accounts", accounts=frozenset({"a1", "a2"}))
     current = live_group("cloud", "accounts", accounts=frozenset({"a3"}))
     found = verdict(
         diff(state(group), live(current, cat=catalog(accounts=("a1", "a2", "a3")))), "cloud"
     )
-    kinds = [(c.kind, c.subject) for c in found.changes]
-    assert kinds == [("removeAccount", "a3"), ("addAccount", "a1"), ("addAccount", "a2")]
-    assert isinstance(found.changes[1], AddAccount)
-    assert '"id":"id-a1"' in found.changes[1].account_json
-    assert isinstance(found.changes[0], RemoveAccount)
+    assert found.changes == (RemoveAccount("a3"), AddAccount("a1"), AddAccount("a2"))
+
+
+def test_a_member_missing_from_the_account_listing_is_still_removed() -> None:
+    group = desired_group("cloud", "accounts", accounts=frozenset())
+    current = live_group("cloud", "accounts", accounts=frozenset({"gone"}))
+    found = verdict(diff(state(group), live(current, cat=catalog(accounts=("a1",)))), "cloud")
+    assert found.changes == (RemoveAccount("gone"),)
 
 
 def test_agent_pool_is_changed_and_cleared() -> None:
@@ -251,13 +254,26 @@ def test_all_plan_time_problems_are_reported_together() -> None:
     assert len(raised.value.problems) == 2
 
 
-def test_unlisted_account_member_is_a_note_not_a_removal_or_error() -> None:
+def test_child_of_a_declared_parent_is_kept_and_not_drift() -> None:
     group = desired_group("cloud", "accounts", accounts=frozenset({"a1"}))
     current = live_group("cloud", "accounts", accounts=frozenset({"a1", "a1/child"}))
     found = verdict(diff(state(group), live(current, cat=catalog(accounts=("a1",)))), "cloud")
-    assert found.action == "unchanged"
-    assert found.changes == ()
+    assert (found.action, found.changes, found.via_parent) == ("unchanged", (), ("a1/child",))
+    assert found.notes == ("account a1/child via parent 'a1': kept, the service adds them",)
+
+
+def test_child_whose_parent_is_not_declared_is_removed() -> None:
+    group = desired_group("cloud", "accounts", accounts=frozenset({"a2"}))
+    current = live_group("cloud", "accounts", accounts=frozenset({"a2", "a1/child"}))
+    found = verdict(diff(state(group), live(current, cat=catalog(accounts=("a2",)))), "cloud")
+    assert (found.changes, found.via_parent) == ((RemoveAccount("a1/child"),), ())
+
+
+def test_many_children_of_one_parent_make_one_note() -> None:
+    kids = frozenset(f"org/{i}" for i in range(5))
+    group = desired_group("cloud", "accounts", accounts=frozenset({"org"}))
+    current = live_group("cloud", "accounts", accounts=kids | {"org"})
+    found = verdict(diff(state(group), live(current, cat=catalog(accounts=("org",)))), "cloud")
     assert found.notes == (
-        "account 'a1/child' is a member but not in the org's Insights account listing "
-        "(parent-account expansion, or a deleted account): pgsync cannot remove it",
+        "accounts org/0, org/1, org/2 and 2 more via parent 'org': kept, the service adds them",
     )

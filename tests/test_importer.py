@@ -66,7 +66,6 @@ def test_layout_is_the_documented_one() -> None:
         "  - name: default-policy-group\n"
         "    policyPacks: []\n"
         "  - name: default-accounts-policy-group\n"
-        "    entityType: accounts\n"
         "    policyPacks: []\n"
         "  - name: cloud\n"
         "    entityType: accounts\n"
@@ -137,7 +136,7 @@ def test_default_groups_keep_packs_and_pool_but_not_members() -> None:
             "agentPoolId": "pool-9",
             "policyPacks": [{"name": "aws", "versionTag": "1.0.0", "enforcementLevel": "advisory"}],
         },
-        {"name": "default-accounts-policy-group", "entityType": "accounts", "policyPacks": []},
+        {"name": "default-accounts-policy-group", "policyPacks": []},
     ]
 
 

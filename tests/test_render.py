@@ -112,8 +112,9 @@ def test_notes_are_shown_in_text_and_json() -> None:
     plan = build_plan(
         "acme", diff(state(group), live(current, cat=catalog(accounts=("aws-prod",))))
     )
-    assert "  ! cloud: account 'aws-prod/x' is a member" in render_text(plan)
+    note = "account aws-prod/x via parent 'aws-prod': kept, the service adds them"
+    assert f"  ! cloud: {note}" in render_text(plan)
     cloud = next(
         g for g in json.loads(render_json(plan, "0.1.0"))["groups"] if g["name"] == "cloud"
     )
-    assert cloud["notes"][0].startswith("account 'aws-prod/x'")
+    assert (cloud["notes"], cloud["viaParent"]) == ([note], ["aws-prod/x"])

@@ -8,23 +8,26 @@ from typing import Any, cast
 from urllib.parse import quote
 
 from pgsync.client import Client
-from pgsync.errors import PgsyncError
+from pgsync.errors import ApiError, FeatureUnavailable, PgsyncError
+from pgsync.matchrule import rule_key
 from pgsync.model import (
-    DEFAULT_GROUPS,
     AppliedPack,
     Coverage,
     DesiredState,
     EntityType,
     LiveGroup,
     LiveState,
+    MatchRule,
     Mode,
     OrgCatalog,
     PublishedPack,
+    RuleEntity,
+    RulePreview,
     StackRef,
     canonical_json,
 )
-from pgsync.plan import Request, group_path
-from pgsync.replace import base_name
+from pgsync.plan import Request, group_path, groups_path
+from pgsync.replace import is_temporary
 
 Progress = Callable[[int, int], None]
 
@@ -46,9 +49,20 @@ def live_group_from_api(body: Mapping[str, Any]) -> LiveGroup:
                 )
             ),
             agent_pool_id=str(body.get("agentPoolId") or ""),
+            stack_rule=_rule(body.get("stackMatchRule"), "stack"),
+            account_rule=_rule(body.get("accountMatchRule"), "account"),
         )
     except (KeyError, TypeError, AttributeError) as error:
         raise PgsyncError(f"unexpected policy group in API response: missing {error}") from None
+
+
+def match_rule(expression: Mapping[str, Any], entity: RuleEntity) -> MatchRule:
+    """A rule in the API's expression form as the model holds it."""
+    return MatchRule(entity, rule_key(expression, entity), canonical_json(expression))
+
+
+def _rule(body: Any, entity: RuleEntity) -> MatchRule | None:
+    return match_rule(body, entity) if isinstance(body, Mapping) and body else None
 
 
 def _applied_pack(body: Mapping[str, Any]) -> AppliedPack:
@@ -71,7 +85,7 @@ class PolicyGroupsApi:
         self._org = quote(organization, safe="")
 
     def group_names(self) -> list[str]:
-        body = self.client.get(f"/api/orgs/{self._org}/policygroups")
+        body = self.client.get(groups_path(self.organization))
         return sorted(str(g["name"]) for g in body.get("policyGroups") or ())
 
     def get_group(self, name: str) -> LiveGroup | None:
@@ -99,7 +113,7 @@ class PolicyGroupsApi:
         return found
 
     def coverage(self) -> Coverage:
-        return Coverage.from_api(self.client.get(f"/api/orgs/{self._org}/policygroups/metadata"))
+        return Coverage.from_api(self.client.get(f"{groups_path(self.organization)}/metadata"))
 
     def published_packs(self) -> dict[str, PublishedPack]:
         body = self.client.get(f"/api/orgs/{self._org}/policypacks")
@@ -132,17 +146,66 @@ class PolicyGroupsApi:
             if not token:
                 return frozenset(found)
 
-    def accounts(self) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
+    def accounts(self) -> frozenset[str]:
+        """The names of the org's Insights accounts."""
+        found: set[str] = set()
         token: str | None = None
         while True:
             params = {"continuationToken": token} if token else None
             body = self.client.get(f"/api/preview/insights/{self._org}/accounts", params=params)
-            for account in body.get("accounts") or ():
-                found[str(account["name"])] = dict(account)
+            found.update(str(account["name"]) for account in body.get("accounts") or ())
             token = body.get("nextToken")
             if not token:
-                return found
+                return frozenset(found)
+
+    def preview(self, rule: MatchRule) -> RulePreview | None:
+        """How many stacks (accounts) `rule` matches now; a read-only POST that saves nothing.
+
+        None when the answer has no counts. An organization without the preview feature
+        answers with an error: FeatureUnavailable, so that no write is tried.
+        """
+        field = "stackMatchRule" if rule.entity == "stack" else "accountMatchRule"
+        path = f"{groups_path(self.organization)}/{field.lower()}/preview"
+        try:
+            # One entity per page: only the counts are wanted.
+            body = self.client.query(path, {field: rule.expression}, params={"count": "1"})
+        except ApiError as error:
+            if error.status in (400, 403, 404, 501):
+                raise FeatureUnavailable(
+                    f"match rules are not enabled for organization {self.organization} "
+                    f"(the rule preview answered HTTP {error.status}: {error.api_message}); "
+                    f"remove {'stackMatch' if rule.entity == 'stack' else 'accountMatch'} "
+                    "from the files, or have the preview feature enabled"
+                ) from None
+            raise
+        matched, total = (body or {}).get("matchedCount"), (body or {}).get("totalCount")
+        if isinstance(matched, int) and isinstance(total, int):
+            return RulePreview(matched, total)
+        return None
+
+    def previews(
+        self, desired: DesiredState, groups: Mapping[str, LiveGroup], pool: ThreadPoolExecutor
+    ) -> dict[tuple[RuleEntity, str], RulePreview]:
+        """Counts for every rule a plan sets, and for the live rule it replaces or removes."""
+        wanted: dict[tuple[RuleEntity, str], MatchRule] = {}
+        for group in desired.groups:
+            live = groups.get(group.name) or next(
+                (groups[n] for n in group.previously if n in groups), None
+            )
+            for setting, have in (
+                (group.stack_match, live.stack_rule if live else None),
+                (group.account_match, live.account_rule if live else None),
+            ):
+                if group.absent or setting is None or setting.rule == have:
+                    continue
+                for rule in (setting.rule, have):
+                    if rule is not None:
+                        wanted[(rule.entity, rule.key)] = rule
+        # Desired rules first: a missing feature is reported for what the files ask.
+        asked = _desired_rules(desired)
+        order = sorted(wanted, key=lambda k: wanted[k] not in asked)
+        counts = dict(zip(order, pool.map(lambda k: self.preview(wanted[k]), order), strict=True))
+        return {key: found for key, found in counts.items() if found is not None}
 
     def send(self, request: Request) -> None:
         self.client.write(request.method, request.path, request.body)
@@ -170,12 +233,10 @@ class PolicyGroupsApi:
         else:
             # Temporary groups of an interrupted replace are always read: the plan finishes
             # or rolls back what an earlier run started.
-            read = [n for n in names if desired.prune or n in wanted or base_name(n) is not None]
+            read = [n for n in names if desired.prune or n in wanted or is_temporary(n)]
         present = [g for g in desired.groups if not g.absent]
-        need_accounts = any(
-            g.accounts is not None or (g.entity_type == "accounts" and g.name not in DEFAULT_GROUPS)
-            for g in present
-        )
+        # Accounts are checked only where a group adds some; unknown ones are errors.
+        need_accounts = any(g.accounts for g in present)
         with ThreadPoolExecutor(max_workers=self.client.parallelism) as pool:
             # The catalog is read beside the group details, in the same bounded pool, so it
             # adds no round trips of its own. Packs are needed whenever a group is declared
@@ -185,6 +246,7 @@ class PolicyGroupsApi:
             accounts = pool.submit(self.accounts) if need_accounts else None
             metadata = pool.submit(self.coverage) if coverage else None
             groups = self._collect(pool, read, progress)
+            previews = self.previews(desired, groups, pool)
             catalog = OrgCatalog(
                 packs=packs.result() if packs else {},
                 stacks=stacks.result() if stacks else None,
@@ -197,4 +259,14 @@ class PolicyGroupsApi:
             catalog=catalog,
             unread=frozenset(names) - set(groups),
             coverage=found_coverage,
+            previews=previews,
         )
+
+
+def _desired_rules(desired: DesiredState) -> set[MatchRule]:
+    return {
+        setting.rule
+        for group in desired.groups
+        for setting in (group.stack_match, group.account_match)
+        if setting is not None and setting.rule is not None
+    }

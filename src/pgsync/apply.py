@@ -11,7 +11,7 @@ from pgsync.errors import AmbiguousWriteError, ApplyFailed, PgsyncError, WriteNo
 from pgsync.journal import Journal
 from pgsync.model import LiveGroup, OrgCatalog
 from pgsync.plan import GroupPlan, Plan, Request, live_fingerprint, requests_for
-from pgsync.replace import temp_name
+from pgsync.replace import needs_replace, temp_name
 
 Status = Literal["done", "skipped", "failed", "not attempted"]
 Event = Callable[[str], None]
@@ -221,11 +221,11 @@ class _Runner:
             raise WriteNotVerified(
                 f"group '{group.name}' does not exist after the API answered success"
             )
-        want = (group.desired.entity_type, group.desired.mode)
-        if (live.entity_type, live.mode) != want:
+        if needs_replace(group.desired, live):
+            want = group.desired.entity_type or live.entity_type
             raise WriteNotVerified(
                 f"group '{group.name}' is {live.entity_type}/{live.mode} after the write, "
-                f"not {want[0]}/{want[1]}"
+                f"not {want}/{group.desired.resolved_mode}"
             )
         missing = group_changes(group.desired, live, self.catalog)
         if missing:

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pgsync.configdiff import describe_pack_change
-from pgsync.model import AppliedPack, StackRef
+from pgsync.matchrule import describe, readable_rules
+from pgsync.model import AppliedPack, MatchRule, RulePreview, StackRef
 from pgsync.secrets import masked_config
 
 
@@ -67,10 +68,9 @@ class RemoveStack(_StackChange):
 
 @dataclass(frozen=True, slots=True)
 class _AccountChange:
-    """`account_json` is the account object from the org's listing, sent whole."""
+    """An Insights account, sent by name (`{name}`, the API's account reference)."""
 
     name: str
-    account_json: str = field(default="{}", compare=False)
 
     @property
     def subject(self) -> str:
@@ -172,6 +172,78 @@ class ConfigurePack(_PackSettingsChange):
     kind = "configurePolicyPack"
 
 
+def _rule_json(rule: MatchRule) -> dict[str, Any]:
+    readable = readable_rules(rule.expression, rule.entity)
+    shown: dict[str, Any] = {"description": describe(rule.expression, rule.entity)}
+    shown["rules" if readable is not None else "expression"] = (
+        readable if readable is not None else rule.expression
+    )
+    return shown
+
+
+@dataclass(frozen=True, slots=True)
+class _SetRule:
+    """A new or different match rule; `preview` counts what `after` matches, `previous` what
+    `before` matched (None: not known)."""
+
+    before: MatchRule | None
+    after: MatchRule
+    preview: RulePreview | None = field(default=None, compare=False)
+    previous: RulePreview | None = field(default=None, compare=False)
+
+    @property
+    def subject(self) -> str:
+        return describe(self.after.expression, self.after.entity)
+
+    def to_json(self) -> dict[str, Any]:
+        shown = _rule_json(self.after)
+        if self.before is not None:
+            shown["from"] = _rule_json(self.before)
+        if self.preview is not None:
+            shown["preview"] = self.preview.to_json()
+        if self.previous is not None:
+            shown["previous"] = self.previous.to_json()
+        return shown
+
+
+@dataclass(frozen=True, slots=True)
+class SetStackRule(_SetRule):
+    kind = "setStackMatchRule"
+
+
+@dataclass(frozen=True, slots=True)
+class SetAccountRule(_SetRule):
+    kind = "setAccountMatchRule"
+
+
+@dataclass(frozen=True, slots=True)
+class _RemoveRule:
+    """The live rule goes: members it brought in leave unless listed; `previous` counts them."""
+
+    before: MatchRule
+    previous: RulePreview | None = field(default=None, compare=False)
+
+    @property
+    def subject(self) -> str:
+        return describe(self.before.expression, self.before.entity)
+
+    def to_json(self) -> dict[str, Any]:
+        shown = {"from": _rule_json(self.before)}
+        if self.previous is not None:
+            shown["previous"] = self.previous.to_json()
+        return shown
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveStackRule(_RemoveRule):
+    kind = "removeStackMatchRule"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveAccountRule(_RemoveRule):
+    kind = "removeAccountMatchRule"
+
+
 @dataclass(frozen=True, slots=True)
 class SetAgentPool:
     before: str
@@ -197,6 +269,10 @@ Change = (
     | RemovePack
     | UpgradePack
     | ConfigurePack
+    | SetStackRule
+    | RemoveStackRule
+    | SetAccountRule
+    | RemoveAccountRule
     | SetAgentPool
 )
 
@@ -214,6 +290,10 @@ _KIND_ORDER = {
             "addStack",
             "removeAccount",
             "addAccount",
+            "setStackMatchRule",
+            "removeStackMatchRule",
+            "setAccountMatchRule",
+            "removeAccountMatchRule",
             "setAgentPool",
         )
     )

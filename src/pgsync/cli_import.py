@@ -92,7 +92,7 @@ def _read_everything(api: PolicyGroupsApi) -> LiveState:
     catalog = OrgCatalog(
         packs=api.published_packs(),
         stacks=api.stacks(),
-        accounts=api.accounts() if has_accounts else {},
+        accounts=api.accounts() if has_accounts else frozenset(),
     )
     return LiveState(api.organization, groups, catalog)
 

@@ -186,6 +186,11 @@ class Client:
         response = self._send("GET", path, params=params, body=None, write=False)
         return response.json() if response.content else None
 
+    def query(self, path: str, body: Any, params: Mapping[str, str] | None = None) -> Any:
+        """A POST that only reads (a preview): retried like a read, since it changes nothing."""
+        response = self._send("POST", path, params=params, body=body, write=False)
+        return response.json() if response.content else None
+
     def get_or_none(self, path: str) -> Any:
         """A read where 404 means "not there" rather than an error."""
         try:

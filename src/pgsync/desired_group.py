@@ -6,13 +6,20 @@ from collections.abc import Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from pgsync.errors import Location, Problem
+from pgsync.matchrule import compile_rules, expression_problem, rule_key, rule_problems
 from pgsync.model import (
-    DEFAULT_GROUPS,
+    KNOWN_DEFAULT_GROUPS,
     RESERVED_GROUP_NAMES,
     DesiredGroup,
     EntityType,
+    MatchRule,
+    Mode,
     PackRef,
+    RuleEntity,
+    RuleSetting,
     StackRef,
+    canonical_json,
+    default_entity_type,
     default_mode,
 )
 from pgsync.packconfig import SecretRules, wire_config
@@ -32,15 +39,20 @@ def build_group(
     path: JsonPointer = ("policyGroups", index)
     name: str = group["name"]
     previously: list[str] = group.get("previously", [])
-    # A default group's type is known, so writing it is optional.
-    entity_type: EntityType = group.get("entityType", DEFAULT_GROUPS.get(name, "stacks"))
+    entity_type: EntityType | None = group.get("entityType")
+    mode: Mode | None = group.get("mode")
+    # What the group will be, for the rules below: a known default group's name tells it.
+    known: Mode | None = KNOWN_DEFAULT_GROUPS.get(name)
+    effective_mode = mode or known or default_mode(entity_type)
     _check_names(doc, path, name, previously, problems)
-    if name in DEFAULT_GROUPS:
-        _check_default_group(doc, path, group, name, problems)
-    wrong_list = "accounts" if entity_type == "stacks" else "stacks"
-    if wrong_list in group:
-        message = f"'{wrong_list}' is only for {wrong_list} groups (entityType here: {entity_type})"
-        problems.append(Problem(doc.key_at((*path, wrong_list)), message))
+    if known is not None:
+        _check_default_group(doc, path, group, name, problems, mode=known)
+    if effective_mode == "preventative":
+        # The service lets audit groups hold accounts; preventative groups hold stacks only.
+        for key in ("accounts", "accountMatch"):
+            if key in group:
+                message = f"'{key}' needs mode: audit (a preventative group holds stacks only)"
+                problems.append(Problem(doc.key_at((*path, key)), message))
 
     locations: dict[str, Location] = {}
     stacks = accounts = None
@@ -56,13 +68,15 @@ def build_group(
     return DesiredGroup(
         name=name,
         entity_type=entity_type,
-        mode=group.get("mode", default_mode(entity_type)),
+        mode=mode,
         previously=tuple(previously),
         agent_pool_id=group.get("agentPoolId"),
         absent=group.get("state") == "absent",
         stacks=stacks,
         accounts=accounts,
         packs=packs,
+        stack_match=_rule_setting(doc, path, group, "stackMatch", problems),
+        account_match=_rule_setting(doc, path, group, "accountMatch", problems),
         location=doc.at((*path, "name")),
         item_locations=locations,
     )
@@ -78,25 +92,65 @@ def _check_names(
             message = f"'{text}' cannot be a group name: it would shadow the API's {text} route"
             problems.append(Problem(doc.at(where), message))
     for where, text in named[1:]:
-        if text in DEFAULT_GROUPS:
+        if text in KNOWN_DEFAULT_GROUPS:
             message = f"'{text}' is a default group, which cannot be renamed"
             problems.append(Problem(doc.at(where), message))
 
 
 def _check_default_group(
-    doc: Document, path: JsonPointer, group: Mapping[str, Any], name: str, problems: list[Problem]
+    doc: Document,
+    path: JsonPointer,
+    group: Mapping[str, Any],
+    name: str,
+    problems: list[Problem],
+    *,
+    mode: Mode,
 ) -> None:
     """The API refuses to delete, rename or retype an organization's default groups."""
-    expected = DEFAULT_GROUPS[name]
-    if group.get("entityType", expected) != expected:
-        message = f"{name} always has entityType {expected}"
-        problems.append(Problem(doc.at((*path, "entityType")), message))
+    for key, expected in (("mode", mode), ("entityType", default_entity_type(mode))):
+        if group.get(key, expected) != expected:
+            message = f"{name} always has {key} {expected}"
+            problems.append(Problem(doc.at((*path, key)), message))
     if group.get("previously"):
         message = f"{name} cannot be renamed, so it has no former names"
         problems.append(Problem(doc.key_at((*path, "previously")), message))
     if group.get("state") == "absent":
         message = f"{name} is a default group and cannot be deleted"
         problems.append(Problem(doc.at((*path, "state")), message))
+
+
+def _rule_setting(
+    doc: Document,
+    group_path: JsonPointer,
+    group: Mapping[str, Any],
+    key: str,
+    problems: list[Problem],
+) -> RuleSetting | None:
+    """`stackMatch` / `accountMatch`: the readable list, or `{expression: <API JSON>}`."""
+    if key not in group:
+        return None
+    entity: RuleEntity = "stack" if key == "stackMatch" else "account"
+    path = (*group_path, key)
+    written = group[key]
+    where = doc.key_at(path)
+    if isinstance(written, Mapping):
+        expression = written["expression"]
+        problem = expression_problem(expression, entity)
+        if problem is not None:
+            inner, reason = problem
+            problems.append(Problem(doc.at((*path, "expression", *inner)), reason))
+            return None
+    else:
+        found = rule_problems(written)
+        for inner, reason in found:
+            problems.append(Problem(doc.at((*path, *inner)), reason))
+        if found:
+            return None
+        expression = compile_rules(written, entity)
+    if expression is None:
+        return RuleSetting(None, where)
+    rule = MatchRule(entity, rule_key(expression, entity), canonical_json(expression))
+    return RuleSetting(rule, where)
 
 
 def _stack_ref(item: str | Mapping[str, str]) -> StackRef:

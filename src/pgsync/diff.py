@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -13,11 +13,15 @@ from pgsync.changes import (
     Change,
     ConfigurePack,
     RemoveAccount,
+    RemoveAccountRule,
     RemovePack,
     RemoveStack,
+    RemoveStackRule,
     Rename,
     Reshape,
+    SetAccountRule,
     SetAgentPool,
+    SetStackRule,
     UpgradePack,
     change_order,
 )
@@ -28,11 +32,14 @@ from pgsync.model import (
     DesiredState,
     LiveGroup,
     LiveState,
+    MatchRule,
     OrgCatalog,
     PackRef,
-    canonical_json,
+    RuleEntity,
+    RulePreview,
+    RuleSetting,
 )
-from pgsync.replace import REPLACE_SUFFIX, base_name, filled, needs_replace
+from pgsync.replace import REPLACE_SUFFIX, filled, is_temporary, needs_replace, temp_name
 
 Action = Literal["create", "update", "rename", "replace", "delete", "unchanged", "unmanaged"]
 
@@ -49,6 +56,8 @@ class GroupDiff:
     notes: tuple[str, ...] = ()
     temp: LiveGroup | None = None
     """For a replace: the temporary group an earlier, interrupted run left (None: none)."""
+    via_parent: tuple[str, ...] = ()
+    """Child accounts that are members through a declared parent account: kept, not drift."""
 
 
 def diff(desired: DesiredState, live: LiveState) -> tuple[GroupDiff, ...]:
@@ -56,17 +65,17 @@ def diff(desired: DesiredState, live: LiveState) -> tuple[GroupDiff, ...]:
     problems: list[Problem] = []
     result: list[GroupDiff] = []
     claimed: set[str] = set()
-    temps = {base_name(n): g for n, g in live.groups.items() if base_name(n) is not None}
+    temps = {n: g for n, g in live.groups.items() if is_temporary(n)}
     for group in desired.groups:
-        if base_name(group.name) is not None:
+        if is_temporary(group.name):
             problems.append(
                 Problem(group.where(), f"names ending in '{REPLACE_SUFFIX}' are pgsync's own")
             )
             continue
         source = _find_live(group, live, problems)
-        temp = temps.pop(group.name, None)
+        temp = temps.pop(temp_name(group.name), None)
         claimed.update(g.name for g in (source, temp) if g is not None)
-        result += _diff_declared(group, source, temp, live.catalog, problems)
+        result += _diff_declared(group, source, temp, live, problems)
     for temp in temps.values():
         # Left by an interrupted replace that is no longer wanted: rolled back.
         claimed.add(temp.name)
@@ -89,7 +98,7 @@ def group_changes(
 ) -> tuple[Change, ...]:
     """What must change for `live` (None: not there yet) to become `group`; raises on problems."""
     problems: list[Problem] = []
-    changes = _changes(group, live, catalog, problems)
+    changes = _changes(group, live, catalog, {}, problems)
     if problems:
         raise ValidationFailed(problems)
     return changes
@@ -123,9 +132,10 @@ def _diff_declared(
     group: DesiredGroup,
     source: LiveGroup | None,
     temp: LiveGroup | None,
-    catalog: OrgCatalog,
+    live: LiveState,
     problems: list[Problem],
 ) -> list[GroupDiff]:
+    catalog, previews = live.catalog, live.previews
     rollback = [GroupDiff(temp.name, "delete", live=temp)] if temp is not None else []
     if group.absent:
         if source is None:
@@ -144,22 +154,39 @@ def _diff_declared(
     if source is not None and needs_replace(group, source):
         full = filled(group, source)
         reshaped: tuple[Change, ...] = (
-            Reshape((source.entity_type, full.entity_type), (source.mode, full.mode)),
-            *(c for c in _changes(full, temp, catalog, problems) if not isinstance(c, Rename)),
+            Reshape(
+                (source.entity_type, full.resolved_entity_type), (source.mode, full.resolved_mode)
+            ),
+            *(
+                c
+                for c in _changes(full, temp, catalog, previews, problems)
+                if not isinstance(c, Rename)
+            ),
         )
         return [GroupDiff(group.name, "replace", reshaped, full, source, temp=temp)]
-    changes = _changes(group, source, catalog, problems)
+    changes = _changes(group, source, catalog, previews, problems)
     if source is None:
         return [GroupDiff(group.name, "create", changes, group)]
-    notes = notes_for(group, source, catalog)
+    children = via_parent(group, source)
     action: Action = (
         "rename" if source.name != group.name else ("update" if changes else "unchanged")
     )
-    return [GroupDiff(group.name, action, changes, group, source, notes), *rollback]
+    return [
+        GroupDiff(
+            group.name,
+            action,
+            changes,
+            group,
+            source,
+            notes=_parent_notes(group, children),
+            via_parent=children,
+        ),
+        *rollback,
+    ]
 
 
 def _check_default(group: DesiredGroup, source: LiveGroup, problems: list[Problem]) -> bool:
-    """Default groups cannot be replaced or renamed (API spec rule 1)."""
+    """Default groups (isOrgDefault) cannot be replaced or renamed (API spec rule 1)."""
     if not source.is_default:
         return True
     ok = True
@@ -167,7 +194,7 @@ def _check_default(group: DesiredGroup, source: LiveGroup, problems: list[Proble
         ("entityType", group.entity_type, source.entity_type),
         ("mode", group.mode, source.mode),
     ):
-        if want != have:
+        if want is not None and want != have:
             ok = False
             problems.append(
                 Problem(
@@ -182,8 +209,48 @@ def _check_default(group: DesiredGroup, source: LiveGroup, problems: list[Proble
     return ok
 
 
+def parent_of(account: str, candidates: frozenset[str]) -> str | None:
+    """The declared account that `account` is a child of (`parent/child` names), if any."""
+    head = account
+    while "/" in head:
+        head = head.rpartition("/")[0]
+        if head in candidates:
+            return head
+    return None
+
+
+def via_parent(group: DesiredGroup, live: LiveGroup | None) -> tuple[str, ...]:
+    """Live members that are children of a declared parent: the service adds them itself.
+
+    The Pulumi provider never removes a child while its parent is a member (API spec,
+    late 2026, rule 4), and neither does pgsync: they are satisfied, not drift.
+    """
+    if group.accounts is None or live is None:
+        return ()
+    return tuple(sorted(a for a in live.accounts - group.accounts if parent_of(a, group.accounts)))
+
+
+def _parent_notes(group: DesiredGroup, children: tuple[str, ...]) -> tuple[str, ...]:
+    assert group.accounts is not None or not children
+    by_parent: dict[str, list[str]] = {}
+    for child in children:
+        parent = parent_of(child, group.accounts or frozenset())
+        assert parent is not None
+        by_parent.setdefault(parent, []).append(child)
+    notes = []
+    for parent, kids in sorted(by_parent.items()):
+        shown = ", ".join(kids[:3]) + (f" and {len(kids) - 3} more" if len(kids) > 3 else "")
+        noun = "account" if len(kids) == 1 else "accounts"
+        notes.append(f"{noun} {shown} via parent '{parent}': kept, the service adds them")
+    return tuple(notes)
+
+
 def _changes(
-    group: DesiredGroup, live: LiveGroup | None, catalog: OrgCatalog, problems: list[Problem]
+    group: DesiredGroup,
+    live: LiveGroup | None,
+    catalog: OrgCatalog,
+    previews: Mapping[tuple[RuleEntity, str], RulePreview],
+    problems: list[Problem],
 ) -> tuple[Change, ...]:
     """The changes in their total order (changes.change_order), built kind by kind.
 
@@ -203,18 +270,37 @@ def _changes(
         changes += [AddStack(s) for s in sorted(group.stacks - have)]
     if group.accounts is not None:
         have_accounts = live.accounts if live else frozenset()
-        added, removed = group.accounts - have_accounts, have_accounts - group.accounts
+        added = group.accounts - have_accounts
+        removed = have_accounts - group.accounts - set(via_parent(group, live))
         _check_known_accounts(group, added, catalog, problems)
-        known = catalog.accounts or {}
-        # A remove body must hold the listed account object; an unlisted member becomes a
-        # note instead (see `notes_for`).
-        changes += [
-            RemoveAccount(a, canonical_json(known[a])) for a in sorted(removed) if a in known
-        ]
-        changes += [AddAccount(a, canonical_json(known.get(a, {}))) for a in sorted(added)]
+        changes += [RemoveAccount(a) for a in sorted(removed)]
+        changes += [AddAccount(a) for a in sorted(added)]
+    changes += _rule_changes(group.stack_match, live.stack_rule if live else None, previews)
+    changes += _rule_changes(group.account_match, live.account_rule if live else None, previews)
     if live is not None and group.agent_pool_id not in (None, live.agent_pool_id):
         changes.append(SetAgentPool(live.agent_pool_id, group.agent_pool_id))
     return tuple(changes)
+
+
+def _rule_changes(
+    setting: RuleSetting | None,
+    have: MatchRule | None,
+    previews: Mapping[tuple[RuleEntity, str], RulePreview],
+) -> list[Change]:
+    """Rules compare by meaning (MatchRule.key), so a rule written differently is no change."""
+    if setting is None or setting.rule == have:
+        return []
+    want = setting.rule
+
+    def counted(rule: MatchRule | None) -> RulePreview | None:
+        return previews.get((rule.entity, rule.key)) if rule is not None else None
+
+    if want is None:
+        assert have is not None
+        remove = RemoveStackRule if have.entity == "stack" else RemoveAccountRule
+        return [remove(have, counted(have))]
+    put = SetStackRule if want.entity == "stack" else SetAccountRule
+    return [put(have, want, counted(want), counted(have))]
 
 
 def _check_known_stacks(group: DesiredGroup, catalog: OrgCatalog, problems: list[Problem]) -> None:
@@ -226,26 +312,13 @@ def _check_known_stacks(group: DesiredGroup, catalog: OrgCatalog, problems: list
         )
 
 
-def notes_for(group: DesiredGroup, live: LiveGroup | None, catalog: OrgCatalog) -> tuple[str, ...]:
-    """Drift that pgsync reports but cannot undo (API spec rule 9)."""
-    if group.accounts is None or live is None:
-        return ()
-    known = catalog.accounts or {}
-    return tuple(
-        f"account '{name}' is a member but not in the org's Insights account listing "
-        "(parent-account expansion, or a deleted account): pgsync cannot remove it"
-        for name in sorted(live.accounts - group.accounts)
-        if name not in known
-    )
-
-
 def _check_known_accounts(
     group: DesiredGroup, names: Iterable[str], catalog: OrgCatalog, problems: list[Problem]
 ) -> None:
-    # An add sends the account object from the listing (API spec, Update).
-    known = catalog.accounts or {}
+    if catalog.accounts is None:
+        return
     for name in sorted(names):
-        if name not in known:
+        if name not in catalog.accounts:
             problems.append(
                 Problem(group.where(name), f"unknown Insights account '{name}' in organization")
             )

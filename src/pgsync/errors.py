@@ -5,6 +5,7 @@
     │   └── ValidationFailed         many InputErrors gathered from one run
     ├── ApiError                     the API answered with an error status
     │   └── AuthError                401 / 403
+    ├── FeatureUnavailable           the organization lacks a preview feature the files use
     ├── TransportError               network failure, timeout, retries exhausted
     ├── AmbiguousWriteError          a write whose effect is unknown (5xx, timeout)
     ├── WriteNotVerified             read-back does not show the intended effect
@@ -79,6 +80,10 @@ class ApiError(PgsyncError):
 
 class AuthError(ApiError):
     """401 or 403: the token is missing, wrong, or lacks the role."""
+
+
+class FeatureUnavailable(PgsyncError):
+    """The files use a feature (match rules) that the service or organization does not have."""
 
 
 class TransportError(PgsyncError):

@@ -9,8 +9,9 @@ from typing import Any
 
 import yaml
 
+from pgsync.diff import parent_of
+from pgsync.matchrule import readable_rules
 from pgsync.model import (
-    DEFAULT_GROUPS,
     SECRET_KEY,
     AppliedPack,
     DesiredGroup,
@@ -28,7 +29,6 @@ from pgsync.secrets import is_secret_key
 SCHEMA_URL = "https://github.com/pgsync/pgsync/schemas/policygroups.schema.json"
 SCHEMA_COMMENT = f"# yaml-language-server: $schema={SCHEMA_URL}\n"
 
-_DEFAULT_ORDER = {name: index for index, name in enumerate(DEFAULT_GROUPS)}
 _STR_TAG = "tag:yaml.org,2002:str"
 _ODD_BREAKS = frozenset("\r\x85\u2028\u2029")
 
@@ -86,28 +86,36 @@ def export_yaml(live: LiveState) -> str:
 
 
 def _ordered(groups: Iterable[LiveGroup]) -> list[LiveGroup]:
-    """The two default groups first (stacks, then accounts), then the rest by name."""
+    """The default groups first (preventative, then audit), then the rest by name."""
     return sorted(
-        groups,
-        key=lambda g: (not g.is_default, _DEFAULT_ORDER.get(g.name, len(_DEFAULT_ORDER)), g.name),
+        groups, key=lambda g: (not g.is_default, g.is_default and g.mode == "audit", g.name)
     )
 
 
 def _group(group: LiveGroup) -> dict[str, Any]:
     shown: dict[str, Any] = {"name": group.name}
-    if group.entity_type == "accounts":
-        shown["entityType"] = group.entity_type
-    if group.mode != default_mode(group.entity_type):
-        shown["mode"] = group.mode
+    # A default group keeps its live mode and label when the file does not say.
+    if not group.is_default:
+        if group.entity_type == "accounts":
+            shown["entityType"] = group.entity_type
+        if group.mode != default_mode(shown.get("entityType")):
+            shown["mode"] = group.mode
     if group.agent_pool_id:
         shown["agentPoolId"] = group.agent_pool_id
     # Pulumi Cloud adds every new stack and account to the default groups itself: a
     # membership list there would go stale and make a later apply remove members.
     if not group.is_default:
-        if group.entity_type == "stacks":
+        if group.stacks or group.entity_type == "stacks":
             shown["stacks"] = sorted(str(stack) for stack in group.stacks)
-        else:
-            shown["accounts"] = sorted(group.accounts)
+        if group.mode == "audit" and (group.accounts or group.entity_type == "accounts"):
+            # Children come with their parent (the service adds them): list the parent only.
+            shown["accounts"] = sorted(
+                a for a in group.accounts if not parent_of(a, group.accounts)
+            )
+    for key, rule in (("stackMatch", group.stack_rule), ("accountMatch", group.account_rule)):
+        if rule is not None:
+            readable = readable_rules(rule.expression, rule.entity)
+            shown[key] = readable if readable is not None else {"expression": rule.expression}
     shown["policyPacks"] = [_pack(p) for p in sorted(group.packs, key=lambda p: p.name)]
     return shown
 

@@ -7,7 +7,15 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pgsync.changes import RemoveAccount, RemovePack, RemoveStack, Rename, Reshape
+from pgsync.changes import (
+    RemoveAccount,
+    RemoveAccountRule,
+    RemovePack,
+    RemoveStack,
+    RemoveStackRule,
+    Rename,
+    Reshape,
+)
 from pgsync.plan import GroupPlan, Plan
 from pgsync.render import SAFETY_HELP, SYMBOLS, UNMANAGED_SHOWN, change_line, summary_line
 
@@ -23,8 +31,13 @@ _NOUNS = {
     "removePolicyPack": "pack",
     "upgradePolicyPack": "pack",
     "configurePolicyPack": "pack",
+    "setStackMatchRule": "stack rule",
+    "removeStackMatchRule": "stack rule",
+    "setAccountMatchRule": "account rule",
+    "removeAccountMatchRule": "account rule",
 }
-_REMOVALS = (RemoveStack, RemoveAccount, RemovePack)
+# A removed rule is destructive: the members it brought in leave the group.
+_REMOVALS = (RemoveStack, RemoveAccount, RemovePack, RemoveStackRule, RemoveAccountRule)
 _LINE_BREAK = re.compile(r"\r\n?|\n")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#])")
 
@@ -82,7 +95,7 @@ def render_markdown(
         for note in g.notes
     )
     notes = _Listing(
-        "#### ℹ️ Notes (drift pgsync reports but does not undo)", unchanged_notes, "notes"
+        "#### ℹ️ Notes (members the service adds, which pgsync keeps)", unchanged_notes, "notes"
     )
     details = [_details(g) for g in changed]
     full = _join([*head, *destructive.whole(), *notes.whole(), *details])

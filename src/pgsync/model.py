@@ -18,23 +18,31 @@ EntityType = Literal["stacks", "accounts"]
 Mode = Literal["preventative", "audit"]
 JsonPath = tuple[str, ...]
 
-ENTITY_TYPES: tuple[EntityType, ...] = ("stacks", "accounts")
 MODES: tuple[Mode, ...] = ("preventative", "audit")
 ENFORCEMENT_LEVELS = ("advisory", "mandatory", "disabled", "remediate")
-DEFAULT_STACKS_GROUP = "default-policy-group"
-DEFAULT_ACCOUNTS_GROUP = "default-accounts-policy-group"
-DEFAULT_GROUPS: Mapping[str, EntityType] = {
-    DEFAULT_STACKS_GROUP: "stacks",
-    DEFAULT_ACCOUNTS_GROUP: "accounts",
+KNOWN_DEFAULT_GROUPS: Mapping[str, Mode] = {
+    "default-policy-group": "preventative",
+    "default-preventative-policy-group": "preventative",
+    "default-accounts-policy-group": "audit",
+    "default-audit-policy-group": "audit",
 }
+"""The names Pulumi Cloud gives an organization's default groups (older and newer products).
+
+Only offline checks use names; against live state a default group is one with isOrgDefault.
+"""
 RESERVED_GROUP_NAMES = frozenset({"metadata"})
 SECRET_MASK = "[secret]"
 SECRET_KEY = "fn::secret"
 
 
-def default_mode(entity_type: EntityType) -> Mode:
-    """The mode the API gives a new group of this entity type."""
-    return "preventative" if entity_type == "stacks" else "audit"
+def default_mode(entity_type: EntityType | None) -> Mode:
+    """The mode of a group that does not say: audit for accounts groups, else preventative."""
+    return "audit" if entity_type == "accounts" else "preventative"
+
+
+def default_entity_type(mode: Mode) -> EntityType:
+    """The legacy label that goes with a mode (what the API derives when it is omitted)."""
+    return "accounts" if mode == "audit" else "stacks"
 
 
 def canonical_json(value: Any) -> str:
@@ -156,19 +164,65 @@ class PackRef:
     location: Location | None = field(default=None, compare=False)
 
 
+RuleEntity = Literal["stack", "account"]
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRule:
+    """A tag-match rule (a Pulumi Cloud preview feature) in the API's expression form.
+
+    `key` identifies the rule whatever its spelling (order of rules and conditions, fold
+    shape), so equal rules compare equal; `expression_json` is canonical JSON of what is sent.
+    """
+
+    entity: RuleEntity
+    key: str
+    expression_json: str = field(compare=False)
+
+    @property
+    def expression(self) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.expression_json)
+        return result
+
+
+@dataclass(frozen=True, slots=True)
+class RulePreview:
+    """What a match rule selects now, from the API's preview: `matched` of `total` entities."""
+
+    matched: int
+    total: int
+
+    def to_json(self) -> dict[str, int]:
+        return {"matched": self.matched, "total": self.total}
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSetting:
+    """A managed match rule: `rule` None means the group must have none (`stackMatch: []`)."""
+
+    rule: MatchRule | None
+    location: Location | None = field(default=None, compare=False)
+
+
 @dataclass(frozen=True, slots=True)
 class DesiredGroup:
-    """One declared group; `None` for a list means the user does not manage it."""
+    """One declared group; `None` for a list or rule means the user does not manage it.
+
+    `entity_type` and `mode` are None when not written: the live group's are kept, and a
+    new group gets `resolved_mode` (entityType is a legacy label that decides nothing).
+    """
 
     name: str
-    entity_type: EntityType
-    mode: Mode
+    entity_type: EntityType | None
+    mode: Mode | None
     previously: tuple[str, ...] = ()
     agent_pool_id: str | None = None
     absent: bool = False
     stacks: frozenset[StackRef] | None = None
     accounts: frozenset[str] | None = None
     packs: tuple[PackRef, ...] | None = None
+    stack_match: RuleSetting | None = None
+    account_match: RuleSetting | None = None
     location: Location | None = field(default=None, compare=False)
     item_locations: Mapping[str, Location] = field(default_factory=dict, compare=False, hash=False)
     """Where each stack (`project/stack`) and account name was written, for plan-time errors."""
@@ -177,6 +231,25 @@ class DesiredGroup:
         """The best location for a message about this group or one of its items."""
         found = self.item_locations.get(item) if item is not None else None
         return found or self.location or Location("<desired>", 1, 1)
+
+    @property
+    def resolved_mode(self) -> Mode:
+        """The mode a new group gets: as written, else a known default group's, else by
+        entityType (audit for accounts), else preventative."""
+        return self.mode or KNOWN_DEFAULT_GROUPS.get(self.name) or default_mode(self.entity_type)
+
+    @property
+    def resolved_entity_type(self) -> EntityType:
+        """The legacy label sent on create (older servers require one).
+
+        As written; else `stacks`, unless an audit group lists accounts and no stacks: older
+        servers let a group hold one kind of member only, so that is the label they need.
+        """
+        if self.entity_type is not None:
+            return self.entity_type
+        if self.resolved_mode == "audit" and self.accounts and not self.stacks:
+            return "accounts"
+        return "stacks"
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,9 +291,12 @@ class LiveGroup:
     accounts: frozenset[str] = frozenset()
     packs: tuple[AppliedPack, ...] = ()
     agent_pool_id: str = ""
+    stack_rule: MatchRule | None = None
+    account_rule: MatchRule | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """Everything pgsync manages; rules only when set, so that older plans' digests hold."""
+        shown = {
             "name": self.name,
             "entityType": self.entity_type,
             "mode": self.mode,
@@ -230,6 +306,13 @@ class LiveGroup:
             "policyPacks": [p.to_api() for p in self.packs],
             "agentPoolId": self.agent_pool_id,
         }
+        for key, rule in (
+            ("stackMatchRule", self.stack_rule),
+            ("accountMatchRule", self.account_rule),
+        ):
+            if rule is not None:
+                shown[key] = rule.expression
+        return shown
 
 
 ABSENT_FINGERPRINT = sha256_digest(b"null")
@@ -246,15 +329,14 @@ class PublishedPack:
 
 @dataclass(frozen=True, slots=True)
 class OrgCatalog:
-    """What exists in the org besides groups: packs, stacks and Insights accounts.
+    """What exists in the org besides groups: packs, stacks and Insights account names.
 
     `stacks` and `accounts` are None when they were not read (nothing to check them for).
-    Accounts keep the listing's object, since the API wants it whole in add/remove bodies.
     """
 
     packs: Mapping[str, PublishedPack] = field(default_factory=dict, hash=False)
     stacks: frozenset[StackRef] | None = None
-    accounts: Mapping[str, Mapping[str, Any]] | None = field(default=None, hash=False)
+    accounts: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,3 +382,5 @@ class LiveState:
     """Live groups known only by name: their details were not needed for this plan."""
     coverage: Coverage | None = None
     """The org's policy coverage, when it was read."""
+    previews: Mapping[tuple[RuleEntity, str], RulePreview] = field(default_factory=dict, hash=False)
+    """What each rule that the plan sets or removes matches now, by (entity, rule key)."""

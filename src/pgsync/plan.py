@@ -15,11 +15,15 @@ from pgsync.changes import (
     Change,
     ConfigurePack,
     RemoveAccount,
+    RemoveAccountRule,
     RemovePack,
     RemoveStack,
+    RemoveStackRule,
     Rename,
     Reshape,
+    SetAccountRule,
     SetAgentPool,
+    SetStackRule,
     UpgradePack,
 )
 from pgsync.diff import Action, GroupDiff
@@ -82,6 +86,8 @@ class GroupPlan:
     notes: tuple[str, ...] = ()
     live: LiveGroup | None = field(default=None, compare=False)
     """The group as read when planning (under `live_name`), for the safety rules."""
+    via_parent: tuple[str, ...] = ()
+    """Child accounts kept because their parent account is declared (see diff.via_parent)."""
 
     @property
     def is_change(self) -> bool:
@@ -149,9 +155,15 @@ def build_plan(
 def group_plan(organization: str, verdict: GroupDiff) -> GroupPlan:
     live = verdict.live
     desired = verdict.desired
-    shape = live if verdict.action == "delete" else desired or live
-    entity_type = shape.entity_type if shape else None
-    mode = shape.mode if shape else None
+    entity_type: EntityType | None = None
+    mode: Mode | None = None
+    if verdict.action != "delete" and desired is not None:
+        # What the group is (or will be): as written, else as it is live, else the default.
+        entity_type = desired.entity_type or (live.entity_type if live else None)
+        entity_type = entity_type or desired.resolved_entity_type
+        mode = desired.mode or (live.mode if live else desired.resolved_mode)
+    elif live is not None:
+        entity_type, mode = live.entity_type, live.mode
     return GroupPlan(
         name=verdict.name,
         action=verdict.action,
@@ -164,6 +176,7 @@ def group_plan(organization: str, verdict: GroupDiff) -> GroupPlan:
         desired=desired,
         notes=verdict.notes,
         live=live,
+        via_parent=verdict.via_parent,
     )
 
 
@@ -184,11 +197,16 @@ def live_fingerprint(live: LiveGroup | None, desired: DesiredGroup | None) -> st
     return sha256_digest(text.encode())
 
 
+def groups_path(organization: str) -> str:
+    return f"/api/orgs/{quote(organization, safe='')}/policygroups"
+
+
 def group_path(organization: str, name: str) -> str:
+    """A group's URL path; names are percent-encoded (`Prod Stacks` → `Prod%20Stacks`)."""
     if name in (".", ".."):
         # URL paths collapse dot segments: the request would reach another endpoint.
         raise PgsyncError(f"policy group name '{name}' cannot be addressed in a URL path")
-    return f"/api/orgs/{quote(organization, safe='')}/policygroups/{quote(name, safe='')}"
+    return f"{groups_path(organization)}/{quote(name, safe='')}"
 
 
 def requests_for(organization: str, verdict: GroupDiff) -> tuple[Request, ...]:
@@ -214,14 +232,16 @@ def requests_for(organization: str, verdict: GroupDiff) -> tuple[Request, ...]:
 
 def _create_request(organization: str, name: str, verdict: GroupDiff) -> Request:
     assert verdict.desired is not None
+    # Both labels, always: older servers require entityType, and mode decides membership.
+    # Rules are not set here but in the batch, like every other setting (one place to verify).
     body: dict[str, Any] = {
         "name": name,
-        "entityType": verdict.desired.entity_type,
-        "mode": verdict.desired.mode,
+        "entityType": verdict.desired.resolved_entity_type,
+        "mode": verdict.desired.resolved_mode,
     }
     if verdict.desired.agent_pool_id:
         body["agentPoolId"] = verdict.desired.agent_pool_id
-    return Request("POST", f"/api/orgs/{quote(organization, safe='')}/policygroups", body)
+    return Request("POST", groups_path(organization), body)
 
 
 def _batch(organization: str, name: str, changes: Iterable[Change]) -> list[Request]:
@@ -266,10 +286,10 @@ def _update_body(change: Change) -> tuple[dict[str, Any], Sequence[Path]]:
             return {"addStack": stack.to_api()}, _NO_SECRETS
         case RemoveStack(stack):
             return {"removeStack": stack.to_api()}, _NO_SECRETS
-        case AddAccount(_, account_json):
-            return {"addInsightsAccount": json.loads(account_json)}, _NO_SECRETS
-        case RemoveAccount(_, account_json):
-            return {"removeInsightsAccount": json.loads(account_json)}, _NO_SECRETS
+        case AddAccount(name):
+            return {"addInsightsAccount": {"name": name}}, _NO_SECRETS
+        case RemoveAccount(name):
+            return {"removeInsightsAccount": {"name": name}}, _NO_SECRETS
         case AddPack(pack) | UpgradePack(_, pack) | ConfigurePack(_, pack):
             # Upgrades and config changes are a lone addPolicyPack: the API upserts packs by
             # name, and a remove plus an add of one name in one batch loses the pack (rule 4).
@@ -281,5 +301,13 @@ def _update_body(change: Change) -> tuple[dict[str, Any], Sequence[Path]]:
             return {"removePolicyPack": pack.to_api(with_settings=False)}, _NO_SECRETS
         case SetAgentPool(_, after):
             return {"agentPoolId": after}, _NO_SECRETS
+        case SetStackRule(_, after):
+            return {"stackMatchRule": after.expression}, _NO_SECRETS
+        case RemoveStackRule():
+            return {"removeStackMatchRule": True}, _NO_SECRETS
+        case SetAccountRule(_, after):
+            return {"accountMatchRule": after.expression}, _NO_SECRETS
+        case RemoveAccountRule():
+            return {"removeAccountMatchRule": True}, _NO_SECRETS
         case Rename() | Reshape():
             raise AssertionError("renames and reshapes are not batch updates")

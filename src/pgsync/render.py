@@ -14,14 +14,19 @@ from pgsync.changes import (
     Change,
     ConfigurePack,
     RemoveAccount,
+    RemoveAccountRule,
     RemovePack,
     RemoveStack,
+    RemoveStackRule,
     Rename,
     Reshape,
+    SetAccountRule,
     SetAgentPool,
+    SetStackRule,
     UpgradePack,
 )
-from pgsync.model import AppliedPack
+from pgsync.matchrule import describe
+from pgsync.model import AppliedPack, MatchRule, RulePreview
 from pgsync.plan import FORMAT_VERSION, Finding, GroupPlan, Plan
 from pgsync.secrets import masked_config
 
@@ -42,7 +47,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     lines += safety_lines(plan)
     notes = [f"  ! {g.name}: {note}" for g in plan.groups for note in g.notes]
     if notes:
-        lines += ["Notes (drift pgsync reports but does not undo):", *notes, ""]
+        lines += ["Notes (members the service adds, which pgsync keeps):", *notes, ""]
     unmanaged = [g.name for g in plan.groups if g.action == "unmanaged"]
     if unmanaged:
         shown = ", ".join(unmanaged[:UNMANAGED_SHOWN])
@@ -153,6 +158,52 @@ def change_line(change: Change) -> tuple[str, str, tuple[str, ...]]:
                 "(new group filled first, then the old one deleted)",
                 (),
             )
+        case SetStackRule(before, after, preview, previous) | SetAccountRule(
+            before, after, preview, previous
+        ):
+            details = [f"was: {_rule_text(before)}"] if before is not None else []
+            details.append(_counts(after, preview, before, previous))
+            return (
+                ("~" if before else "+"),
+                f"{_rule_label(after)}: {_rule_text(after)}",
+                tuple(details),
+            )
+        case RemoveStackRule(before, previous) | RemoveAccountRule(before, previous):
+            matched = f"{previous.matched}" if previous is not None else "the"
+            return (
+                "-",
+                f"{_rule_label(before)}: {_rule_text(before)}",
+                (f"{matched} {_noun(before)} it matches stay only if listed",),
+            )
+
+
+def _rule_label(rule: MatchRule) -> str:
+    return f"{rule.entity} match rule"
+
+
+def _rule_text(rule: MatchRule) -> str:
+    return describe(rule.expression, rule.entity)
+
+
+def _noun(rule: MatchRule) -> str:
+    return "stacks" if rule.entity == "stack" else "accounts"
+
+
+def _counts(
+    after: MatchRule,
+    preview: RulePreview | None,
+    before: MatchRule | None,
+    previous: RulePreview | None,
+) -> str:
+    """`matches 12 of 203 stacks (was 4)`: the preview endpoint's counts, before and after."""
+    now = (
+        f"matches {preview.matched} of {preview.total} {_noun(after)}"
+        if preview is not None
+        else f"matches an unknown number of {_noun(after)} (no preview)"
+    )
+    if before is None:
+        return f"{now} (was none: no rule)"
+    return f"{now} (was {previous.matched})" if previous is not None else now
 
 
 def plan_json(
@@ -191,6 +242,8 @@ def _group_json(group: GroupPlan, findings: tuple[Finding, ...]) -> dict[str, An
     shown["requests"] = [r.to_json() for r in group.requests]
     if group.notes:
         shown["notes"] = list(group.notes)
+    if group.via_parent:
+        shown["viaParent"] = list(group.via_parent)
     # Ids end in the group name, or hold it before a pack name (`mandatory-loss:g:pack`).
     mine = [f for f in findings if group.name in f.id.split(":")[1:2]]
     if mine:

@@ -9,28 +9,48 @@ back when it is no longer wanted), so nothing is left behind silently.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
-from pgsync.model import DesiredGroup, LiveGroup, PackRef
+from pgsync.model import DesiredGroup, LiveGroup, PackRef, RuleSetting
 
 REPLACE_SUFFIX = ".pgsync-replacing"
+MAX_NAME = 100
+"""The service's limit on group names (API spec, late 2026, rule 1)."""
 
 
 def temp_name(name: str) -> str:
-    return name + REPLACE_SUFFIX
+    """The temporary name of a replacement, within the service's name limit.
+
+    A long name is shortened and a digest of it keeps temporary names distinct.
+    """
+    if len(name) + len(REPLACE_SUFFIX) <= MAX_NAME:
+        return name + REPLACE_SUFFIX
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    keep = MAX_NAME - len(REPLACE_SUFFIX) - len(digest) - 1
+    return f"{name[:keep]}-{digest}{REPLACE_SUFFIX}"
 
 
-def base_name(name: str) -> str | None:
-    """The group a temporary group stands in for; None for an ordinary name."""
-    return name[: -len(REPLACE_SUFFIX)] if name.endswith(REPLACE_SUFFIX) else None
+def is_temporary(name: str) -> bool:
+    """Whether a group name is one of pgsync's temporary replacement names."""
+    return name.endswith(REPLACE_SUFFIX)
 
 
 def needs_replace(group: DesiredGroup, live: LiveGroup) -> bool:
-    return (group.entity_type, group.mode) != (live.entity_type, live.mode)
+    """A different mode, or an explicit entityType that differs (an omitted one never counts)."""
+    if group.entity_type is not None and group.entity_type != live.entity_type:
+        return True
+    if group.mode is None and live.is_default:
+        # A default group's mode is the service's to say (it cannot change anyway).
+        return False
+    return group.resolved_mode != live.mode
 
 
 def filled(group: DesiredGroup, old: LiveGroup) -> DesiredGroup:
-    """The desired group with what it leaves unmanaged copied from the group it replaces."""
-    same_kind = group.entity_type == old.entity_type
+    """The desired group with what it leaves unmanaged copied from the group it replaces.
+
+    Members and rules are copied only where the new group's mode may hold them: accounts
+    and account rules belong to audit groups only.
+    """
     packs = group.packs
     if packs is None:
         where = group.where()
@@ -38,13 +58,24 @@ def filled(group: DesiredGroup, old: LiveGroup) -> DesiredGroup:
             PackRef(p.name, p.version_tag, p.config_json, p.environments, location=where)
             for p in old.packs
         )
-    stacks = group.stacks
-    if stacks is None and same_kind and group.entity_type == "stacks":
-        stacks = old.stacks
+    audit = group.resolved_mode == "audit"
+    stacks = group.stacks if group.stacks is not None else old.stacks
     accounts = group.accounts
-    if accounts is None and same_kind and group.entity_type == "accounts":
+    if accounts is None and audit:
         accounts = old.accounts
+    stack_match = group.stack_match or RuleSetting(old.stack_rule)
+    account_match = group.account_match
+    if account_match is None and audit:
+        account_match = RuleSetting(old.account_rule)
     agent_pool = group.agent_pool_id if group.agent_pool_id is not None else old.agent_pool_id
     return dataclasses.replace(
-        group, packs=packs, stacks=stacks, accounts=accounts, agent_pool_id=agent_pool
+        group,
+        entity_type=group.resolved_entity_type,
+        mode=group.resolved_mode,
+        packs=packs,
+        stacks=stacks,
+        accounts=accounts,
+        stack_match=stack_match,
+        account_match=account_match,
+        agent_pool_id=agent_pool,
     )

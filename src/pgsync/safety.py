@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from pgsync.model import (
-    DEFAULT_GROUPS,
     AppliedPack,
     LiveState,
     PackRef,
@@ -19,7 +18,7 @@ from pgsync.model import (
     StackRef,
 )
 from pgsync.plan import Finding, GroupPlan, Plan
-from pgsync.replace import base_name
+from pgsync.replace import is_temporary
 
 Member = str
 """`stack project/name` or `account name`: stacks and accounts in one namespace."""
@@ -77,7 +76,7 @@ def could_unprotect(result: Plan) -> bool:
 
 def _is_own(group: GroupPlan) -> bool:
     """A temporary group of an interrupted replace: pgsync's own, never gated."""
-    return base_name(group.name) is not None
+    return is_temporary(group.name)
 
 
 def _deletes(plan: Plan, settings: SafetySettings) -> list[Finding]:
@@ -102,7 +101,7 @@ def _default_groups(plan: Plan) -> list[Finding]:
             f"a change to '{g.name}' reaches every stack or account that is in no other group",
         )
         for g in plan.changed
-        if g.name in DEFAULT_GROUPS
+        if g.live is not None and g.live.is_default
     ]
 
 
@@ -206,4 +205,4 @@ def _after(group: GroupPlan, old: _Group | None) -> _Group:
     else:
         members |= {m for m in old.members if m.startswith("account ")}
     mandatory = _mandatory(desired.packs) if desired.packs is not None else old.mandatory
-    return _Group(frozenset(members), mandatory, desired.name in DEFAULT_GROUPS)
+    return _Group(frozenset(members), mandatory, old.default)

@@ -48,8 +48,9 @@ _LEVELS = "advisory, mandatory, disabled, remediate"
 
 # What each pattern of the schema means, for messages (a test checks that none is missing).
 PATTERN_MESSAGES = {
-    "^(?!\\.{1,2}$)[A-Za-z0-9._-]{1,100}$": (
-        "expected a group name: 1 to 100 letters, digits, '-', '_' or '.', not '.' or '..'"
+    "^(?! )(?!.* $)(?!\\.{1,2}$)[A-Za-z0-9._ -]{1,100}$": (
+        "expected a group name: 1 to 100 letters, digits, '-', '_', '.' or spaces, "
+        "not beginning or ending with a space, not '.' or '..'"
     ),
     "^[^/\\s]+/[^/\\s]+$": "expected a stack as 'project/stack'",
     "^[^/\\s]+$": "expected a name without '/' or spaces",
@@ -57,6 +58,11 @@ PATTERN_MESSAGES = {
     "[A-Za-z0-9]": "expected a key name with a letter or digit",
     "^[a-z-]+:\\S+$": "expected a safety finding id such as 'delete:legacy'",
 }
+
+
+RULES_AS_LIST = (
+    "expected a list of rules (e.g. `- env: prod`), or {expression: <the API's rule JSON>}"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +190,14 @@ def _explain(
     expected: Any = error.validator_value
     value: Any = error.instance
     schema: Any = error.schema
+    if schema.get("properties", {}).keys() == {"expression"} and keyword in (
+        "required",
+        "additionalProperties",
+    ):
+        # A match rule written as one mapping instead of a list: one message, not two.
+        if keyword == "additionalProperties":
+            return []
+        return [SchemaProblem(path, False, RULES_AS_LIST)]
     if keyword == "additionalProperties":
         allowed = list(schema.get("properties", {}))
         return [
