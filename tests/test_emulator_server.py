@@ -267,6 +267,18 @@ def test_add_policy_pack_without_a_required_field_is_400_naming_the_path(
     )
 
 
+def test_packs_are_added_and_removed_by_name_and_version_tag_as_the_cli_sends_them(
+    client: httpx.Client,
+) -> None:
+    enable = {"name": "cost-controls", "versionTag": "2.0.0", "config": {"all": {}}}
+    assert client.patch(f"{GROUPS}/prod", json={"addPolicyPack": enable}).status_code == 204
+    [_, added] = client.get(f"{GROUPS}/prod").json()["appliedPolicyPacks"]
+    assert (added["displayName"], added["version"]) == ("Cost Controls", 1)
+    disable = {"name": "cost-controls", "versionTag": "2.0.0"}
+    assert client.patch(f"{GROUPS}/prod", json={"removePolicyPack": disable}).status_code == 204
+    assert len(client.get(f"{GROUPS}/prod").json()["appliedPolicyPacks"]) == 1
+
+
 def test_plain_patch_may_combine_several_mutations(client: httpx.Client) -> None:
     body = {"addStack": stack("data", "prod"), "addPolicyPack": pack("cost-controls", "2.0.0")}
     assert client.patch(f"{GROUPS}/prod", json=body).status_code == 204

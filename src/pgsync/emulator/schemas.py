@@ -1,12 +1,14 @@
 """The service's component schemas, as Draft 7 validators for request bodies.
 
 Each API generation validates against its own document: `current` against the schemas generated
-from Pulumi's pulumi-cloud-sdk models, `legacy` against the older OpenAPI subset of the
+from Pulumi's pulumi-cloud-sdk models (PATCH bodies widened where the service demonstrably
+accepts more, see `_accepted_update`), `legacy` against the older OpenAPI subset of the
 pulumi-pulumiservice provider (see openapi/NOTICE).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from functools import cache
 from importlib.resources import files
@@ -22,38 +24,45 @@ _DOCUMENTS: dict[Api, str] = {
     "legacy": "openapi/pulumi-openapi-policygroups.json",
 }
 _REF = "#/components/schemas/"
-# The whole-list fields that the Pulumi CLI's `policy group edit` sends in a plain PATCH and the
-# SDK's UpdatePolicyGroupRequest lacks (pulumi/pulumi sdk/go/common/apitype/policy.go): stack
-# references, pack metadata of which only the name is required (the service resolves the
-# version), and Insights accounts as plain names.
-_WHOLE_LISTS: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "stacks": {"type": "array", "items": {"$ref": _REF + "AppPulumiStackReference"}},
-        "policyPacks": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["name"],
-                "properties": {
-                    "name": {"type": "string"},
-                    "displayName": {"type": "string"},
-                    "version": {"type": "integer"},
-                    "versionTag": {"type": "string"},
-                    "config": {"type": "object"},
-                    "environments": {"type": "array", "items": {"type": "string"}},
-                },
-            },
-        },
-        "insightsAccounts": {"type": "array", "items": {"type": "string"}},
-    },
-}
+# What the current service accepts in a PATCH beyond the SDK's UpdatePolicyGroupRequest:
+ACCEPTED_UPDATE = "AcceptedUpdatePolicyGroupRequest"
+_PACK_REFERENCE = "AcceptedPolicyPackReference"
+
+
+def _accepted_update(sdk: dict[str, Any]) -> dict[str, Any]:
+    """The SDK's UpdatePolicyGroupRequest as the service really reads it.
+
+    - addPolicyPack / removePolicyPack need only the pack's identity, name and versionTag: the
+      service derives version and displayName itself, and the Pulumi CLI's `policy enable` /
+      `policy disable` send neither (pulumi/pulumi pkg/backend/httpstate/client/client.go).
+    - The whole-list fields of the CLI's `policy group edit` (sdk/go/common/apitype/policy.go):
+      `stacks` (stack references), `policyPacks` (pack metadata of which only the name is
+      required: a bare name means the latest version, as seen against the real service) and
+      `insightsAccounts` (plain account names).
+    """
+    pack = {"$ref": _REF + _PACK_REFERENCE}
+    whole_list_pack = {**sdk["AppPolicyPackMetadata"], "required": ["name"]}
+    update = copy.deepcopy(sdk["UpdatePolicyGroupRequest"])
+    update["properties"].update(
+        {
+            "addPolicyPack": pack,
+            "removePolicyPack": pack,
+            "stacks": {"type": "array", "items": {"$ref": _REF + "AppPulumiStackReference"}},
+            "policyPacks": {"type": "array", "items": whole_list_pack},
+            "insightsAccounts": {"type": "array", "items": {"type": "string"}},
+        }
+    )
+    return update
 
 
 @cache
 def _document(api: Api) -> dict[str, Any]:
     text = files("pgsync.emulator").joinpath(_DOCUMENTS[api]).read_text(encoding="utf-8")
     document: dict[str, Any] = json.loads(text)
+    if api == "current":
+        sdk = document["components"]["schemas"]
+        sdk[_PACK_REFERENCE] = {**sdk["AppPolicyPackMetadata"], "required": ["name", "versionTag"]}
+        sdk[ACCEPTED_UPDATE] = _accepted_update(sdk)
     return document
 
 
@@ -65,14 +74,13 @@ def validator(name: str, api: Api = "current") -> Draft7Validator:
 
 @cache
 def update_validator(api: Api, *, batch: bool) -> Draft7Validator:
-    """PATCH bodies: one UpdatePolicyGroupRequest, or (`batch`) a JSON array of them.
+    """PATCH bodies: one update object, or (`batch`) a JSON array of them.
 
-    The current service also takes the CLI's whole-list fields; on the legacy one they are part
-    of the older document's schema (and refused by the state's rules).
+    The current service reads them as ACCEPTED_UPDATE; the legacy one as the older document's
+    UpdatePolicyGroupRequest (whose whole-list fields the state's rules refuse).
     """
-    item: dict[str, Any] = {"$ref": _REF + "UpdatePolicyGroupRequest"}
-    if api == "current":
-        item = {"allOf": [item, _WHOLE_LISTS]}
+    name = ACCEPTED_UPDATE if api == "current" else "UpdatePolicyGroupRequest"
+    item = {"$ref": _REF + name}
     return validator_for({"type": "array", "items": item} if batch else item, api)
 
 
