@@ -56,7 +56,7 @@ PATTERN_MESSAGES = {
     "^[^/\\s]+$": "expected a name without '/' or spaces",
     "^(advisory|mandatory|disabled|remediate)$": f"expected one of {_LEVELS}",
     "[A-Za-z0-9]": "expected a key name with a letter or digit",
-    "^[a-z-]+:\\S+$": "expected a safety finding id such as 'delete:legacy'",
+    "^[a-z-]+:\\S(.*\\S)?$": "expected a safety finding id such as 'delete:legacy'",
 }
 
 
