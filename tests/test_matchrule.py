@@ -99,6 +99,24 @@ def test_account_rules_read_insights_account_tags() -> None:
     assert compiled == and_(equal("env", "prod", ACCOUNT), has_tag("tier", ACCOUNT))
 
 
+def test_four_rules_fold_into_a_balanced_tree() -> None:
+    rules = [{"n": str(i)} for i in range(4)]
+    one, two, three, four = (equal("n", str(i)) for i in range(4))
+    assert compile_rules(rules, "stack") == or_(or_(one, two), or_(three, four))
+
+
+def depth(node: Any) -> int:
+    children = [v for v in node.values() if isinstance(v, dict)] if isinstance(node, dict) else []
+    return 1 + max((depth(child) for child in children), default=0)
+
+
+def test_a_long_rule_list_stays_shallow_enough_for_the_service() -> None:
+    compiled = compile_rules([{"n": str(i)} for i in range(1000)], "stack")
+    assert compiled is not None
+    assert depth(compiled) <= 15
+    assert emulator_rules.problem(compiled, "stack") is None
+
+
 def test_conditions_of_a_rule_fold_left_into_and_in_file_order() -> None:
     compiled = compile_rules([{"c": "3", "a": "1", "b": "2"}], "stack")
     assert compiled == and_(and_(equal("c", "3"), equal("a", "1")), equal("b", "2"))

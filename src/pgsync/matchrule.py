@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from functools import reduce
 from typing import Any, Literal
 
 from pgsync.model import canonical_json
@@ -60,7 +59,7 @@ _ROLES: dict[str, tuple[frozenset[str], str]] = {
 
 
 def compile_rules(rules: Sequence[Mapping[str, Any]], entity: Entity) -> dict[str, Any] | None:
-    """The API expression for readable rules, in file order and folded left; [] is no rule."""
+    """The API expression for readable rules, in file order, as a balanced tree; [] is no rule."""
     problems = rule_problems(rules)
     if problems:
         path, message = problems[0]
@@ -269,10 +268,19 @@ def _equal(key: str, value: str, entity: Entity) -> dict[str, Any]:
 
 
 def _fold(kind: str, nodes: list[dict[str, Any]]) -> dict[str, Any]:
-    def pair(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
-        return {"__type": kind, "left": left, "right": right}
+    """A balanced tree, so a long list stays shallow (the service limits nesting depth).
 
-    return reduce(pair, nodes)
+    The left half takes the extra node: up to three nodes this is the left fold that
+    Pulumi's own clients build.
+    """
+    if len(nodes) == 1:
+        return nodes[0]
+    middle = (len(nodes) + 1) // 2
+    return {
+        "__type": kind,
+        "left": _fold(kind, nodes[:middle]),
+        "right": _fold(kind, nodes[middle:]),
+    }
 
 
 def _chain(node: Any, kind: str) -> list[Any]:
