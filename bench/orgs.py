@@ -148,8 +148,8 @@ def live_with_half_changed(desired: DesiredState) -> LiveState:
             )
         groups[g.name] = LiveGroup(
             g.name,
-            g.entity_type,
-            g.mode,
+            g.resolved_entity_type,
+            g.resolved_mode,
             stacks=frozenset([*kept, *others]),
             packs=tuple(sorted(applied, key=lambda p: p.name)),
         )

@@ -22,7 +22,7 @@ STACKS: list[dict[str, Any]] = [
     {"name": "data/prod", "tags": {"env": "prod", "team": "data", "tier": "1"}},
     {"name": "ml/dev"},
 ]
-ENV_PROD = {
+ENV_PROD: dict[str, Any] = {
     "__type": "PermissionExpressionEqual",
     "left": {
         "__type": "PermissionExpressionTag",

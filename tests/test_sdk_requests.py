@@ -17,11 +17,10 @@ from pulumi_cloud_sdk._support import PulumiModelEncoder
 
 from builders import PACKS, catalog, desired_group, live, live_group, pack_ref, stacks, state
 from conftest import org_spec
-from pgsync.api import match_rule
 from pgsync.diff import diff
 from pgsync.emulator import EmulatorServer, fixture_from_dict
-from pgsync.matchrule import compile_rules
-from pgsync.model import RuleSetting
+from pgsync.matchrule import compile_rules, match_rule
+from pgsync.model import Mode, RuleSetting
 from pgsync.plan import build_plan
 from test_match_rules import pgsync, write
 
@@ -199,7 +198,7 @@ def plans(draw: st.DrawFn) -> Any:
     """A random live group and a random desired one of the same name: every change kind."""
     pool = ["svc/a", "svc/b", "web/prod"]
     accounts = ["aws-prod", "aws-prod/eu", "gcp-data"]
-    mode = draw(st.sampled_from(["preventative", "audit"]))
+    mode: Mode = draw(st.sampled_from(["preventative", "audit"]))
     packs = tuple(
         pack_ref(name, draw(st.sampled_from(sorted(PACKS[name].versions))), level)
         for name, level in draw(

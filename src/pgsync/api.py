@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from pgsync.client import Client
 from pgsync.errors import ApiError, FeatureUnavailable, PgsyncError
-from pgsync.matchrule import rule_key
+from pgsync.matchrule import match_rule
 from pgsync.model import (
     AppliedPack,
     Coverage,
@@ -54,11 +54,6 @@ def live_group_from_api(body: Mapping[str, Any]) -> LiveGroup:
         )
     except (KeyError, TypeError, AttributeError) as error:
         raise PgsyncError(f"unexpected policy group in API response: missing {error}") from None
-
-
-def match_rule(expression: Mapping[str, Any], entity: RuleEntity) -> MatchRule:
-    """A rule in the API's expression form as the model holds it."""
-    return MatchRule(entity, rule_key(expression, entity), canonical_json(expression))
 
 
 def _rule(body: Any, entity: RuleEntity) -> MatchRule | None:

@@ -6,19 +6,17 @@ from collections.abc import Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from pgsync.errors import Location, Problem
-from pgsync.matchrule import compile_rules, expression_problem, rule_key, rule_problems
+from pgsync.matchrule import compile_rules, expression_problem, match_rule, rule_problems
 from pgsync.model import (
     KNOWN_DEFAULT_GROUPS,
     RESERVED_GROUP_NAMES,
     DesiredGroup,
     EntityType,
-    MatchRule,
     Mode,
     PackRef,
     RuleEntity,
     RuleSetting,
     StackRef,
-    canonical_json,
     default_entity_type,
     default_mode,
 )
@@ -149,8 +147,7 @@ def _rule_setting(
         expression = compile_rules(written, entity)
     if expression is None:
         return RuleSetting(None, where)
-    rule = MatchRule(entity, rule_key(expression, entity), canonical_json(expression))
-    return RuleSetting(rule, where)
+    return RuleSetting(match_rule(expression, entity), where)
 
 
 def _stack_ref(item: str | Mapping[str, str]) -> StackRef:

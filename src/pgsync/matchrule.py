@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from pgsync.model import canonical_json
+from pgsync.model import MatchRule, canonical_json
 
 Entity = Literal["stack", "account"]
 Path = tuple[str | int, ...]
@@ -56,6 +56,11 @@ _ROLES: dict[str, tuple[frozenset[str], str]] = {
     "tag": (frozenset({_TAG}), _TAG),
     "set": (frozenset({_STRING_SET}), _STRING_SET),
 }
+
+
+def match_rule(expression: Mapping[str, Any], entity: Entity) -> MatchRule:
+    """A rule in the API's expression form as the model holds it, with its identity."""
+    return MatchRule(entity, rule_key(expression, entity), canonical_json(expression))
 
 
 def compile_rules(rules: Sequence[Mapping[str, Any]], entity: Entity) -> dict[str, Any] | None:
