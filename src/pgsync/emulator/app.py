@@ -13,6 +13,7 @@ from urllib.parse import unquote
 from jsonschema import Draft7Validator
 
 from pgsync.emulator import matchrules, schemas, views
+from pgsync.emulator.matchrules import Entity
 from pgsync.emulator.state import Api, HttpError, Source, State
 
 UNAUTHORIZED = "Unauthorized: No credentials provided or are invalid."
@@ -58,6 +59,11 @@ Params = dict[str, str]
 Handler = Callable[[Request, Params], Response]
 Routes = list[tuple[re.Pattern[str], dict[str, Handler]]]
 SOURCES = ("explicit", "rule")
+# Per entity: the preview's request schema, its rule field and the key of its listing.
+_PREVIEWS: dict[Entity, tuple[str, str, str]] = {
+    "stack": ("PreviewStackMatchRuleRequest", "stackMatchRule", "stacks"),
+    "account": ("PreviewAccountMatchRuleRequest", "accountMatchRule", "accounts"),
+}
 
 
 class App:
@@ -105,8 +111,14 @@ class App:
         ]
         current: Routes = [
             *legacy,
-            (re.compile(org + "/policygroups/stackmatchrule/preview"), {"POST": self._preview}),
-            (re.compile(org + "/policygroups/accountmatchrule/preview"), {"POST": self._preview}),
+            (
+                re.compile(org + "/policygroups/stackmatchrule/preview"),
+                {"POST": self._preview_stacks},
+            ),
+            (
+                re.compile(org + "/policygroups/accountmatchrule/preview"),
+                {"POST": self._preview_accounts},
+            ),
             (re.compile(group + "/stacks"), {"GET": self._group_stacks}),
             (re.compile(group + "/accounts"), {"GET": self._group_accounts}),
             (re.compile(stack), {"GET": self._stack}),
@@ -208,30 +220,26 @@ class App:
         items = views.account_member_items(org, org.group(params["name"]), _source(request))
         return self._page(request, "accounts", items, self._page_size(request.query, "count"))
 
-    def _preview(self, request: Request, params: Params) -> Response:
+    def _preview_stacks(self, request: Request, params: Params) -> Response:
+        return self._preview(request, params, "stack")
+
+    def _preview_accounts(self, request: Request, params: Params) -> Response:
+        return self._preview(request, params, "account")
+
+    def _preview(self, request: Request, params: Params, entity: Entity) -> Response:
         """A rule preview: the matching entities and the counts; nothing is saved."""
         org = self.state.org(params["org"])
         org.require_match_rules()
-        stacks = request.path.endswith("/stackmatchrule/preview")
-        field = "stackMatchRule" if stacks else "accountMatchRule"
-        request_schema = (
-            "PreviewStackMatchRuleRequest" if stacks else "PreviewAccountMatchRuleRequest"
-        )
-        body = self._body(request, schemas.validator(request_schema))
-        problem = matchrules.problem(
-            body[field], "stack" if stacks else "account", root=f"$.{field}"
-        )
+        schema, key, listed = _PREVIEWS[entity]
+        body = self._body(request, schemas.validator(schema))
+        problem = matchrules.problem(body[key], entity, root=f"$.{key}")
         if problem is not None:
             raise HttpError(400, f"Invalid request body {problem}")
-        preview = views.stack_preview if stacks else views.account_preview
-        items, matched, total = preview(org, body[field], str(body.get("search", "")))
+        preview = views.stack_preview if entity == "stack" else views.account_preview
+        items, matched, total = preview(org, body[key], str(body.get("search", "")))
         size = self._page_size(request.query, "count")
         page, token = views.paginate(items, request.query.get("continuationToken"), size)
-        answer: dict[str, Any] = {
-            "stacks" if stacks else "accounts": page,
-            "matchedCount": matched,
-            "totalCount": total,
-        }
+        answer: dict[str, Any] = {listed: page, "matchedCount": matched, "totalCount": total}
         if token is not None:
             answer["continuationToken"] = token
         return json_response(200, answer)

@@ -42,7 +42,7 @@ def _accepted_update(sdk: dict[str, Any]) -> dict[str, Any]:
     """
     pack = {"$ref": _REF + _PACK_REFERENCE}
     whole_list_pack = {**sdk["AppPolicyPackMetadata"], "required": ["name"]}
-    update = copy.deepcopy(sdk["UpdatePolicyGroupRequest"])
+    update: dict[str, Any] = copy.deepcopy(sdk["UpdatePolicyGroupRequest"])
     update["properties"].update(
         {
             "addPolicyPack": pack,

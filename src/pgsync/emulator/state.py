@@ -284,6 +284,15 @@ class Org:
                 f"organization '{self.name}'",
             )
 
+    def check_name(self, name: str) -> None:
+        """400 unless `name` is a valid group name on this service."""
+        if self.api == "legacy":
+            _check_legacy_name(name)
+            return
+        if not _NAME.fullmatch(name) or name != name.strip(" "):
+            raise HttpError(400, f"Invalid policy group name '{name}': {NAME_RULE}")
+        _check_addressable(name)
+
     def _check_update(
         self, group: Group, update: Mapping[str, Any], where: str, *, single: bool
     ) -> None:
@@ -391,15 +400,6 @@ class Org:
         del self.groups[group.name]
         group.name = new_name
         self.groups[new_name] = group
-
-    def check_name(self, name: str) -> None:
-        """400 unless `name` is a valid group name on this service."""
-        if self.api == "legacy":
-            _check_legacy_name(name)
-            return
-        if not _NAME.fullmatch(name) or name != name.strip(" "):
-            raise HttpError(400, f"Invalid policy group name '{name}': {NAME_RULE}")
-        _check_addressable(name)
 
 
 @dataclass
