@@ -180,11 +180,14 @@ def test_an_empty_list_removes_the_live_rule(tmp_path: Path) -> None:
     path = write(tmp_path, "organization: acme\npolicyGroups:\n  - name: g\n    stackMatch: []\n")
     with EmulatorServer(fixture_from_dict(org([live]))) as server:
         planned = pgsync(server, "plan", path)
-        applied = pgsync(server, "apply", path, "--yes")
+        applied = pgsync(server, "apply", path, "--yes", "--allow", "unprotected:g")
         bodies = [w.body for w in server.writes()]
         group = server.group("acme", "g")
     assert "- stack match rule: env = prod" in planned.output
     assert "3 stacks it matches stay only if listed" in planned.output
+    # The stacks the rule brought in would be in no group any more: a reviewer must agree.
+    assert planned.exit_code == 3
+    assert "✗ blocked unprotected:g: leave-groups: 3 stack(s)/account(s)" in planned.output
     assert applied.exit_code == 0, applied.output
     assert bodies == [[{"removeStackMatchRule": True}]]
     assert group is not None and "stackMatchRule" not in group
@@ -334,3 +337,27 @@ def account_has(key: str) -> dict[str, Any]:
         "context": {"__type": "PermissionExpressionInsightsAccount"},
         "key": key,
     }
+
+
+def test_plan_names_the_members_a_rule_brings_in(tmp_path: Path) -> None:
+    live = {"name": "g", "stacks": ["web/prod", "ml/dev"], "stackMatchRule": ENV_PROD}
+    path = write(
+        tmp_path,
+        """\
+        organization: acme
+        policyGroups:
+          - name: g
+            stacks: [ml/dev]
+        """,
+    )
+    with EmulatorServer(fixture_from_dict(org([live]))) as server:
+        result = pgsync(server, "plan", path)
+        shown = json.loads(pgsync(server, "plan", path, "--format", "json").stdout)
+    assert result.exit_code == 0, result.output
+    assert "- stack web/prod" in result.output
+    notes = next(g for g in shown["groups"] if g["name"] == "g")["notes"]
+    assert notes == [
+        "2 stacks via the match rule (env = prod): data/prod, payments/prod;"
+        " members by tag, kept whatever the list says",
+        "web/prod: off the list, but still members via the match rule",
+    ]

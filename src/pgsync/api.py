@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
@@ -153,17 +154,54 @@ class PolicyGroupsApi:
             if not token:
                 return frozenset(found)
 
-    def preview(self, rule: MatchRule) -> RulePreview | None:
-        """How many stacks (accounts) `rule` matches now; a read-only POST that saves nothing.
+    def with_rule_members(
+        self, group: LiveGroup
+    ) -> tuple[LiveGroup, dict[tuple[RuleEntity, str], RulePreview]]:
+        """The group with what its rules match now, and the counts of those rules."""
+        counts: dict[tuple[RuleEntity, str], RulePreview] = {}
+        found: dict[RuleEntity, frozenset[str]] = {}
+        for rule in (group.stack_rule, group.account_rule):
+            if rule is not None:
+                found[rule.entity], count = self.matches(rule)
+                if count is not None:
+                    counts[(rule.entity, rule.key)] = count
+        stacks = frozenset(StackRef.parse(s) for s in found.get("stack", ()))
+        accounts = found.get("account", frozenset())
+        return dataclasses.replace(group, rule_stacks=stacks, rule_accounts=accounts), counts
 
-        None when the answer has no counts. An organization without the preview feature
-        answers with an error: FeatureUnavailable, so that no write is tried.
+    def preview(self, rule: MatchRule) -> RulePreview | None:
+        """How many stacks (accounts) `rule` matches now; None when the answer has no counts."""
+        # One entity per page: only the counts are wanted.
+        return _counts(self._preview_page(rule, {"count": "1"}))
+
+    def matches(self, rule: MatchRule) -> tuple[frozenset[str], RulePreview | None]:
+        """Every stack (`project/stack`) or account `rule` matches now, page by page."""
+        kind = "stacks" if rule.entity == "stack" else "accounts"
+        names: set[str] = set()
+        params: dict[str, str] = {}
+        while True:
+            body = self._preview_page(rule, params)
+            for entity in body.get(kind) or ():
+                names.add(
+                    f"{entity['routingProject']}/{entity['name']}"
+                    if rule.entity == "stack"
+                    else str(entity["name"])
+                )
+            token = body.get("continuationToken")
+            if not token:
+                return frozenset(names), _counts(body)
+            params = {"continuationToken": str(token)}
+
+    def _preview_page(self, rule: MatchRule, params: Mapping[str, str]) -> Mapping[str, Any]:
+        """One page of the rule preview: a read-only POST that saves nothing.
+
+        An organization without the preview feature answers with an error:
+        FeatureUnavailable, raised while planning, so that no write is tried.
         """
         field = "stackMatchRule" if rule.entity == "stack" else "accountMatchRule"
         path = f"{groups_path(self.organization)}/{field.lower()}/preview"
         try:
-            # One entity per page: only the counts are wanted.
-            body = self.client.query(path, {field: rule.expression}, params={"count": "1"})
+            body = self.client.query(path, {field: rule.expression}, params=params)
         except ApiError as error:
             if error.status in (400, 403, 404, 501):
                 raise FeatureUnavailable(
@@ -173,15 +211,12 @@ class PolicyGroupsApi:
                     "from the files, or have the preview feature enabled"
                 ) from None
             raise
-        matched, total = (body or {}).get("matchedCount"), (body or {}).get("totalCount")
-        if isinstance(matched, int) and isinstance(total, int):
-            return RulePreview(matched, total)
-        return None
+        return body if isinstance(body, Mapping) else {}
 
     def previews(
         self, desired: DesiredState, groups: Mapping[str, LiveGroup], pool: ThreadPoolExecutor
     ) -> dict[tuple[RuleEntity, str], RulePreview]:
-        """Counts for every rule a plan sets, and for the live rule it replaces or removes."""
+        """Counts for every rule the plan sets (live rules are counted with their matches)."""
         wanted: dict[tuple[RuleEntity, str], MatchRule] = {}
         for group in desired.groups:
             live = groups.get(group.name) or next(
@@ -191,15 +226,12 @@ class PolicyGroupsApi:
                 (group.stack_match, live.stack_rule if live else None),
                 (group.account_match, live.account_rule if live else None),
             ):
-                if group.absent or setting is None or setting.rule == have:
+                if group.absent or setting is None or setting.rule in (None, have):
                     continue
-                for rule in (setting.rule, have):
-                    if rule is not None:
-                        wanted[(rule.entity, rule.key)] = rule
-        # Desired rules first: a missing feature is reported for what the files ask.
-        asked = _desired_rules(desired)
-        order = sorted(wanted, key=lambda k: wanted[k] not in asked)
-        counts = dict(zip(order, pool.map(lambda k: self.preview(wanted[k]), order), strict=True))
+                assert setting.rule is not None
+                wanted[(setting.rule.entity, setting.rule.key)] = setting.rule
+        keys = sorted(wanted)
+        counts = dict(zip(keys, pool.map(lambda k: self.preview(wanted[k]), keys), strict=True))
         return {key: found for key, found in counts.items() if found is not None}
 
     def send(self, request: Request) -> None:
@@ -241,7 +273,17 @@ class PolicyGroupsApi:
             accounts = pool.submit(self.accounts) if need_accounts else None
             metadata = pool.submit(self.coverage) if coverage else None
             groups = self._collect(pool, read, progress)
+            # What live rules match is shown, never diffed: read for declared groups only.
+            ruled = [
+                pool.submit(self.with_rule_members, g)
+                for n, g in groups.items()
+                if n in wanted and (g.stack_rule or g.account_rule)
+            ]
             previews = self.previews(desired, groups, pool)
+            for future in ruled:
+                group, counts = future.result()
+                groups[group.name] = group
+                previews.update(counts)
             catalog = OrgCatalog(
                 packs=packs.result() if packs else {},
                 stacks=stacks.result() if stacks else None,
@@ -258,10 +300,8 @@ class PolicyGroupsApi:
         )
 
 
-def _desired_rules(desired: DesiredState) -> set[MatchRule]:
-    return {
-        setting.rule
-        for group in desired.groups
-        for setting in (group.stack_match, group.account_match)
-        if setting is not None and setting.rule is not None
-    }
+def _counts(body: Mapping[str, Any]) -> RulePreview | None:
+    matched, total = body.get("matchedCount"), body.get("totalCount")
+    if isinstance(matched, int) and isinstance(total, int):
+        return RulePreview(matched, total)
+    return None

@@ -26,6 +26,7 @@ from pgsync.changes import (
     change_order,
 )
 from pgsync.errors import Problem, ValidationFailed
+from pgsync.matchrule import describe
 from pgsync.model import (
     AppliedPack,
     DesiredGroup,
@@ -178,7 +179,7 @@ def _diff_declared(
             changes,
             group,
             source,
-            notes=_parent_notes(group, children),
+            notes=_parent_notes(group, children) + _rule_notes(group, source),
             via_parent=children,
         ),
         *rollback,
@@ -239,10 +240,39 @@ def _parent_notes(group: DesiredGroup, children: tuple[str, ...]) -> tuple[str, 
         by_parent.setdefault(parent, []).append(child)
     notes = []
     for parent, kids in sorted(by_parent.items()):
-        shown = ", ".join(kids[:3]) + (f" and {len(kids) - 3} more" if len(kids) > 3 else "")
+        shown = _sample(kids)
         noun = "account" if len(kids) == 1 else "accounts"
         notes.append(f"{noun} {shown} via parent '{parent}': kept, the service adds them")
     return tuple(notes)
+
+
+def _rule_notes(group: DesiredGroup, live: LiveGroup) -> tuple[str, ...]:
+    """What a live rule brings in: shown, never diffed (contract §6.1)."""
+    notes: list[str] = []
+    for setting, rule, matched, explicit, listed in (
+        (group.stack_match, live.stack_rule, live.rule_stacks, live.stacks, group.stacks),
+        (group.account_match, live.account_rule, live.rule_accounts, live.accounts, group.accounts),
+    ):
+        if rule is None or (setting is not None and setting.rule != rule):
+            continue  # no rule, or the plan changes it: what it matches now says nothing then
+        via = sorted(str(m) for m in set(matched) - set(explicit))
+        if via:
+            noun = f"{rule.entity}s" if len(via) > 1 else rule.entity
+            notes.append(
+                f"{len(via)} {noun} via the match rule ({describe(rule.expression, rule.entity)}):"
+                f" {_sample(via)}; members by tag, kept whatever the list says"
+            )
+        if listed is not None:
+            staying = sorted(str(m) for m in set(explicit) - set(listed) if m in matched)
+            if staying:
+                notes.append(
+                    f"{_sample(staying)}: off the list, but still members via the match rule"
+                )
+    return tuple(notes)
+
+
+def _sample(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
 def _changes(

@@ -293,6 +293,12 @@ class LiveGroup:
     agent_pool_id: str = ""
     stack_rule: MatchRule | None = None
     account_rule: MatchRule | None = None
+    rule_stacks: frozenset[StackRef] = field(default=frozenset(), compare=False)
+    """Members the stack rule brings in (from the member listing; empty when not read).
+
+    Not part of the fingerprint: the service changes them whenever tags change."""
+    rule_accounts: frozenset[str] = field(default=frozenset(), compare=False)
+    """Members the account rule brings in, likewise."""
 
     def to_json(self) -> dict[str, Any]:
         """Everything pgsync manages; rules only when set, so that older plans' digests hold."""

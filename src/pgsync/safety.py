@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 from pgsync.model import (
     AppliedPack,
+    LiveGroup,
     LiveState,
     PackRef,
     SafetySettings,
-    StackRef,
 )
 from pgsync.plan import Finding, GroupPlan, Plan
 from pgsync.replace import is_temporary
@@ -27,8 +27,11 @@ Member = str
 @dataclass(slots=True)
 class _Group:
     members: frozenset[Member] = frozenset()
+    """Every member, explicit or brought in by a rule."""
     mandatory: frozenset[str] = frozenset()
     default: bool = False
+    by_rule: frozenset[Member] = frozenset()
+    """The members that the group's rules bring in (what they match)."""
 
 
 @dataclass(slots=True)
@@ -122,12 +125,7 @@ def _replaces(plan: Plan) -> list[Finding]:
 
 def _enforcement_losses(plan: Plan, live: LiveState, settings: SafetySettings) -> list[Finding]:
     """Stacks and accounts that lose a mandatory pack, or leave every non-default group."""
-    before = _World(
-        {
-            name: _from_live(g.stacks, g.accounts, g.packs, g.is_default)
-            for name, g in live.groups.items()
-        }
-    )
+    before = _World({name: _from_live(g) for name, g in live.groups.items()})
     after = _World(dict(before.groups))
     for group in plan.changed:
         if group.live_name is not None:
@@ -183,26 +181,37 @@ def _level(config_json: str) -> str | None:
     return entry.get("enforcementLevel") if isinstance(entry, Mapping) else None
 
 
-def _from_live(
-    stacks: Iterable[StackRef], accounts: Iterable[str], packs: Iterable[AppliedPack], default: bool
-) -> _Group:
-    members = {f"stack {s}" for s in stacks} | {f"account {a}" for a in accounts}
-    return _Group(frozenset(members), _mandatory(packs), default)
+def _from_live(group: LiveGroup) -> _Group:
+    by_rule = {f"stack {s}" for s in group.rule_stacks} | {
+        f"account {a}" for a in group.rule_accounts
+    }
+    members = {f"stack {s}" for s in group.stacks} | {f"account {a}" for a in group.accounts}
+    return _Group(
+        frozenset(members | by_rule), _mandatory(group.packs), group.is_default, frozenset(by_rule)
+    )
 
 
 def _after(group: GroupPlan, old: _Group | None) -> _Group:
-    """What a changed group holds after apply: its desired lists, or what it had."""
+    """What a changed group holds after apply: its desired lists, or what it had.
+
+    Members by a rule stay while the rule does; a new rule's matches are not known here,
+    so they count as none (the rules err towards blocking).
+    """
     desired = group.desired
     assert desired is not None
     old = old or _Group()
+    live = group.live
     members = set()
-    if desired.stacks is not None:
-        members |= {f"stack {s}" for s in desired.stacks}
-    else:
-        members |= {m for m in old.members if m.startswith("stack ")}
-    if desired.accounts is not None:
-        members |= {f"account {a}" for a in desired.accounts}
-    else:
-        members |= {m for m in old.members if m.startswith("account ")}
+    for kind, listed, setting, rule in (
+        ("stack", desired.stacks, desired.stack_match, live.stack_rule if live else None),
+        ("account", desired.accounts, desired.account_match, live.account_rule if live else None),
+    ):
+        prefix = f"{kind} "
+        if listed is not None:
+            members |= {f"{prefix}{m}" for m in listed}
+        else:
+            members |= {m for m in old.members - old.by_rule if m.startswith(prefix)}
+        if setting is None or setting.rule == rule:
+            members |= {m for m in old.by_rule if m.startswith(prefix)}
     mandatory = _mandatory(desired.packs) if desired.packs is not None else old.mandatory
     return _Group(frozenset(members), mandatory, old.default)
