@@ -63,12 +63,21 @@ def test_a_plain_patch_with_two_mutations_is_400_and_changes_nothing(legacy: htt
     assert stack("data", "prod") not in legacy.get(f"{GROUPS}/prod").json()["stacks"]
 
 
-def test_account_references_are_full_insights_accounts(legacy: httpx.Client) -> None:
-    body = {"addInsightsAccount": {"name": "aws-prod"}}
+def test_account_references_may_be_just_the_name_as_the_provider_sends_them(
+    legacy: httpx.Client,
+) -> None:
+    client_body = {"removeInsightsAccount": {"name": "aws-prod"}}
+    path = f"{GROUPS}/default-accounts-policy-group"
+    assert legacy.patch(path, json=client_body).status_code == 204
+    assert "aws-prod" not in legacy.get(path).json()["accounts"]
+
+
+def test_account_references_need_a_name(legacy: httpx.Client) -> None:
+    body = {"addInsightsAccount": {"id": "x"}}
     response = legacy.patch(f"{GROUPS}/default-accounts-policy-group", json=body)
     assert error(response) == (
         400,
-        "Invalid request body at $.addInsightsAccount: 'id' is a required property",
+        "Invalid request body at $.addInsightsAccount: 'name' is a required property",
     )
 
 

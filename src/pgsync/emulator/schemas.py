@@ -59,10 +59,20 @@ def _accepted_update(sdk: dict[str, Any]) -> dict[str, Any]:
 def _document(api: Api) -> dict[str, Any]:
     text = files("pgsync.emulator").joinpath(_DOCUMENTS[api]).read_text(encoding="utf-8")
     document: dict[str, Any] = json.loads(text)
+    components = document["components"]["schemas"]
     if api == "current":
-        sdk = document["components"]["schemas"]
-        sdk[_PACK_REFERENCE] = {**sdk["AppPolicyPackMetadata"], "required": ["name", "versionTag"]}
-        sdk[ACCEPTED_UPDATE] = _accepted_update(sdk)
+        components[_PACK_REFERENCE] = {
+            **components["AppPolicyPackMetadata"],
+            "required": ["name", "versionTag"],
+        }
+        components[ACCEPTED_UPDATE] = _accepted_update(components)
+    else:
+        # The older document types account references twice: {name} in its base schema and the
+        # full InsightsAccount in an override. The older service took {name}, which the Pulumi
+        # provider has always sent (API spec, "Update"), so the base schema's reading stands.
+        override = components["UpdatePolicyGroupRequest"]["allOf"][1]["properties"]
+        for key in ("addInsightsAccount", "removeInsightsAccount"):
+            override[key] = {"$ref": _REF + "AppInsightsAccountReference"}
     return document
 
 
