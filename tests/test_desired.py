@@ -489,6 +489,7 @@ def test_example_file_loads() -> None:
         "production",
         "staging",
         "cloud-accounts",
+        "Production Audit",
         "sandbox",
     ]
 

@@ -709,7 +709,7 @@ def test_group_list_gives_num_accounts_only_when_non_zero() -> None:
     listed = views.group_list(demo_fixture().new_state().org("acme"))["policyGroups"]
     by_name = {summary["name"]: summary for summary in listed}
     assert [summary["name"] for summary in listed] == sorted(by_name)
-    assert by_name["default-accounts-policy-group"]["numAccounts"] == 3
+    assert by_name["default-accounts-policy-group"]["numAccounts"] == 4
     assert "numAccounts" not in by_name["prod"]
 
 
@@ -899,6 +899,7 @@ def test_demo_fixture_puts_every_stack_in_no_other_group_into_the_default_group(
     ]
     assert view(acme, "default-accounts-policy-group")["accounts"] == [
         "aws-prod",
+        "aws-prod/eu-west-1",
         "aws-staging",
         "gcp-analytics",
     ]
