@@ -203,7 +203,8 @@ class PolicyGroupsApi:
         try:
             body = self.client.query(path, {field: rule.expression}, params=params)
         except ApiError as error:
-            if error.status in (400, 403, 404, 501):
+            # 400 is about the rule itself, and is reported as the API words it.
+            if error.status in (403, 404, 501):
                 raise FeatureUnavailable(
                     f"match rules are not enabled for organization {self.organization} "
                     f"(the rule preview answered HTTP {error.status}: {error.api_message}); "
