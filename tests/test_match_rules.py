@@ -170,9 +170,7 @@ def test_rule_members_are_never_drift_and_never_removed(tmp_path: Path) -> None:
         assert server.writes() == []
         listed = members(server, "g", "stacks")
     assert (drift.exit_code, applied.exit_code) == (0, 0), drift.output
-    assert ("web", "dev", "rule") in {
-        (m["routingProject"], m["name"], m["source"]) for m in listed
-    }
+    assert ("web", "dev", "rule") in {(m["routingProject"], m["name"], m["source"]) for m in listed}
 
 
 def test_an_empty_list_removes_the_live_rule(tmp_path: Path) -> None:
