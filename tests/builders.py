@@ -62,7 +62,7 @@ def applied(name: str, tag: str, level: str | None = None, **config: Any) -> App
 
 def desired_group(
     name: str,
-    entity_type: EntityType = "stacks",
+    entity_type: EntityType | None = "stacks",
     mode: Mode | None = None,
     **fields: Any,
 ) -> DesiredGroup:

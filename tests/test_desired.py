@@ -418,14 +418,21 @@ def test_groups_keep_file_order_and_get_defaults() -> None:
     ]
 
 
-def test_unwritten_mode_resolves_by_entity_type_and_known_default_names() -> None:
+def test_unwritten_mode_resolves_by_entity_type_not_by_name() -> None:
+    # A live default group keeps its own mode whatever its name (see test_diff); the name
+    # alone decides nothing at plan time.
     groups = load_desired(["valid-full.yaml"]).groups
     assert [(g.resolved_entity_type, g.resolved_mode) for g in groups] == [
         ("stacks", "preventative"),
         ("stacks", "audit"),
-        ("accounts", "audit"),
+        ("stacks", "preventative"),
         ("stacks", "preventative"),
     ]
+
+
+def test_accounts_on_a_known_default_audit_group_are_valid_offline() -> None:
+    (group,) = [g for g in load_desired(["valid-full.yaml"]).groups if g.accounts]
+    assert (group.name, group.mode) == ("default-accounts-policy-group", None)
 
 
 def test_omitted_lists_are_not_managed_and_empty_lists_are() -> None:
@@ -649,3 +656,8 @@ def test_malformed_allow_entry_is_reported_at_its_position(tmp_path: Path) -> No
     assert str(caught.value) == (
         f"{path}:2:9: expected a safety finding id such as 'delete:legacy', got 'everything'"
     )
+
+
+def test_no_account_rule_on_a_preventative_group_is_valid() -> None:
+    (group,) = load_desired(["valid-no-account-rule.yaml"]).groups
+    assert group.account_match is not None and group.account_match.rule is None

@@ -28,6 +28,7 @@ from pgsync.changes import (
 )
 from pgsync.diff import GroupDiff, diff
 from pgsync.errors import ValidationFailed
+from pgsync.model import DesiredGroup
 
 
 def verdict(result: tuple[GroupDiff, ...], name: str) -> GroupDiff:
@@ -259,7 +260,7 @@ def test_child_of_a_declared_parent_is_kept_and_not_drift() -> None:
     current = live_group("cloud", "accounts", accounts=frozenset({"a1", "a1/child"}))
     found = verdict(diff(state(group), live(current, cat=catalog(accounts=("a1",)))), "cloud")
     assert (found.action, found.changes, found.via_parent) == ("unchanged", (), ("a1/child",))
-    assert found.notes == ("account a1/child via parent 'a1': kept, the service adds them",)
+    assert found.notes == ("account a1/child via parent 'a1': kept, the service adds it",)
 
 
 def test_child_whose_parent_is_not_declared_is_removed() -> None:
@@ -277,3 +278,48 @@ def test_many_children_of_one_parent_make_one_note() -> None:
     assert found.notes == (
         "accounts org/0, org/1, org/2 and 2 more via parent 'org': kept, the service adds them",
     )
+
+
+def test_a_default_group_under_any_name_keeps_its_mode_when_the_file_gives_none() -> None:
+    current = live_group("Audit Default", "accounts", "audit", is_default=True)
+    found = verdict(
+        diff(state(DesiredGroup("Audit Default", None, None)), live(current)), "Audit Default"
+    )
+    assert (found.action, found.changes) == ("unchanged", ())
+
+
+def test_a_default_name_on_an_ordinary_group_decides_nothing() -> None:
+    current = live_group("default-audit-policy-group")
+    group = DesiredGroup("default-audit-policy-group", None, None)
+    found = verdict(diff(state(group), live(current)), "default-audit-policy-group")
+    assert found.action == "unchanged"
+
+
+def test_an_omitted_entity_type_is_never_a_change() -> None:
+    current = live_group("cloud", "accounts", "audit")
+    found = verdict(diff(state(DesiredGroup("cloud", None, "audit")), live(current)), "cloud")
+    assert found.action == "unchanged"
+
+
+def test_a_written_entity_type_that_differs_is_a_replace() -> None:
+    current = live_group("cloud", "accounts", "audit")
+    group = DesiredGroup("cloud", "stacks", "audit")
+    assert verdict(diff(state(group), live(current)), "cloud").action == "replace"
+
+
+def test_a_wanted_child_whose_parent_goes_is_added_on_its_own() -> None:
+    group = desired_group("cloud", "accounts", accounts=frozenset({"org/eu"}))
+    current = live_group("cloud", "accounts", accounts=frozenset({"org", "org/eu", "org/us"}))
+    cat = catalog(accounts=("org", "org/eu", "org/us"))
+    found = verdict(diff(state(group), live(current, cat=cat)), "cloud")
+    assert found.changes == (RemoveAccount("org"), RemoveAccount("org/us"), AddAccount("org/eu"))
+
+
+def test_a_preventative_replacement_says_which_accounts_leave() -> None:
+    current = live_group("cloud", "accounts", accounts=frozenset({"a1", "a2"}))
+    found = verdict(
+        diff(state(DesiredGroup("cloud", None, "preventative")), live(current)), "cloud"
+    )
+    assert found.action == "replace"
+    assert found.notes == ("accounts a1, a2 leave: a preventative group holds no accounts",)
+    assert found.desired is not None and found.desired.accounts == frozenset()

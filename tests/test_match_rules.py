@@ -359,3 +359,31 @@ def test_plan_names_the_members_a_rule_brings_in(tmp_path: Path) -> None:
         " members by tag, kept whatever the list says",
         "web/prod: off the list, but still members via the match rule",
     ]
+
+
+def test_removing_a_rule_whose_stacks_an_undeclared_group_holds_is_not_gated(
+    tmp_path: Path,
+) -> None:
+    live: list[dict[str, Any]] = [
+        {"name": "by hand", "stacks": ["payments/prod", "web/prod", "data/prod"]},
+        {"name": "ruled", "stackMatchRule": ENV_PROD},
+    ]
+    path = write(
+        tmp_path, "organization: acme\npolicyGroups:\n  - name: ruled\n    stackMatch: []\n"
+    )
+    with EmulatorServer(fixture_from_dict(org(live))) as server:
+        planned = pgsync(server, "plan", path)
+    assert planned.exit_code == 0, planned.output
+    assert "unprotected" not in planned.output
+
+
+def test_pruning_a_group_counts_the_stacks_its_rule_held(tmp_path: Path) -> None:
+    live = [{"name": "ruled", "stackMatchRule": ENV_PROD}]
+    path = write(tmp_path, "organization: acme\nprune: true\npolicyGroups: []\n")
+    with EmulatorServer(fixture_from_dict(org(live))) as server:
+        planned = pgsync(server, "plan", path, "--allow", "delete:ruled")
+    assert planned.exit_code == 3, planned.output
+    assert (
+        "✗ blocked unprotected:ruled: leave-groups: 3 stack(s)/account(s) leave every non-default"
+        " group (data/prod, payments/prod, web/prod)"
+    ) in planned.output

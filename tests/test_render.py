@@ -112,7 +112,7 @@ def test_notes_are_shown_in_text_and_json() -> None:
     plan = build_plan(
         "acme", diff(state(group), live(current, cat=catalog(accounts=("aws-prod",))))
     )
-    note = "account aws-prod/x via parent 'aws-prod': kept, the service adds them"
+    note = "account aws-prod/x via parent 'aws-prod': kept, the service adds it"
     assert f"  ! cloud: {note}" in render_text(plan)
     cloud = next(
         g for g in json.loads(render_json(plan, "0.1.0"))["groups"] if g["name"] == "cloud"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from builders import applied, desired_group, live, live_group, pack_ref, stacks, state
 from pgsync.diff import diff
-from pgsync.model import DesiredState, LiveState, SafetySettings
+from pgsync.matchrule import compile_rules, match_rule
+from pgsync.model import DesiredGroup, DesiredState, LiveState, RuleSetting, SafetySettings
 from pgsync.plan import Finding, build_plan
 from pgsync.safety import could_unprotect, evaluate
 
@@ -118,3 +119,55 @@ def test_only_plans_that_take_something_away_need_the_rest_of_the_org() -> None:
     removing = build_plan("acme", diff(state(desired_group("prod", stacks=frozenset())), current))
     assert not could_unprotect(adding)
     assert could_unprotect(removing)
+
+
+ENV_PROD = match_rule(compile_rules([{"env": "prod"}], "stack") or {}, "stack")
+
+
+def test_a_stack_off_the_list_but_matched_by_the_rule_is_not_unprotected() -> None:
+    current = live(
+        live_group(
+            "prod", stacks=stacks("web/prod"), stack_rule=ENV_PROD, rule_stacks=stacks("web/prod")
+        )
+    )
+    found = findings(state(desired_group("prod", stacks=stacks())), current)
+    assert "unprotected:prod" not in found
+
+
+def test_removing_a_rule_that_alone_holds_stacks_is_flagged_leave_groups() -> None:
+    current = live(live_group("prod", stack_rule=ENV_PROD, rule_stacks=stacks("web/prod")))
+    desired = state(desired_group("prod", stack_match=RuleSetting(None)))
+    assert findings(desired, current)["unprotected:prod"].reason == (
+        "1 stack(s)/account(s) leave every non-default group (web/prod)"
+    )
+
+
+def test_removing_a_rule_whose_stacks_another_group_holds_is_not_flagged() -> None:
+    current = live(
+        live_group("ruled", stack_rule=ENV_PROD, rule_stacks=stacks("web/prod")),
+        live_group("by hand", stacks=stacks("web/prod")),
+    )
+    desired = state(desired_group("ruled", stack_match=RuleSetting(None)))
+    assert findings(desired, current) == {}
+
+
+def test_a_rule_change_could_unprotect_so_undeclared_groups_are_read() -> None:
+    current = live(live_group("ruled", stack_rule=ENV_PROD, rule_stacks=stacks("web/prod")))
+    desired = state(desired_group("ruled", stack_match=RuleSetting(None)))
+    assert could_unprotect(build_plan("acme", diff(desired, current)))
+
+
+def test_replacing_an_audit_group_by_a_preventative_one_lets_its_accounts_go() -> None:
+    current = live(live_group("cloud", "accounts", accounts=frozenset({"aws-prod"})))
+    desired = state(desired_group("cloud", None, "preventative"))
+    found = findings(desired, current)
+    assert found["unprotected:cloud"].reason == (
+        "1 stack(s)/account(s) leave every non-default group (aws-prod)"
+    )
+    assert found["replace:cloud"].blocked
+
+
+def test_a_default_group_is_known_by_is_org_default_not_by_name() -> None:
+    current = live(live_group("Org Default", is_default=True, stacks=stacks("web/prod")))
+    desired = state(DesiredGroup("Org Default", None, None, packs=(pack_ref("aws", "1.0.0"),)))
+    assert list(findings(desired, current)) == ["default-group:Org Default"]

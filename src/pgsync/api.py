@@ -205,8 +205,9 @@ class PolicyGroupsApi:
         except ApiError as error:
             # 400 is about the rule itself, and is reported as the API words it.
             if error.status in (403, 404, 501):
+                maybe = ", or the token may not use them" if error.status == 403 else ""
                 raise FeatureUnavailable(
-                    f"match rules are not enabled for organization {self.organization} "
+                    f"match rules are not enabled for organization {self.organization}{maybe} "
                     f"(the rule preview answered HTTP {error.status}: {error.api_message}); "
                     f"remove {'stackMatch' if rule.entity == 'stack' else 'accountMatch'} "
                     "from the files, or have the preview feature enabled"
@@ -274,11 +275,11 @@ class PolicyGroupsApi:
             accounts = pool.submit(self.accounts) if need_accounts else None
             metadata = pool.submit(self.coverage) if coverage else None
             groups = self._collect(pool, read, progress)
-            # What live rules match is shown, never diffed: read for declared groups only.
+            # What live rules match is shown and weighed by the safety rules, never diffed.
             ruled = [
                 pool.submit(self.with_rule_members, g)
-                for n, g in groups.items()
-                if n in wanted and (g.stack_rule or g.account_rule)
+                for g in groups.values()
+                if g.stack_rule or g.account_rule
             ]
             previews = self.previews(desired, groups, pool)
             for future in ruled:

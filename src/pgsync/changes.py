@@ -218,7 +218,8 @@ class SetAccountRule(_SetRule):
 
 @dataclass(frozen=True, slots=True)
 class _RemoveRule:
-    """The live rule goes: members it brought in leave unless listed; `previous` counts them."""
+    """The live rule goes: members it brought in leave unless listed; `previous` counts them
+    (the JSON plan's `preview`: what the removed rule matches now)."""
 
     before: MatchRule
     previous: RulePreview | None = field(default=None, compare=False)
@@ -230,7 +231,7 @@ class _RemoveRule:
     def to_json(self) -> dict[str, Any]:
         shown = {"from": _rule_json(self.before)}
         if self.previous is not None:
-            shown["previous"] = self.previous.to_json()
+            shown["preview"] = self.previous.to_json()
         return shown
 
 

@@ -47,8 +47,15 @@ def build_group(
         _check_default_group(doc, path, group, name, problems, mode=known)
     if effective_mode == "preventative":
         # The service lets audit groups hold accounts; preventative groups hold stacks only.
+        if entity_type == "accounts" and mode is not None:
+            message = (
+                "an accounts group cannot be preventative (a preventative group holds stacks"
+                " only): use mode: audit, or leave out entityType"
+            )
+            problems.append(Problem(doc.at((*path, "mode")), message))
+        # `accountMatch: []` asks for no rule, which a preventative group has anyway.
         for key in ("accounts", "accountMatch"):
-            if key in group:
+            if key in group and group[key] != []:
                 message = f"'{key}' needs mode: audit (a preventative group holds stacks only)"
                 problems.append(Problem(doc.key_at((*path, key)), message))
 

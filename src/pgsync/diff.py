@@ -40,7 +40,14 @@ from pgsync.model import (
     RulePreview,
     RuleSetting,
 )
-from pgsync.replace import REPLACE_SUFFIX, filled, is_temporary, needs_replace, temp_name
+from pgsync.replace import (
+    REPLACE_SUFFIX,
+    dropped_accounts,
+    filled,
+    is_temporary,
+    needs_replace,
+    temp_name,
+)
 
 Action = Literal["create", "update", "rename", "replace", "delete", "unchanged", "unmanaged"]
 
@@ -164,7 +171,13 @@ def _diff_declared(
                 if not isinstance(c, Rename)
             ),
         )
-        return [GroupDiff(group.name, "replace", reshaped, full, source, temp=temp)]
+        dropped = dropped_accounts(group, source)
+        notes = (
+            (f"accounts {_sample(list(dropped))} leave: a preventative group holds no accounts",)
+            if dropped
+            else ()
+        )
+        return [GroupDiff(group.name, "replace", reshaped, full, source, notes, temp=temp)]
     changes = _changes(group, source, catalog, previews, problems)
     if source is None:
         return [GroupDiff(group.name, "create", changes, group)]
@@ -241,8 +254,8 @@ def _parent_notes(group: DesiredGroup, children: tuple[str, ...]) -> tuple[str, 
     notes = []
     for parent, kids in sorted(by_parent.items()):
         shown = _sample(kids)
-        noun = "account" if len(kids) == 1 else "accounts"
-        notes.append(f"{noun} {shown} via parent '{parent}': kept, the service adds them")
+        noun, pronoun = ("account", "it") if len(kids) == 1 else ("accounts", "them")
+        notes.append(f"{noun} {shown} via parent '{parent}': kept, the service adds {pronoun}")
     return tuple(notes)
 
 
@@ -300,8 +313,12 @@ def _changes(
         changes += [AddStack(s) for s in sorted(group.stacks - have)]
     if group.accounts is not None:
         have_accounts = live.accounts if live else frozenset()
-        added = group.accounts - have_accounts
         removed = have_accounts - group.accounts - set(via_parent(group, live))
+        # A wanted child that is a member through a parent being removed would leave with
+        # it: it is added on its own.
+        added = (group.accounts - have_accounts) | {
+            a for a in group.accounts & have_accounts if parent_of(a, removed) is not None
+        }
         _check_known_accounts(group, added, catalog, problems)
         changes += [RemoveAccount(a) for a in sorted(removed)]
         changes += [AddAccount(a) for a in sorted(added)]

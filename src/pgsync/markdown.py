@@ -95,7 +95,7 @@ def render_markdown(
         for note in g.notes
     )
     notes = _Listing(
-        "#### ℹ️ Notes (members the service adds, which pgsync keeps)", unchanged_notes, "notes"
+        "#### ℹ️ Notes", unchanged_notes, "notes"
     )
     details = [_details(g) for g in changed]
     full = _join([*head, *destructive.whole(), *notes.whole(), *details])

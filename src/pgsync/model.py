@@ -28,7 +28,8 @@ KNOWN_DEFAULT_GROUPS: Mapping[str, Mode] = {
 }
 """The names Pulumi Cloud gives an organization's default groups (older and newer products).
 
-Only offline checks use names; against live state a default group is one with isOrgDefault.
+Only the offline checks of `validate` use names (contract §1); against live state a default
+group is one with isOrgDefault.
 """
 RESERVED_GROUP_NAMES = frozenset({"metadata"})
 SECRET_MASK = "[secret]"
@@ -208,8 +209,9 @@ class RuleSetting:
 class DesiredGroup:
     """One declared group; `None` for a list or rule means the user does not manage it.
 
-    `entity_type` and `mode` are None when not written: the live group's are kept, and a
-    new group gets `resolved_mode` (entityType is a legacy label that decides nothing).
+    `entity_type` and `mode` are None when not written: an omitted entityType is never a
+    change, an omitted mode keeps a live default group's, and otherwise `resolved_mode` is
+    what the group must be (entityType is a legacy label that decides nothing).
     """
 
     name: str
@@ -234,20 +236,23 @@ class DesiredGroup:
 
     @property
     def resolved_mode(self) -> Mode:
-        """The mode a new group gets: as written, else a known default group's, else by
-        entityType (audit for accounts), else preventative."""
-        return self.mode or KNOWN_DEFAULT_GROUPS.get(self.name) or default_mode(self.entity_type)
+        """The mode a new group gets: as written, else by entityType (audit for accounts),
+        else preventative. A live default group keeps its own (replace.needs_replace)."""
+        return self.mode or default_mode(self.entity_type)
 
     @property
     def resolved_entity_type(self) -> EntityType:
         """The legacy label sent on create (older servers require one).
 
-        As written; else `stacks`, unless an audit group lists accounts and no stacks: older
-        servers let a group hold one kind of member only, so that is the label they need.
+        As written; else `stacks`, unless an audit group has accounts (listed or by rule) and
+        no stacks: older servers let a group hold one kind of member only, so that is the
+        label they need.
         """
         if self.entity_type is not None:
             return self.entity_type
-        if self.resolved_mode == "audit" and self.accounts and not self.stacks:
+        has_accounts = bool(self.accounts) or bool(self.account_match and self.account_match.rule)
+        has_stacks = bool(self.stacks) or bool(self.stack_match and self.stack_match.rule)
+        if self.resolved_mode == "audit" and has_accounts and not has_stacks:
             return "accounts"
         return "stacks"
 

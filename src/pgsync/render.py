@@ -47,7 +47,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     lines += safety_lines(plan)
     notes = [f"  ! {g.name}: {note}" for g in plan.groups for note in g.notes]
     if notes:
-        lines += ["Notes (members the service adds, which pgsync keeps):", *notes, ""]
+        lines += ["Notes:", *notes, ""]
     unmanaged = [g.name for g in plan.groups if g.action == "unmanaged"]
     if unmanaged:
         shown = ", ".join(unmanaged[:UNMANAGED_SHOWN])

@@ -48,8 +48,8 @@ def needs_replace(group: DesiredGroup, live: LiveGroup) -> bool:
 def filled(group: DesiredGroup, old: LiveGroup) -> DesiredGroup:
     """The desired group with what it leaves unmanaged copied from the group it replaces.
 
-    Members and rules are copied only where the new group's mode may hold them: accounts
-    and account rules belong to audit groups only.
+    Members and rules are copied where the new group's mode may hold them: accounts and
+    account rules belong to audit groups only (`dropped_accounts` names what is let go).
     """
     packs = group.packs
     if packs is None:
@@ -60,13 +60,15 @@ def filled(group: DesiredGroup, old: LiveGroup) -> DesiredGroup:
         )
     audit = group.resolved_mode == "audit"
     stacks = group.stacks if group.stacks is not None else old.stacks
-    accounts = group.accounts
-    if accounts is None and audit:
-        accounts = old.accounts
     stack_match = group.stack_match or RuleSetting(old.stack_rule)
-    account_match = group.account_match
-    if account_match is None and audit:
-        account_match = RuleSetting(old.account_rule)
+    accounts, account_match = group.accounts, group.account_match
+    if audit:
+        accounts = accounts if accounts is not None else old.accounts
+        account_match = account_match or RuleSetting(old.account_rule)
+    else:
+        # A preventative group holds no accounts: the replacement lets them all go, and
+        # saying so (an empty list, no rule) lets the plan and the safety rules see it.
+        accounts, account_match = frozenset(), RuleSetting(None)
     agent_pool = group.agent_pool_id if group.agent_pool_id is not None else old.agent_pool_id
     return dataclasses.replace(
         group,
@@ -79,3 +81,10 @@ def filled(group: DesiredGroup, old: LiveGroup) -> DesiredGroup:
         account_match=account_match,
         agent_pool_id=agent_pool,
     )
+
+
+def dropped_accounts(group: DesiredGroup, old: LiveGroup) -> tuple[str, ...]:
+    """The accounts a replacement lets go because its mode cannot hold accounts."""
+    if group.resolved_mode == "audit":
+        return ()
+    return tuple(sorted(old.accounts | old.rule_accounts))

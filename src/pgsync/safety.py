@@ -65,7 +65,18 @@ def evaluate(
 
 
 _LOSSES = frozenset(
-    {"removeStack", "removeAccount", "removePolicyPack", "upgradePolicyPack", "configurePolicyPack"}
+    {
+        "removeStack",
+        "removeAccount",
+        "removePolicyPack",
+        "upgradePolicyPack",
+        "configurePolicyPack",
+        # A rule that goes or changes may let go of what it matched.
+        "setStackMatchRule",
+        "removeStackMatchRule",
+        "setAccountMatchRule",
+        "removeAccountMatchRule",
+    }
 )
 
 
