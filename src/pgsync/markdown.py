@@ -94,9 +94,7 @@ def render_markdown(
         if not g.is_change
         for note in g.notes
     )
-    notes = _Listing(
-        "#### ℹ️ Notes", unchanged_notes, "notes"
-    )
+    notes = _Listing("#### ℹ️ Notes", unchanged_notes, "notes")
     details = [_details(g) for g in changed]
     full = _join([*head, *destructive.whole(), *notes.whole(), *details])
     if len(full) <= limit:
