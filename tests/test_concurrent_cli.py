@@ -57,6 +57,22 @@ class EditBeforeEachWrite:
         self.api.send(request)
 
 
+class EditAroundEachWrite(EditBeforeEachWrite):
+    """The CLI reads the group before pgsync's write and sends its whole list after it."""
+
+    def send(self, request: Request) -> None:
+        if self.edited or not request.path.endswith("/batch"):
+            self.api.send(request)
+            return
+        path = f"/api/orgs/acme/policygroups/{quote(self.group, safe='')}"
+        with httpx.Client(base_url=self.url) as http:
+            stale = http.get(path).raise_for_status().json()["stacks"]
+            self.api.send(request)
+            added = {"name": self.stack.split("/")[1], "routingProject": self.stack.split("/")[0]}
+            http.patch(path, json={"stacks": [*stale, added]}).raise_for_status()
+        self.edited = True
+
+
 def planned(
     server: EmulatorServer, tmp_path: Path, groups: list[dict[str, Any]]
 ) -> tuple[Plan, PolicyGroupsApi]:
@@ -136,3 +152,20 @@ def test_edit_of_a_list_pgsync_owns_is_kept_and_reported_not_fought(tmp_path: Pa
     # the read-back says the group is not yet as declared instead of removing it blindly.
     assert kept == {"web/prod", "web/dev", "payments/prod"}
     assert "needs 1 change(s): removeStack payments/prod" in str(raised.value)
+
+
+def test_an_edit_that_reverts_pgsyncs_write_is_caught_by_the_read_back(tmp_path: Path) -> None:
+    live = [{"name": "Team A", "stacks": ["web/prod"]}]
+    with EmulatorServer(fixture_from_dict(org_spec(live))) as server:
+        plan, api = planned(
+            server, tmp_path, [{"name": "Team A", "stacks": ["web/prod", "web/dev"]}]
+        )
+        racing = EditAroundEachWrite(api, server.url, "Team A", "payments/prod")
+        catalog = api.read_live_state(load_desired([tmp_path / "groups.yaml"])).catalog
+        with pytest.raises(ApplyFailed) as raised:
+            apply_plan(plan, racing, catalog)
+        kept = stack_names(server, "Team A")
+        api.client.close()
+    # The CLI's stale whole list undid pgsync's add: apply does not claim success.
+    assert kept == {"web/prod", "payments/prod"}
+    assert "read-back still needs 2 change(s)" in str(raised.value)
