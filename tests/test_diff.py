@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from builders import (
@@ -219,9 +221,14 @@ def test_temporary_group_no_longer_wanted_is_rolled_back() -> None:
     assert verdict(result, "prod.pgsync-replacing").action == "delete"
 
 
-def test_orphaned_temporary_group_is_rolled_back_even_without_prune() -> None:
-    result = diff(state(), live(live_group("gone.pgsync-replacing")))
-    assert verdict(result, "gone.pgsync-replacing").action == "delete"
+@pytest.mark.parametrize("prune", [False, True])
+def test_temporary_group_of_an_undeclared_group_is_left_alone(prune: bool) -> None:
+    desired = dataclasses.replace(state(), prune=prune)
+    found = verdict(
+        diff(desired, live(live_group("gone.pgsync-replacing"))), "gone.pgsync-replacing"
+    )
+    assert found.action == "unmanaged"
+    assert "never deleted by pgsync" in found.notes[0]
 
 
 def test_names_with_the_temporary_suffix_are_reserved() -> None:

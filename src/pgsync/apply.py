@@ -28,6 +28,10 @@ class GroupsApi(Protocol):
     def send(self, request: Request) -> None: ...
 
 
+class ReplaceStopped(PgsyncError):
+    """A replace left both groups in place: the old one changed while the new one was filled."""
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     group: str
@@ -174,6 +178,7 @@ class _Runner:
         for request in group.requests[:cut]:
             self._send(group, request)
         self._verify_temporary(group)
+        self._check_old_unchanged(group)
         for request in group.requests[cut:]:
             self._send(group, request)
 
@@ -192,6 +197,24 @@ class _Runner:
         action: Action = "create" if live is None else "update"
         return requests_for(
             self.organization, GroupDiff(group.name, action, changes, group.desired, live)
+        )
+
+    def _check_old_unchanged(self, group: GroupPlan) -> None:
+        """Stop the replace if the old group changed since the plan its copy was made from.
+
+        Someone else's write to the old group while the new one was filled (an addStack, a
+        pack) is not in the copy, and the DELETE would lose it. Stopping leaves both groups:
+        the next plan copies the old group as it is then and shows the change.
+        """
+        now = self.api.get_group(group.live_name or group.name)
+        if live_fingerprint(now, group.desired) == group.live_fingerprint:
+            return
+        state = "was deleted" if now is None else "changed live"
+        raise ReplaceStopped(
+            f"the old group '{group.live_name}' {state} while its replacement was being filled,"
+            f" so the replacement may lack that change: the old group was not deleted and the"
+            f" new one was kept as '{temp_name(group.name)}'; re-run plan to see the change and"
+            " apply to finish the replace with it"
         )
 
     def _verify_temporary(self, group: GroupPlan) -> None:

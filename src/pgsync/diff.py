@@ -51,6 +51,12 @@ from pgsync.replace import (
 
 Action = Literal["create", "update", "rename", "replace", "delete", "unchanged", "unmanaged"]
 
+_FOREIGN_TEMP = (
+    "the temporary group of a replace that these files do not declare (another config's, or"
+    " one whose group was dropped from them): never deleted by pgsync; finish it by applying"
+    " the config that declares the group, or delete it by hand"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class GroupDiff:
@@ -85,9 +91,10 @@ def diff(desired: DesiredState, live: LiveState) -> tuple[GroupDiff, ...]:
         claimed.update(g.name for g in (source, temp) if g is not None)
         result += _diff_declared(group, source, temp, live, problems)
     for temp in temps.values():
-        # Left by an interrupted replace that is no longer wanted: rolled back.
+        # Another config's replace may be in flight (or stopped part-way) with everything of
+        # its group in here: only the config that declares the group may finish or undo it.
         claimed.add(temp.name)
-        result.append(GroupDiff(temp.name, "delete", live=temp))
+        result.append(GroupDiff(temp.name, "unmanaged", live=temp, notes=(_FOREIGN_TEMP,)))
     for name in sorted(set(live.groups) | live.unread):
         if name in claimed:
             continue
