@@ -5,13 +5,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 from urllib.parse import quote
 
 from pgsync.client import Client
-from pgsync.errors import ApiError, FeatureUnavailable, PgsyncError
+from pgsync.errors import ApiError, BadResponse, FeatureUnavailable, PgsyncError
 from pgsync.matchrule import match_rule
 from pgsync.model import (
+    KNOWN_DEFAULT_GROUPS,
+    MODES,
     AppliedPack,
     Coverage,
     DesiredState,
@@ -19,7 +21,6 @@ from pgsync.model import (
     LiveGroup,
     LiveState,
     MatchRule,
-    Mode,
     OrgCatalog,
     PublishedPack,
     RuleEntity,
@@ -33,42 +34,139 @@ from pgsync.replace import is_temporary
 Progress = Callable[[int, int], None]
 
 
-def live_group_from_api(body: Mapping[str, Any]) -> LiveGroup:
-    """A group as GET returns it; optional fields (displayName, config, …) may be absent."""
+ENTITY_TYPES: tuple[EntityType, ...] = ("stacks", "accounts")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    for kind, noun in ((dict, "an object"), (list, "an array"), (str, "a string")):
+        if isinstance(value, kind):
+            return noun
+    return "a number"
+
+
+class Answer:
+    """Reads one route's answer: every wrong type or missing field is one BadResponse.
+
+    The SDK's response models say what is required; optional fields may be absent or null.
+    """
+
+    __slots__ = ("route",)
+
+    def __init__(self, route: str) -> None:
+        self.route = route
+
+    def fail(self, where: str, problem: str) -> NoReturn:
+        raise BadResponse(f"{self.route}: unexpected answer: {where} {problem}")
+
+    def object(self, value: Any, where: str = "the body") -> Mapping[str, Any]:
+        if not isinstance(value, dict):
+            self.fail(where, f"is {_kind(value)}, not an object")
+        return value
+
+    def value(self, body: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+        """A required field of `kind` (bool is no int, here)."""
+        found = body.get(key)
+        if found is None:
+            self.fail(f"{where}.{key}", "is missing")
+        if not isinstance(found, kind) or (kind is int and isinstance(found, bool)):
+            self.fail(f"{where}.{key}", f"is {_kind(found)}, not {_kind(kind())}")
+        return found
+
+    def text(self, body: Mapping[str, Any], key: str, where: str) -> str:
+        return cast(str, self.value(body, key, str, where))
+
+    def optional(self, body: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+        """An optional field: None when absent or null, else of `kind`."""
+        return None if body.get(key) is None else self.value(body, key, kind, where)
+
+    def objects(self, body: Mapping[str, Any], key: str, where: str) -> list[Mapping[str, Any]]:
+        """A list of objects; absent or null is empty (listings omit empty lists)."""
+        found = self.optional(body, key, list, where) or []
+        return [self.object(item, f"{where}.{key}[{i}]") for i, item in enumerate(found)]
+
+    def texts(self, body: Mapping[str, Any], key: str, where: str) -> list[str]:
+        found = self.optional(body, key, list, where) or []
+        for i, item in enumerate(found):
+            if not isinstance(item, str):
+                self.fail(f"{where}.{key}[{i}]", f"is {_kind(item)}, not a string")
+        return cast(list[str], found)
+
+    def choice(
+        self, body: Mapping[str, Any], key: str, allowed: tuple[str, ...], where: str
+    ) -> Any:
+        found = self.text(body, key, where)
+        if found not in allowed:
+            self.fail(f"{where}.{key}", f"is {found!r}, not one of {', '.join(allowed)}")
+        return found
+
+
+def live_group_from_api(body: Any, route: str, asked: str) -> LiveGroup:
+    """A group as GET returns it: the one asked for, with every field the SDK requires.
+
+    A group the service flags isOrgDefault, or that bears a name the service gives default
+    groups, is a default group: one flag alone in one answer never decides its protection.
+    """
+    answer = Answer(route)
+    group = answer.object(body)
+    name = answer.text(group, "name", "group")
+    if name != asked:
+        answer.fail("group.name", f"is {name!r}, not the group asked for, {asked!r}")
+    packs = answer.objects(group, "appliedPolicyPacks", "group")
+    return LiveGroup(
+        name=name,
+        entity_type=answer.choice(group, "entityType", ENTITY_TYPES, "group"),
+        mode=answer.choice(group, "mode", MODES, "group"),
+        is_default=answer.value(group, "isOrgDefault", bool, "group")
+        or name in KNOWN_DEFAULT_GROUPS,
+        stacks=frozenset(
+            _stack(answer, s, f"group.stacks[{i}]")
+            for i, s in enumerate(answer.objects(group, "stacks", "group"))
+        ),
+        accounts=frozenset(answer.texts(group, "accounts", "group")),
+        packs=tuple(
+            sorted(
+                (
+                    _applied_pack(answer, p, f"group.appliedPolicyPacks[{i}]")
+                    for i, p in enumerate(packs)
+                ),
+                key=lambda p: p.name,
+            )
+        ),
+        agent_pool_id=answer.optional(group, "agentPoolId", str, "group") or "",
+        stack_rule=_rule(answer, group, "stackMatchRule", "stack"),
+        account_rule=_rule(answer, group, "accountMatchRule", "account"),
+    )
+
+
+def _stack(answer: Answer, body: Mapping[str, Any], where: str) -> StackRef:
+    return StackRef(answer.text(body, "routingProject", where), answer.text(body, "name", where))
+
+
+def _rule(
+    answer: Answer, group: Mapping[str, Any], key: str, entity: RuleEntity
+) -> MatchRule | None:
+    body = answer.optional(group, key, dict, "group")
+    if not body:
+        return None
     try:
-        return LiveGroup(
-            name=str(body["name"]),
-            entity_type=cast(EntityType, body.get("entityType", "stacks")),
-            mode=cast(Mode, body.get("mode", "preventative")),
-            is_default=bool(body.get("isOrgDefault", False)),
-            stacks=frozenset(StackRef.from_api(s) for s in body.get("stacks") or ()),
-            accounts=frozenset(str(a) for a in body.get("accounts") or ()),
-            packs=tuple(
-                sorted(
-                    (_applied_pack(p) for p in body.get("appliedPolicyPacks") or ()),
-                    key=lambda p: p.name,
-                )
-            ),
-            agent_pool_id=str(body.get("agentPoolId") or ""),
-            stack_rule=_rule(body.get("stackMatchRule"), "stack"),
-            account_rule=_rule(body.get("accountMatchRule"), "account"),
-        )
-    except (KeyError, TypeError, AttributeError) as error:
-        raise PgsyncError(f"unexpected policy group in API response: missing {error}") from None
+        return match_rule(body, entity)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        answer.fail(f"group.{key}", "is not an expression tree")
 
 
-def _rule(body: Any, entity: RuleEntity) -> MatchRule | None:
-    return match_rule(body, entity) if isinstance(body, Mapping) and body else None
-
-
-def _applied_pack(body: Mapping[str, Any]) -> AppliedPack:
+def _applied_pack(answer: Answer, body: Mapping[str, Any], where: str) -> AppliedPack:
+    name = answer.text(body, "name", where)
     return AppliedPack(
-        name=str(body["name"]),
-        version_tag=str(body.get("versionTag", "")),
-        version=int(body.get("version", 0)),
-        display_name=str(body.get("displayName") or body["name"]),
-        config_json=canonical_json(body.get("config") or {}),
-        environments=tuple(body.get("environments") or ()),
+        name=name,
+        version_tag=answer.text(body, "versionTag", where),
+        version=answer.value(body, "version", int, where),
+        display_name=answer.optional(body, "displayName", str, where) or name,
+        config_json=canonical_json(answer.optional(body, "config", dict, where) or {}),
+        environments=tuple(answer.texts(body, "environments", where)),
     )
 
 
@@ -81,12 +179,18 @@ class PolicyGroupsApi:
         self._org = quote(organization, safe="")
 
     def group_names(self) -> list[str]:
-        body = self.client.get(groups_path(self.organization))
-        return sorted(str(g["name"]) for g in body.get("policyGroups") or ())
+        path = groups_path(self.organization)
+        answer = Answer(f"GET {path}")
+        body = answer.object(self.client.get(path))
+        answer.value(body, "policyGroups", list, "the body")
+        groups = answer.objects(body, "policyGroups", "the body")
+        return sorted(answer.text(g, "name", f"policyGroups[{i}]") for i, g in enumerate(groups))
 
     def get_group(self, name: str) -> LiveGroup | None:
-        body = self.client.get_or_none(group_path(self.organization, name))
-        return live_group_from_api(body) if body is not None else None
+        """The group, or None on a 404; any other answer but a 200 with it is an error."""
+        path = group_path(self.organization, name)
+        body = self.client.get_or_none(path)
+        return live_group_from_api(body, f"GET {path}", name) if body is not None else None
 
     def get_groups(
         self, names: Iterable[str], progress: Progress | None = None
@@ -109,18 +213,25 @@ class PolicyGroupsApi:
         return found
 
     def coverage(self) -> Coverage:
-        return Coverage.from_api(self.client.get(f"{groups_path(self.organization)}/metadata"))
+        path = f"{groups_path(self.organization)}/metadata"
+        return Coverage.from_api(Answer(f"GET {path}").object(self.client.get(path)))
 
     def published_packs(self) -> dict[str, PublishedPack]:
-        body = self.client.get(f"/api/orgs/{self._org}/policypacks")
+        path = f"/api/orgs/{self._org}/policypacks"
+        answer = Answer(f"GET {path}")
+        body = answer.object(self.client.get(path))
         packs = {}
-        for pack in body.get("policyPacks") or ():
+        for i, pack in enumerate(answer.objects(body, "policyPacks", "the body")):
+            where = f"policyPacks[{i}]"
+            name = answer.text(pack, "name", where)
             # The listing gives parallel lists: versions[i] is the number of versionTags[i].
-            tags = [str(t) for t in pack.get("versionTags") or ()]
-            numbers = [int(v) for v in pack.get("versions") or ()]
-            packs[str(pack["name"])] = PublishedPack(
-                name=str(pack["name"]),
-                display_name=str(pack.get("displayName") or pack["name"]),
+            tags = answer.texts(pack, "versionTags", where)
+            numbers = answer.optional(pack, "versions", list, where) or []
+            if not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
+                answer.fail(f"{where}.versions", "holds something other than numbers")
+            packs[name] = PublishedPack(
+                name=name,
+                display_name=answer.optional(pack, "displayName", str, where) or name,
                 versions=dict(zip(tags, numbers, strict=False)),
             )
         return packs
@@ -132,13 +243,18 @@ class PolicyGroupsApi:
             params = {"organization": self.organization}
             if token:
                 params["continuationToken"] = token
-            body = self.client.get("/api/user/stacks", params=params)
-            found.update(
-                StackRef(str(s["projectName"]), str(s["stackName"]))
-                for s in body.get("stacks") or ()
-                if s.get("orgName", self.organization) == self.organization
-            )
-            token = body.get("continuationToken")
+            answer = Answer("GET /api/user/stacks")
+            body = answer.object(self.client.get("/api/user/stacks", params=params))
+            for i, stack in enumerate(answer.objects(body, "stacks", "the body")):
+                where = f"stacks[{i}]"
+                if answer.optional(stack, "orgName", str, where) in (None, self.organization):
+                    found.add(
+                        StackRef(
+                            answer.text(stack, "projectName", where),
+                            answer.text(stack, "stackName", where),
+                        )
+                    )
+            token = answer.optional(body, "continuationToken", str, "the body")
             if not token:
                 return frozenset(found)
 
@@ -148,9 +264,14 @@ class PolicyGroupsApi:
         token: str | None = None
         while True:
             params = {"continuationToken": token} if token else None
-            body = self.client.get(f"/api/preview/insights/{self._org}/accounts", params=params)
-            found.update(str(account["name"]) for account in body.get("accounts") or ())
-            token = body.get("nextToken")
+            path = f"/api/preview/insights/{self._org}/accounts"
+            answer = Answer(f"GET {path}")
+            body = answer.object(self.client.get(path, params=params))
+            found.update(
+                answer.text(account, "name", f"accounts[{i}]")
+                for i, account in enumerate(answer.objects(body, "accounts", "the body"))
+            )
+            token = answer.optional(body, "nextToken", str, "the body")
             if not token:
                 return frozenset(found)
 
@@ -172,7 +293,7 @@ class PolicyGroupsApi:
     def preview(self, rule: MatchRule) -> RulePreview | None:
         """How many stacks (accounts) `rule` matches now; None when the answer has no counts."""
         # One entity per page: only the counts are wanted.
-        return _counts(self._preview_page(rule, {"count": "1"}))
+        return _counts(self._preview_page(rule, {"count": "1"})[1])
 
     def matches(self, rule: MatchRule) -> tuple[frozenset[str], RulePreview | None]:
         """Every stack (`project/stack`) or account `rule` matches now, page by page."""
@@ -180,19 +301,23 @@ class PolicyGroupsApi:
         names: set[str] = set()
         params: dict[str, str] = {}
         while True:
-            body = self._preview_page(rule, params)
-            for entity in body.get(kind) or ():
+            answer, body = self._preview_page(rule, params)
+            for i, entity in enumerate(answer.objects(body, kind, "the body")):
+                where = f"{kind}[{i}]"
+                name = answer.text(entity, "name", where)
                 names.add(
-                    f"{entity['routingProject']}/{entity['name']}"
+                    f"{answer.text(entity, 'routingProject', where)}/{name}"
                     if rule.entity == "stack"
-                    else str(entity["name"])
+                    else name
                 )
-            token = body.get("continuationToken")
+            token = answer.optional(body, "continuationToken", str, "the body")
             if not token:
                 return frozenset(names), _counts(body)
-            params = {"continuationToken": str(token)}
+            params = {"continuationToken": token}
 
-    def _preview_page(self, rule: MatchRule, params: Mapping[str, str]) -> Mapping[str, Any]:
+    def _preview_page(
+        self, rule: MatchRule, params: Mapping[str, str]
+    ) -> tuple[Answer, Mapping[str, Any]]:
         """One page of the rule preview: a read-only POST that saves nothing.
 
         An organization without the preview feature answers with an error:
@@ -213,7 +338,8 @@ class PolicyGroupsApi:
                     "from the files, or have the preview feature enabled"
                 ) from None
             raise
-        return body if isinstance(body, Mapping) else {}
+        answer = Answer(f"POST {path}")
+        return answer, answer.object(body)
 
     def previews(
         self, desired: DesiredState, groups: Mapping[str, LiveGroup], pool: ThreadPoolExecutor
@@ -237,6 +363,20 @@ class PolicyGroupsApi:
         return {key: found for key, found in counts.items() if found is not None}
 
     def send(self, request: Request) -> None:
+        """Sends one write; never a delete or rename of a group with a default group's name.
+
+        The last line of defence, whatever the plan, a saved plan file or the answers said.
+        """
+        prefix = groups_path(self.organization) + "/"
+        target = request.path.removeprefix(prefix)
+        renames = request.method == "PATCH" and isinstance(request.body, Mapping)
+        if (request.method == "DELETE" or (renames and "newName" in request.body)) and any(
+            target == quote(name, safe="") for name in KNOWN_DEFAULT_GROUPS
+        ):
+            raise PgsyncError(
+                f"refusing to send {request.method} {request.path}: it would delete or rename "
+                "a default group"
+            )
         self.client.write(request.method, request.path, request.body)
 
     def read_live_state(

@@ -6,8 +6,10 @@ import ipaddress
 import json
 import logging
 import random
+import ssl
 import threading
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -21,9 +23,11 @@ from pgsync.errors import (
     AmbiguousWriteError,
     ApiError,
     AuthError,
+    BadResponse,
     PgsyncError,
     TransportError,
 )
+from pgsync.scrub import escape, escape_lines, scrub
 
 log = logging.getLogger("pgsync.client")
 
@@ -31,6 +35,12 @@ ACCEPT = "application/vnd.pulumi+8"
 TOKEN_ENV = "PULUMI_ACCESS_TOKEN"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 REDACTED = "<redacted>"
+MAX_BODY_BYTES = 32 * 1024 * 1024
+"""The largest answer read, after decompression: about 50 times a group of 10,000 stacks."""
+REQUEST_DEADLINE = 60.0
+"""Seconds one attempt may take from sending to the last byte of the answer, however it trickles."""
+ACCEPT_ENCODING = "gzip, deflate"
+"""Only what `_read_body` inflates itself, within the size limit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,17 +80,19 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
 
 
 class TokenFilter(logging.Filter):
-    """Scrubs the token from every log record, whatever logger wrote it (httpx included)."""
+    """Scrubs the token and the run's secrets from every log record, whatever logger wrote it
+    (httpx included), and escapes the invisible characters a server may have put in it."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str | None) -> None:
         super().__init__()
         self.token = token
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if self.token in message:
-            record.msg = message.replace(self.token, REDACTED)
-            record.args = None
+        if self.token:
+            message = message.replace(self.token, REDACTED)
+        record.msg = escape_lines(scrub(message))
+        record.args = None
         return True
 
 
@@ -104,6 +116,78 @@ class Pacer:
             self._next = slot + self.interval
         if slot > now:
             self._sleep(slot - now)
+
+
+class _Unusable(Exception):
+    """The answer could not be read whole: too large, too slow or wrongly encoded."""
+
+    def __init__(self, reason: str, *, deadline: bool = False) -> None:
+        super().__init__(reason)
+        self.deadline = deadline
+
+
+def _inflater(response: httpx.Response) -> Any:
+    """A zlib decompressor for the answer's Content-Encoding; None for an unencoded body."""
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(zlib.MAX_WBITS | 16)
+    if encoding == "deflate":
+        return zlib.decompressobj()
+    raise _Unusable(f"the body is encoded as {encoding!r}, which pgsync did not ask for")
+
+
+def _read_body(response: httpx.Response, limit: int, deadline: float) -> bytes:
+    """The whole body, decoded, refused once it passes `limit` bytes or `deadline`.
+
+    Decompression is done here, in steps of at most what the limit still allows, so that a
+    small compressed body cannot inflate to gigabytes in memory (httpx's decoder would).
+    """
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > limit:
+        raise _Unusable(f"the body would be {int(length):,} bytes, over the limit of {limit:,}")
+    inflate = _inflater(response)
+    parts: list[bytes] = []
+    size = 0
+    try:
+        for raw in response.iter_raw():
+            data = raw
+            while data:
+                if inflate is None:
+                    out, data = data, b""
+                else:
+                    out = inflate.decompress(data, limit - size + 1)
+                    data = inflate.unconsumed_tail
+                size += len(out)
+                if size > limit:
+                    raise _Unusable(f"the body is over the limit of {limit:,} bytes")
+                parts.append(out)
+            if time.monotonic() > deadline:
+                raise _Unusable("the answer did not arrive in time", deadline=True)
+        if inflate is not None:
+            out = inflate.flush()
+            if size + len(out) > limit:
+                raise _Unusable(f"the body is over the limit of {limit:,} bytes")
+            parts.append(out)
+    except zlib.error as error:
+        raise _Unusable(f"the compressed body is corrupt ({error})") from None
+    return b"".join(parts)
+
+
+def _certificate_failure(error: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification error behind a connect error, if that is what it was."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _json_media_type(response: httpx.Response) -> str:
+    media: str = response.headers.get("Content-Type", "no Content-Type")
+    return media.partition(";")[0].strip()
 
 
 def _encode(body: Any) -> bytes | None:
@@ -131,6 +215,9 @@ class Client:
         sleep: Callable[[float], None] = time.sleep,
         seed: int | None = None,
         max_rps: float | None = None,
+        deadline: float = REQUEST_DEADLINE,
+        max_body: int = MAX_BODY_BYTES,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         if token and not (token.isascii() and token.isprintable() and token == token.strip()):
             # httpx would quote the header value in its error (unredactable) or crash.
@@ -150,22 +237,31 @@ class Client:
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
         self._pace = Pacer(max_rps, sleep) if max_rps else None
+        self.deadline = deadline
+        self.max_body = max_body
         headers = {
             "Accept": ACCEPT,
+            "Accept-Encoding": ACCEPT_ENCODING,
             "Content-Type": "application/json",
             "User-Agent": f"pgsync/{__version__}",
         }
         if token:
             headers["Authorization"] = f"token {token}"
+        limits = httpx.Limits(
+            max_connections=self.parallelism, max_keepalive_connections=self.parallelism
+        )
+        if transport is None and is_loopback(base_url):
+            # A transport of our own takes no proxy from the environment (HTTP_PROXY, …): a
+            # proxy would see a plain-HTTP request, token and all. Elsewhere proxies are
+            # honoured, and https:// goes through them in a CONNECT tunnel, TLS end to end.
+            transport = httpx.HTTPTransport(verify=verify, limits=limits)
         self._http = httpx.Client(
             base_url=self.base_url,
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=httpx.Limits(
-                max_connections=self.parallelism, max_keepalive_connections=self.parallelism
-            ),
+            limits=limits,
             transport=transport,
-            verify=True,
+            verify=verify,
             follow_redirects=False,
         )
 
@@ -179,17 +275,20 @@ class Client:
         self.close()
 
     def redact(self, text: str) -> str:
-        return text.replace(self._token, REDACTED) if self._token else text
+        """`text` without the token or any secret value known to the run."""
+        return scrub(text.replace(self._token, REDACTED) if self._token else text)
 
     def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
-        """A read: retried on connection errors, timeouts, 429 and 502/503/504."""
-        response = self._send("GET", path, params=params, body=None, write=False)
-        return response.json() if response.content else None
+        """A read: retried on connection errors, timeouts, 429 and 502/503/504.
+
+        Its answer must be a 200 with a JSON body (any JSON value: the caller checks its
+        shape); anything else is BadResponse.
+        """
+        return self._json("GET", path, *self._send("GET", path, params=params, body=None))
 
     def query(self, path: str, body: Any, params: Mapping[str, str] | None = None) -> Any:
         """A POST that only reads (a preview): retried like a read, since it changes nothing."""
-        response = self._send("POST", path, params=params, body=body, write=False)
-        return response.json() if response.content else None
+        return self._json("POST", path, *self._send("POST", path, params=params, body=body))
 
     def get_or_none(self, path: str) -> Any:
         """A read where 404 means "not there" rather than an error."""
@@ -204,6 +303,34 @@ class Client:
         """A write: retried only where it provably did not take effect (contract §5)."""
         self._send(method, path, params=None, body=body, write=True)
 
+    def _json(self, method: str, path: str, response: httpx.Response, data: bytes) -> Any:
+        if response.status_code != 200:
+            raise BadResponse(
+                f"{method} {path}: the API answered HTTP {response.status_code} "
+                f"{'with no body' if not data else 'with a body'}; expected 200 with JSON"
+            )
+        try:
+            return json.loads(data)
+        except (ValueError, RecursionError) as error:
+            # The message says where parsing failed, never what the body holds.
+            reason = str(error) if isinstance(error, json.JSONDecodeError) else "nested too deep"
+            raise BadResponse(
+                f"{method} {path}: the API's answer (HTTP 200, {_json_media_type(response)}) "
+                f"is not JSON: {reason}"
+            ) from None
+
+    def _exchange(
+        self, method: str, path: str, params: Mapping[str, str] | None, content: bytes | None
+    ) -> tuple[httpx.Response, bytes]:
+        """One attempt: the answer's head and its whole body, within the size and time limits."""
+        deadline = time.monotonic() + self.deadline
+        request = self._http.build_request(method, path, params=params, content=content)
+        response = self._http.send(request, stream=True)
+        try:
+            return response, _read_body(response, self.max_body, deadline)
+        finally:
+            response.close()
+
     def _send(
         self,
         method: str,
@@ -211,19 +338,37 @@ class Client:
         *,
         params: Mapping[str, str] | None,
         body: Any,
-        write: bool,
-    ) -> httpx.Response:
+        write: bool = False,
+    ) -> tuple[httpx.Response, bytes]:
         waited = 0.0
+        content = _encode(body)
         for attempt in range(self.retry.attempts):
             last = attempt == self.retry.attempts - 1
             if self._pace is not None:
                 self._pace.wait()
             try:
-                response = self._http.request(method, path, params=params, content=_encode(body))
+                response, data = self._exchange(method, path, params, content)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+                failure = _certificate_failure(error)
+                if failure is not None:
+                    # The same certificate fails the same way again: retrying only waits.
+                    raise TransportError(
+                        f"{method} {path}: TLS certificate verification failed "
+                        f"({failure.verify_message or failure.reason}); not retried: check "
+                        "the API URL and the trusted CAs (SSL_CERT_FILE)"
+                    ) from None
                 # Never reached the server: safe to retry, write or not.
                 reason = f"cannot connect: {self.redact(str(error)) or type(error).__name__}"
                 delay = None
+            except _Unusable as error:
+                if write:
+                    raise AmbiguousWriteError(method, path, str(error)) from None
+                if error.deadline:
+                    raise TransportError(
+                        f"{method} {path}: no complete answer within {self.deadline:g} s "
+                        "(the deadline of one request); not retried"
+                    ) from None
+                raise BadResponse(f"{method} {path}: unusable answer: {error}") from None
             except httpx.LocalProtocolError as error:
                 # Our own request was malformed: it never left, and a retry would fail alike.
                 raise TransportError(
@@ -236,9 +381,9 @@ class Client:
                 delay = None
             else:
                 if response.is_success:
-                    return response
+                    return response, data
                 status = response.status_code
-                message = self._api_message(response)
+                message = self._api_message(_with_body(response, data))
                 retryable = status == 429 or (not write and status in RETRY_STATUSES)
                 if not retryable:
                     if write and status >= 500:
@@ -260,13 +405,24 @@ class Client:
         raise TransportError(f"{method} {path}: giving up after {attempt + 1} attempts: {reason}")
 
     def _api_message(self, response: httpx.Response) -> str:
-        """The API's own message: JSON `message` when there is one, else the raw body."""
+        """The API's own message on one line: JSON `message` when there is one, else the body.
+
+        Secrets go before the cut, so that no part of one is left at the end.
+        """
         try:
             body = response.json()
         except ValueError:
             body = None
         if isinstance(body, dict) and isinstance(body.get("message"), str):
-            text = body["message"]
+            text = self.redact(body["message"])
         else:
-            text = response.text.strip()[:500] or response.reason_phrase
-        return self.redact(text)
+            text = self.redact(response.text.strip())[:500] or response.reason_phrase
+        return escape(text)
+
+
+def _with_body(response: httpx.Response, data: bytes) -> httpx.Response:
+    """A closed, streamed answer as a plain one holding its (already decoded) body."""
+    headers = {"Content-Type": response.headers.get("Content-Type", "")}
+    return httpx.Response(
+        response.status_code, headers=headers, content=data, request=response.request
+    )

@@ -7,6 +7,7 @@
     │   └── AuthError                401 / 403
     ├── FeatureUnavailable           the organization lacks a preview feature the files use
     ├── TransportError               network failure, timeout, retries exhausted
+    ├── BadResponse                  an answer pgsync cannot use (shape, size, not JSON)
     ├── AmbiguousWriteError          a write whose effect is unknown (5xx, timeout)
     ├── WriteNotVerified             read-back does not show the intended effect
     ├── StalePlan                    a saved plan no longer matches files or live state
@@ -88,6 +89,10 @@ class FeatureUnavailable(PgsyncError):
 
 class TransportError(PgsyncError):
     """The request never got a usable answer (connection, timeout, retries exhausted)."""
+
+
+class BadResponse(PgsyncError):
+    """The API answered, but not with what the route returns: never retried, never acted on."""
 
 
 class AmbiguousWriteError(PgsyncError):
