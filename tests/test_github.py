@@ -60,10 +60,10 @@ def test_property_also_escapes_colon_and_comma() -> None:
 
 
 def test_annotation_escapes_message_and_properties() -> None:
-    problem = Problem(Location("dir/a,b:c.yaml", 3, 5), "bad: 100%\nnext, line")
+    problem = Problem(Location("dir/a,b:c.yaml", 3, 5), "bad: 100%, next line")
     assert annotation(problem, "warning", title="pg:sync, check") == (
         "::warning file=dir/a%2Cb%3Ac.yaml,line=3,col=5,title=pg%3Async%2C check"
-        "::bad: 100%25%0Anext, line"
+        "::bad: 100%25, next line"
     )
 
 

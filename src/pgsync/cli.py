@@ -28,6 +28,7 @@ from pgsync.cli_workflow import (
 from pgsync.desired import load_desired
 from pgsync.diff import diff
 from pgsync.schema import schema_text
+from pgsync.scrub import shown
 
 
 class _Group(click.Group):
@@ -80,8 +81,11 @@ def validate(paths: tuple[str, ...], live: bool, settings: Settings) -> None:
         diff(desired, read_live(api, desired))
     files = len(desired.inputs)
     click.echo(
-        f"valid: {len(desired.groups)} groups for organization '{desired.organization}' "
-        f"in {files} file{'s' if files != 1 else ''}" + (" (checked against live)" if live else "")
+        shown(
+            f"valid: {len(desired.groups)} groups for organization '{desired.organization}' "
+            f"in {files} file{'s' if files != 1 else ''}"
+            + (" (checked against live)" if live else "")
+        )
     )
 
 

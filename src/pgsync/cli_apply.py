@@ -28,6 +28,7 @@ from pgsync.journal import Journal, last_run_report, read_events
 from pgsync.plan import build_plan
 from pgsync.render import render_text
 from pgsync.savedplan import input_reasons, parse_saved, restrict, stale_reasons, touched_names
+from pgsync.scrub import shown
 
 DEFAULT_JOURNAL = "pgsync-journal.jsonl"
 
@@ -79,12 +80,12 @@ def apply(
     --yes; without a terminal and without --yes it refuses.
     """
     if resume_path:
-        click.echo(last_run_report(read_events(resume_path)))
+        click.echo(shown(last_run_report(read_events(resume_path))))
         click.echo()
     planned = _saved(paths, plan_file, settings, allow) if plan_file else None
     planned = planned or make_plan(paths, settings, allow)
     result = planned.plan
-    click.echo(render_text(result, color=settings.color), nl=False)
+    click.echo(shown(render_text(result, color=settings.color), colors=settings.color), nl=False)
     exit_if_blocked(result)
     if not result.has_changes:
         return
@@ -93,7 +94,11 @@ def apply(
     journal = Journal(journal_path)
     try:
         report = apply_plan(
-            result, planned.api, planned.live.catalog, on_event=click.echo, journal=journal
+            result,
+            planned.api,
+            planned.live.catalog,
+            on_event=lambda line: click.echo(shown(line)),
+            journal=journal,
         )
     finally:
         journal.close()

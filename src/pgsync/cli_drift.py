@@ -18,6 +18,7 @@ from pgsync.errors import PgsyncError, ValidationFailed
 from pgsync.gitrefs import files_at
 from pgsync.model import DesiredState, LiveState
 from pgsync.plan import build_plan
+from pgsync.scrub import shown
 
 
 @click.command()
@@ -74,8 +75,10 @@ def _base_state(ref: str, paths: tuple[str, ...], desired: DesiredState) -> Desi
             return load_desired(files)
         except ValidationFailed as error:
             click.echo(
-                f"warning: the files at {ref} are not valid ({len(error.problems)} problems); "
-                "differences are not classified",
+                shown(
+                    f"warning: the files at {ref} are not valid ({len(error.problems)} "
+                    "problems); differences are not classified"
+                ),
                 err=True,
             )
             return None
@@ -93,8 +96,10 @@ def _origins(
     except PgsyncError as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         click.echo(
-            f"warning: the files at {ref} no longer plan against the org ({first}); "
-            "differences are not classified",
+            shown(
+                f"warning: the files at {ref} no longer plan against the org ({first}); "
+                "differences are not classified"
+            ),
             err=True,
         )
         return {}

@@ -22,6 +22,7 @@ from pgsync.model import LiveState, OrgCatalog
 from pgsync.packconfig import Placeholder
 from pgsync.plan import GroupPlan, build_plan
 from pgsync.render import change_line
+from pgsync.scrub import remember_live
 
 
 @click.command("import")
@@ -86,6 +87,7 @@ def _read_everything(api: PolicyGroupsApi) -> LiveState:
         groups = api.get_groups(api.group_names(), progress)
     finally:
         progress.finish()
+    remember_live(groups.values())
     # Accounts are read only where account groups have members: orgs without Insights
     # need not answer the accounts listing at all.
     has_accounts = any(g.accounts for g in groups.values())

@@ -15,6 +15,7 @@ from pgsync import __version__
 from pgsync.client import REDACTED, TOKEN_ENV
 from pgsync.console import configure_logging, print_problems, use_color
 from pgsync.errors import PgsyncError, ValidationFailed
+from pgsync.scrub import secret_run, shown
 
 DEFAULT_API_URL = "https://api.pulumi.com"
 
@@ -86,7 +87,8 @@ def common_options(command: Callable[..., R]) -> Callable[..., R]:
         color = use_color(no_color, sys.stdout)
         settings = Settings(api_url, verbose, color, parallelism, max_rps)
         configure_logging(verbose, settings.token)
-        return command(settings=settings, **kwargs)
+        with secret_run():
+            return command(settings=settings, **kwargs)
 
     return output_options(API_URL(MAX_RPS(wrapper)))
 
@@ -104,7 +106,7 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             click.echo(f"error: {count} problem{'s' if count != 1 else ''} found", err=True)
             sys.exit(error.exit_code)
         except PgsyncError as error:
-            click.echo(f"error: {_scrub(str(error))}", err=True)
+            click.echo(f"error: {shown(_scrub(str(error)))}", err=True)
             sys.exit(error.exit_code)
         except KeyboardInterrupt:
             click.echo("error: interrupted", err=True)

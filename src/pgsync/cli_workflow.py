@@ -33,6 +33,7 @@ from pgsync.model import DesiredState, LiveState
 from pgsync.plan import Plan, build_plan
 from pgsync.render import render_json, render_text
 from pgsync.safety import could_unprotect, evaluate
+from pgsync.scrub import remember_live, shown, shown_json
 
 EXIT_CHANGES = 2
 EXIT_BLOCKED = 3
@@ -71,9 +72,11 @@ def read_live(
 ) -> LiveState:
     progress = Progress("reading policy groups")
     try:
-        return api.read_live_state(desired, only=only, progress=progress, coverage=coverage)
+        live = api.read_live_state(desired, only=only, progress=progress, coverage=coverage)
     finally:
         progress.finish()
+    remember_live(live.groups.values())
+    return live
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,7 @@ def judged(planned: Planned, allow: tuple[str, ...]) -> Planned:
     if live.unread and could_unprotect(planned.plan):
         # Whether a stack is still protected elsewhere depends on every group it is in.
         groups = {**live.groups, **planned.api.get_groups(sorted(live.unread))}
+        remember_live(groups.values())
         live = dataclasses.replace(live, groups=groups, unread=frozenset())
     acknowledged = planned.desired.allow | set(allow)
     findings = evaluate(planned.plan, live, planned.desired.safety, acknowledged)
@@ -113,7 +117,7 @@ def exit_if_blocked(result: Plan) -> None:
     """Contract §3: exit 3 when a safety rule blocks a change (after the plan is shown)."""
     if result.blocked:
         ids = ", ".join(f.id for f in result.blocked)
-        click.echo(f"error: blocked by safety rules: {ids}", err=True)
+        click.echo(shown(f"error: blocked by safety rules: {ids}"), err=True)
         sys.exit(EXIT_BLOCKED)
 
 
@@ -158,15 +162,20 @@ def show_plan(
     `extras` adds keys to groups of the JSON plan; `epilogue(markdown)` is a section to
     print after the text or Markdown plan.
     """
-    as_json = render_json(result, __version__, extras)
+    as_json = shown_json(render_json(result, __version__, extras))
     if out:
         write_file(out, as_json)
     if fmt == "json":
         click.echo(as_json, nl=False)
     elif fmt == "markdown":
-        click.echo(render_markdown(result) + epilogue(True), nl=False)
+        click.echo(shown(render_markdown(result) + epilogue(True)), nl=False)
     else:
-        click.echo(render_text(result, color=settings.color) + epilogue(False), nl=False)
+        click.echo(
+            shown(
+                render_text(result, color=settings.color) + epilogue(False), colors=settings.color
+            ),
+            nl=False,
+        )
     if is_github_actions(os.environ):
         _publish(result, as_json, out, epilogue(True))
 
@@ -176,7 +185,7 @@ def _publish(result: Plan, as_json: str, out: str | None, epilogue: str) -> None
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         markdown = render_markdown(result, limit=STEP_SUMMARY_CAP, full_plan_hint=JSON_HINT)
-        append_step_summary(summary, markdown + epilogue)
+        append_step_summary(summary, shown(markdown + epilogue))
     outputs = os.environ.get("GITHUB_OUTPUT")
     if outputs:
         path = out or str(Path(os.environ.get("RUNNER_TEMP") or ".") / "pgsync-plan.json")

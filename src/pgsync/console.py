@@ -12,6 +12,7 @@ import click
 from pgsync.client import TokenFilter
 from pgsync.errors import Problem
 from pgsync.github import annotation, is_github_actions
+from pgsync.scrub import shown_line
 
 
 def use_color(no_color: bool, stream: TextIO) -> bool:
@@ -48,15 +49,14 @@ def print_problems(problems: tuple[Problem, ...]) -> None:
         if on_github:
             click.echo(annotation(problem))
         else:
-            click.echo(f"{problem.location}: error: {problem.message}", err=True)
+            click.echo(shown_line(f"{problem.location}: error: {problem.message}"), err=True)
 
 
 def configure_logging(verbose: bool, token: str | None) -> None:
-    """-v shows pgsync's retries and httpx's requests; the token is scrubbed either way."""
+    """-v shows pgsync's retries and httpx's requests; secrets are scrubbed either way."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    if token:
-        handler.addFilter(TokenFilter(token))
+    handler.addFilter(TokenFilter(token))
     levels = {
         "pgsync": logging.DEBUG if verbose else logging.WARNING,
         "httpx": logging.INFO if verbose else logging.WARNING,

@@ -9,6 +9,7 @@ from uuid import uuid4
 
 from pgsync.errors import Problem
 from pgsync.plan import Plan
+from pgsync.scrub import shown_line
 
 LEVELS = frozenset({"error", "warning", "notice"})
 STEP_SUMMARY_CAP = 1024 * 1024
@@ -21,7 +22,10 @@ def is_github_actions(env: Mapping[str, str]) -> bool:
 
 
 def escape_data(text: str) -> str:
-    """A workflow command's message, escaped as actions/toolkit command.ts does."""
+    """A workflow command's message, escaped as actions/toolkit command.ts does.
+
+    Nothing else breaks a command's line: `annotation` escapes every other control first.
+    """
     # `%` first, or the escapes below would be escaped again.
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
@@ -32,12 +36,16 @@ def escape_property(text: str) -> str:
 
 
 def annotation(problem: Problem, level: str = "error", title: str = "pgsync") -> str:
-    """`::error file=F,line=L,col=C,title=T::message`, which GitHub shows on the file's line."""
+    """`::error file=F,line=L,col=C,title=T::message`, which GitHub shows on the file's line.
+
+    Always one line: newlines, controls and bidi characters of file names and messages are
+    shown escaped, and no secret value of the run is in it.
+    """
     if level not in LEVELS:
         raise ValueError(f"annotation level must be one of {sorted(LEVELS)}, not {level!r}")
     where = problem.location
     properties = ",".join(
-        f"{key}={escape_property(str(value))}"
+        f"{key}={escape_property(shown_line(str(value)))}"
         for key, value in (
             ("file", where.file),
             ("line", where.line),
@@ -45,7 +53,7 @@ def annotation(problem: Problem, level: str = "error", title: str = "pgsync") ->
             ("title", title),
         )
     )
-    return f"::{level} {properties}::{escape_data(problem.message)}"
+    return f"::{level} {properties}::{escape_data(shown_line(problem.message))}"
 
 
 def append_step_summary(path: str | Path, markdown: str, cap_bytes: int = STEP_SUMMARY_CAP) -> None:

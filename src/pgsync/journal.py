@@ -1,7 +1,8 @@
 """The apply journal: one JSON line per step (intended, sent, confirmed), flushed to disk.
 
-It holds methods, paths, group names and outcomes, never request bodies, so no config
-value (secret or not) and never the token. After a crash it tells what the run had done.
+It holds methods, paths, group names and outcomes, never request bodies. Its free text
+(errors, reasons) has every secret value the run knows scrubbed, and never the token, even
+where the API's own message quoted one. After a crash it tells what the run had done.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pgsync.errors import PgsyncError
+from pgsync.scrub import scrub
+
+IDENTITY = frozenset({"run", "event", "group", "action", "method", "path", "organization"})
+"""Fields that name what was done, kept as they are: a later run reads them back."""
 
 
 class Journal:
@@ -29,7 +34,11 @@ class Journal:
             raise PgsyncError(f"cannot open journal {path}: {error.strerror}") from None
 
     def record(self, event: str, **fields: Any) -> None:
-        line = {"time": round(time.time(), 3), "run": self.run, "event": event, **fields}
+        scrubbed = {
+            key: scrub(value) if isinstance(value, str) and key not in IDENTITY else value
+            for key, value in fields.items()
+        }
+        line = {"time": round(time.time(), 3), "run": self.run, "event": event, **scrubbed}
         self._file.write(json.dumps(line, sort_keys=True) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())

@@ -8,7 +8,8 @@ from typing import Any
 
 from pgsync.errors import Location, Problem
 from pgsync.model import SECRET_KEY, JsonPath, canonical_json, normalise_config
-from pgsync.secrets import DEFAULT_SECRET_KEYS, is_secret_key
+from pgsync.scrub import remember_config
+from pgsync.secrets import DEFAULT_SECRET_KEYS, is_secret_key, values_at
 from pgsync.yamlnodes import Document, JsonPointer
 
 
@@ -60,6 +61,8 @@ def wire_config(
             problems.append(Problem(doc.key_at((*policy_path, SECRET_KEY)), message))
         # Policy names are not setting names: `no-plaintext-secrets` holds no secret itself.
         plain[policy] = unwrapper.mapping(settings, (policy,), policy_path, in_list=False)
+    # Known secret from here on: scrubbed from every message, wherever the API echoes it.
+    remember_config(values_at(plain, unwrapper.secrets))
     return canonical_json(normalise_config(plain, level)), frozenset(unwrapper.secrets)
 
 

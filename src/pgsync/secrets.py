@@ -63,6 +63,39 @@ def is_secret_path(path: Path, secret_paths: Iterable[tuple[str, ...]]) -> bool:
     return any(tuple(path[: len(p)]) == p for p in secret_paths)
 
 
+def secret_key_values(value: Any, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> list[Any]:
+    """The values that `mask_secret_keys` would mask, for scrubbing them wherever else they go."""
+    patterns = tuple(patterns)
+    found: list[Any] = []
+
+    def walk(node: Any, depth: int) -> None:
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, item in items:
+            if depth > 0 and isinstance(key, str) and is_secret_key(key, patterns):
+                found.append(item)
+            elif isinstance(item, dict | list):
+                walk(item, depth + 1)
+
+    if isinstance(value, dict | list):
+        walk(value, 0)
+    return found
+
+
+def values_at(value: Any, paths: Iterable[Path]) -> list[Any]:
+    """The values at those of `paths` that exist in `value`."""
+    found = []
+    for path in paths:
+        node = value
+        for step in path:
+            try:
+                node = node[step]
+            except (KeyError, IndexError, TypeError):
+                break
+        else:
+            found.append(node)
+    return found
+
+
 def mask_secret_keys(value: Any, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> Any:
     """A copy with every value under a secret-looking key (at any depth below a policy) masked.
 
