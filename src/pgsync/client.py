@@ -138,6 +138,10 @@ def _inflater(response: httpx.Response) -> Any:
     raise _Unusable(f"the body is encoded as {encoding!r}, which pgsync did not ask for")
 
 
+_INFLATE_STEP = 1 << 20
+"""Bytes inflated per step: zlib builds one step's output in blocks and then copies it."""
+
+
 def _read_body(response: httpx.Response, limit: int, deadline: float) -> bytes:
     """The whole body, decoded, refused once it passes `limit` bytes or `deadline`.
 
@@ -157,7 +161,7 @@ def _read_body(response: httpx.Response, limit: int, deadline: float) -> bytes:
                 if inflate is None:
                     out, data = data, b""
                 else:
-                    out = inflate.decompress(data, limit - size + 1)
+                    out = inflate.decompress(data, min(limit - size + 1, _INFLATE_STEP))
                     data = inflate.unconsumed_tail
                 size += len(out)
                 if size > limit:

@@ -1,0 +1,408 @@
+"""Hostile and broken servers: one clear error naming the route, bounded memory and time.
+
+Each case is a real HTTP server on 127.0.0.1: the emulator with an injected answer, or a
+small server of its own where the answer is a stream the emulator cannot send.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import ssl
+import struct
+import threading
+import time
+import tracemalloc
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import org_spec
+from pgsync.api import PolicyGroupsApi, live_group_from_api
+from pgsync.client import MAX_BODY_BYTES, Client, RetryPolicy
+from pgsync.emulator import EmulatorServer, fixture_from_dict
+from pgsync.errors import BadResponse, PgsyncError, TransportError
+from pgsync.model import LiveGroup
+from pgsync.plan import Request, group_path
+from test_cli_e2e import groups_file, pgsync
+
+LIST = "/api/orgs/acme/policygroups"
+GIB = 1 << 30
+SELF_SIGNED = Path(__file__).parent / "data" / "tls" / "selfsigned.pem"
+
+Answer = Callable[[http.server.BaseHTTPRequestHandler], None]
+
+
+class HostileServer:
+    """An HTTP server on 127.0.0.1 whose every answer is written by `answer`."""
+
+    def __init__(self, answer: Answer, tls: ssl.SSLContext | None = None) -> None:
+        self.requests = 0
+        self.body_bytes_sent = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                outer.requests += 1
+                with contextlib.suppress(OSError):  # the client hung up: what limits are for
+                    answer(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> HostileServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def head(handler: http.server.BaseHTTPRequestHandler, **headers: str) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    for name, value in headers.items():
+        handler.send_header(name.replace("_", "-"), value)
+    handler.end_headers()
+
+
+def client(url: str, **options: Any) -> Client:
+    return Client(url, None, retry=RetryPolicy(attempts=3, base_delay=0.001), **options)
+
+
+def peak_memory(run: Callable[[], object]) -> tuple[int, BaseException]:
+    """The peak of Python's allocations while `run` fails, and how it failed."""
+    tracemalloc.start()
+    try:
+        run()
+    except PgsyncError as error:
+        failure: BaseException = error
+    else:
+        raise AssertionError("no error")
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak, failure
+
+
+# --- bodies that are not what the route returns ---------------------------------------------
+
+NOT_AN_OBJECT = [
+    ('{"policyGroups": [', "application/json", "is not JSON: Expecting value"),
+    ("<html><body>502 Bad Gateway</body></html>", "text/html", "(HTTP 200, text/html) is not"),
+    ("null", "application/json", "the body is null, not an object"),
+    ("[]", "application/json", "the body is an array, not an object"),
+    ('"policyGroups"', "application/json", "the body is a string, not an object"),
+    ('{"policyGroups": "a"}', "application/json", "policyGroups is a string, not an array"),
+    ('{"policyGroups": [{"name": 7}]}', "application/json", "policyGroups[0].name is a number"),
+    ("{}", "application/json", "policyGroups is missing"),
+]
+
+
+def refused(result: Result, server: EmulatorServer, route: str, what: str) -> str:
+    """Exit 1 with one error line naming the route and what was wrong; no traceback, no write."""
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    (line,) = [line for line in result.stderr.splitlines() if route in line]
+    assert what in line, line
+    assert server.writes() == []
+    return line
+
+
+@pytest.mark.parametrize(("body", "media", "what"), NOT_AN_OBJECT)
+def test_a_group_listing_that_is_not_one_is_an_error_naming_the_route(
+    emulator: EmulatorServer, tmp_path: Path, body: str, media: str, what: str
+) -> None:
+    emulator.inject_fault(
+        path="policygroups$", status=200, body=body, headers={"Content-Type": media}
+    )
+    path = groups_file(tmp_path, [{"name": "new", "stacks": ["web/prod"]}])
+    result = pgsync(emulator, "apply", path, "--yes")
+    refused(result, emulator, f"GET {LIST}", what)
+
+
+def test_a_204_on_the_group_listing_is_an_error(emulator: EmulatorServer, tmp_path: Path) -> None:
+    emulator.inject_fault(path="policygroups$", status=204)
+    path = groups_file(tmp_path, [{"name": "new"}])
+    result = pgsync(emulator, "apply", path, "--yes")
+    refused(result, emulator, f"GET {LIST}", "HTTP 204 with no body; expected 200 with JSON")
+
+
+WRONG_GROUP_FIELDS = [
+    ({"stacks": "web/prod"}, "group.stacks is a string, not an array"),
+    ({"stacks": [["web", "prod"]]}, "group.stacks[0] is an array, not an object"),
+    ({"appliedPolicyPacks": [{"name": "aws"}]}, "appliedPolicyPacks[0].versionTag is missing"),
+    ({"accounts": [{"name": "aws-prod"}]}, "group.accounts[0] is an object, not a string"),
+    ({"mode": "strict"}, "group.mode is 'strict', not one of preventative, audit"),
+    ({"entityType": None}, "group.entityType is missing"),
+    ({"isOrgDefault": "no"}, "group.isOrgDefault is a string, not a boolean"),
+]
+
+
+@pytest.mark.parametrize(("override", "what"), WRONG_GROUP_FIELDS)
+def test_a_group_detail_of_the_wrong_shape_is_an_error_and_nothing_is_written(
+    tmp_path: Path, override: dict[str, Any], what: str
+) -> None:
+    with EmulatorServer(fixture_from_dict(org_spec([{"name": "a"}]))) as server:
+        detail = {**server.group("acme", "a"), **override}
+        server.inject_fault(path="policygroups/a$", status=200, body=detail)
+        path = groups_file(tmp_path, [{"name": "a", "stacks": ["web/prod"]}])
+        result = pgsync(server, "apply", path, "--yes")
+        refused(result, server, f"GET {LIST}/a", what)
+
+
+# --- point 7: a group answer decides nothing it does not clearly say --------------------------
+
+
+def test_a_204_on_a_group_read_is_an_error_not_absent(tmp_path: Path) -> None:
+    with EmulatorServer(fixture_from_dict(org_spec([{"name": "a"}]))) as server:
+        server.inject_fault(path="policygroups/a$", status=204)
+        result = pgsync(server, "apply", groups_file(tmp_path, [{"name": "a"}]), "--yes")
+        refused(result, server, f"GET {LIST}/a", "HTTP 204 with no body")
+
+
+def test_a_group_answer_without_mode_is_an_error_not_preventative(tmp_path: Path) -> None:
+    spec = org_spec([{"name": "a", "mode": "audit"}])
+    with EmulatorServer(fixture_from_dict(spec)) as server:
+        detail = server.group("acme", "a")
+        del detail["mode"]
+        server.inject_fault(path="policygroups/a$", status=200, body=detail)
+        path = groups_file(tmp_path, [{"name": "a", "mode": "audit"}])
+        result = pgsync(server, "apply", path, "--yes")
+        refused(result, server, f"GET {LIST}/a", "group.mode is missing")
+
+
+def test_a_group_answer_naming_another_group_is_an_error(tmp_path: Path) -> None:
+    with EmulatorServer(fixture_from_dict(org_spec([{"name": "a"}, {"name": "b"}]))) as server:
+        server.inject_fault(path="policygroups/a$", status=200, body=server.group("acme", "b"))
+        path = groups_file(tmp_path, [{"name": "b"}], prune=True)
+        result = pgsync(server, "apply", path, "--yes", "--allow", "delete:a")
+        refused(result, server, f"GET {LIST}/a", "group.name is 'b', not the group asked for, 'a'")
+        assert server.group("acme", "a") is not None
+
+
+DEFAULTS = ("default-policy-group", "default-accounts-policy-group")
+
+
+def test_a_default_group_answer_without_is_org_default_is_an_error_and_prunes_nothing(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    detail = emulator.group("acme", DEFAULTS[1])
+    del detail["isOrgDefault"]
+    emulator.inject_fault(path=f"policygroups/{DEFAULTS[1]}$", status=200, body=detail)
+    path = groups_file(tmp_path, [], prune=True)
+    allow = [f"--allow=delete:{name}" for name in DEFAULTS]
+    result = pgsync(emulator, "apply", path, "--yes", *allow)
+    refused(result, emulator, f"GET {LIST}/{DEFAULTS[1]}", "group.isOrgDefault is missing")
+
+
+def test_groups_with_default_names_are_never_pruned_even_flagged_not_default(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    for name in DEFAULTS:
+        detail = {**emulator.group("acme", name), "isOrgDefault": False}
+        emulator.inject_fault(path=f"policygroups/{name}$", status=200, body=detail, times=5)
+    path = groups_file(tmp_path, [], prune=True)
+    allow = [f"--allow=delete:{name}" for name in DEFAULTS]
+    result = pgsync(emulator, "apply", path, "--yes", *allow)
+    assert result.exit_code == 0, result.output
+    assert emulator.writes() == []
+    assert all(emulator.group("acme", name) is not None for name in DEFAULTS)
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        Request("DELETE", group_path("acme", "default-audit-policy-group")),
+        Request("PATCH", group_path("acme", "default-policy-group"), {"newName": "mine"}),
+    ],
+    ids=["delete", "rename"],
+)
+def test_a_delete_or_rename_of_a_default_name_is_never_sent(
+    emulator: EmulatorServer, request_: Request
+) -> None:
+    with Client(emulator.url, None) as http, pytest.raises(PgsyncError, match="default group"):
+        PolicyGroupsApi(http, "acme").send(request_)
+    assert emulator.requests == []
+
+
+# --- bodies that are too large, too compressed or too slow ----------------------------------
+
+
+def test_a_body_declared_over_the_limit_is_refused_before_it_is_read() -> None:
+    def answer(handler: http.server.BaseHTTPRequestHandler) -> None:
+        head(handler, Content_Length=str(GIB))
+        handler.wfile.write(b" " * 65536)
+
+    with (
+        HostileServer(answer) as server,
+        client(server.url) as http,
+        pytest.raises(BadResponse, match=f"would be {GIB:,} bytes, over the limit"),
+    ):
+        http.get(LIST)
+    assert server.requests == 1
+
+
+def test_a_gigabyte_body_stops_at_the_limit_in_bounded_memory() -> None:
+    chunk = b" " * (1 << 20)
+
+    def answer(handler: http.server.BaseHTTPRequestHandler) -> None:
+        head(handler, Connection="close")  # no length: the body ends when the server hangs up
+        for _ in range(GIB // len(chunk)):
+            handler.wfile.write(chunk)
+
+    with HostileServer(answer) as server, client(server.url) as http:
+        peak, failure = peak_memory(lambda: http.get(LIST))
+    assert isinstance(failure, BadResponse)
+    assert f"the body is over the limit of {MAX_BODY_BYTES:,} bytes" in str(failure)
+    assert peak < MAX_BODY_BYTES + (8 << 20)
+    assert server.requests == 1
+
+
+def gzip_of_zeros(size: int) -> bytes:
+    """A gzip member of `size` zero bytes, built from one repeated fully-flushed block."""
+    block_size = 1 << 20
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    block = deflate.compress(b"\0" * block_size) + deflate.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    for _ in range(size // block_size):
+        crc = zlib.crc32(b"\0" * block_size, crc)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+    trailer = struct.pack("<II", crc, size & 0xFFFFFFFF)
+    return header + block * (size // block_size) + deflate.flush() + trailer
+
+
+def test_a_gzip_bomb_is_stopped_at_the_limit_while_inflating() -> None:
+    bomb = gzip_of_zeros(GIB)
+
+    def answer(handler: http.server.BaseHTTPRequestHandler) -> None:
+        head(handler, Content_Encoding="gzip", Content_Length=str(len(bomb)))
+        handler.wfile.write(bomb)
+
+    with HostileServer(answer) as server, client(server.url) as http:
+        peak, failure = peak_memory(lambda: http.get(LIST))
+    assert len(bomb) < MAX_BODY_BYTES // 16
+    assert isinstance(failure, BadResponse)
+    assert f"the body is over the limit of {MAX_BODY_BYTES:,} bytes" in str(failure)
+    assert peak < MAX_BODY_BYTES + (8 << 20)
+
+
+def test_a_gzip_body_within_the_limit_is_read() -> None:
+    body = json.dumps({"policyGroups": []}).encode()
+
+    def answer(handler: http.server.BaseHTTPRequestHandler) -> None:
+        packed = zlib.compress(body, wbits=zlib.MAX_WBITS | 16)
+        head(handler, Content_Encoding="gzip", Content_Length=str(len(packed)))
+        handler.wfile.write(packed)
+
+    with HostileServer(answer) as server, client(server.url) as http:
+        assert http.get(LIST) == {"policyGroups": []}
+
+
+def test_a_body_trickled_a_byte_at_a_time_is_stopped_by_the_deadline_and_not_retried() -> None:
+    body = b'{"policyGroups": []}' + b" " * 10_000
+    server_ref: list[HostileServer] = []
+
+    def answer(handler: http.server.BaseHTTPRequestHandler) -> None:
+        head(handler, Content_Length=str(len(body)))
+        for byte in body:
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            server_ref[0].body_bytes_sent += 1
+            time.sleep(0.01)
+
+    with HostileServer(answer) as server, client(server.url, deadline=0.5) as http:
+        server_ref.append(server)
+        with pytest.raises(TransportError, match=r"no complete answer within 0.5 s"):
+            http.get(LIST)
+    assert server.requests == 1
+    assert server.body_bytes_sent < len(body) // 2
+
+
+# --- TLS ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def untrusted_tls() -> Iterator[HostileServer]:
+    """An HTTPS server whose certificate no trusted CA signed."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(SELF_SIGNED)
+
+    def answer(handler: http.server.BaseHTTPRequestHandler) -> None:
+        head(handler, Content_Length="2")
+        handler.wfile.write(b"{}")
+
+    with HostileServer(answer, tls=context) as server:
+        yield server
+
+
+def test_a_certificate_verification_failure_is_not_retried(untrusted_tls: HostileServer) -> None:
+    sleeps: list[float] = []
+    http = Client(untrusted_tls.url, None, retry=RetryPolicy(attempts=5), sleep=sleeps.append)
+    with http, pytest.raises(TransportError, match="TLS certificate verification failed") as raised:
+        http.get(LIST)
+    assert "not retried" in str(raised.value)
+    assert sleeps == []
+    assert untrusted_tls.requests == 0
+
+
+def test_the_same_server_is_read_when_its_certificate_is_trusted(
+    untrusted_tls: HostileServer,
+) -> None:
+    trusted = ssl.create_default_context(cafile=str(SELF_SIGNED))
+    with Client(untrusted_tls.url, None, verify=trusted) as http:
+        assert http.get(LIST) == {}
+
+
+# --- the parser under random answers ------------------------------------------------------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+FIELDS = {
+    "name": st.just("a") | JSON,
+    "isOrgDefault": st.booleans() | JSON,
+    "entityType": st.sampled_from(["stacks", "accounts"]) | JSON,
+    "mode": st.sampled_from(["preventative", "audit"]) | JSON,
+    "stacks": st.lists(st.fixed_dictionaries({"name": JSON, "routingProject": JSON})) | JSON,
+    "accounts": st.lists(st.text(max_size=5)) | JSON,
+    "appliedPolicyPacks": st.lists(
+        st.fixed_dictionaries({"name": JSON, "versionTag": JSON, "version": JSON}), max_size=2
+    )
+    | JSON,
+    "stackMatchRule": JSON,
+}
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(st.fixed_dictionaries({}, optional=FIELDS) | JSON)
+def test_any_group_answer_parses_or_is_one_bad_response(body: Any) -> None:
+    try:
+        group = live_group_from_api(body, f"GET {LIST}/a", "a")
+    except BadResponse as error:
+        assert str(error).startswith(f"GET {LIST}/a: unexpected answer: ")
+    else:
+        assert isinstance(group, LiveGroup) and group.name == "a"
