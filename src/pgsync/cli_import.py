@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from pgsync.console import Progress
 from pgsync.desired import load_desired
 from pgsync.diff import diff
 from pgsync.errors import PgsyncError, ValidationFailed
+from pgsync.files import STDOUT, StagedFile
 from pgsync.importer import assume_live, export_yaml, group_at
 from pgsync.model import LiveState, OrgCatalog
 from pgsync.packconfig import Placeholder
@@ -30,7 +30,7 @@ from pgsync.scrub import remember_live
 @click.option(
     "--out",
     type=click.Path(dir_okay=False),
-    help="Write the file here (atomically) instead of to stdout.",
+    help="Write the file here (atomically; '-' is stdout) instead of to stdout.",
 )
 @common_options
 @reports_errors
@@ -49,11 +49,13 @@ def import_command(organization: str, out: str | None, settings: Settings) -> No
     instead, and import lists each one on stderr as FILE:LINE:COL; plan and apply refuse
     the file until they are filled in.
     """
+    if out == STDOUT:
+        out = None
     live = _read_everything(make_api(settings, organization))
     text = export_yaml(live)
     placeholders: list[Placeholder] = []
     with _staged(text, out) as staged:
-        reasons = _round_trip_reasons(staged, text, live, placeholders)
+        reasons = _round_trip_reasons(staged.path, text, live, placeholders)
         if reasons:
             raise PgsyncError(
                 "the exported file would not plan to zero changes, so nothing was written:\n"
@@ -63,7 +65,7 @@ def import_command(organization: str, out: str | None, settings: Settings) -> No
             click.echo(text, nl=False)
         else:
             try:
-                os.replace(staged, out)
+                staged.commit()
             except OSError as error:
                 raise PgsyncError(f"cannot write {out}: {error.strerror}") from None
     # The staged file has the same text, so its lines and columns are the written file's.
@@ -100,24 +102,16 @@ def _read_everything(api: PolicyGroupsApi) -> LiveState:
 
 
 @contextmanager
-def _staged(text: str, out: str | None) -> Iterator[Path]:
-    """`text` in a file to check: beside --out, so that os.replace is atomic; else in a temp dir."""
-    if out is None:
-        with tempfile.TemporaryDirectory(prefix="pgsync-import-") as directory:
-            path = Path(directory) / "policygroups.yaml"
-            path.write_text(text, encoding="utf-8")
-            yield path
-        return
-    target = Path(out)
-    path = target.with_name(f".{target.name}.tmp")
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise PgsyncError(f"cannot write {out}: {error.strerror}") from None
-    try:
-        yield path
-    finally:
-        path.unlink(missing_ok=True)
+def _staged(text: str, out: str | None) -> Iterator[StagedFile]:
+    """`text` in a file to check: beside --out, to be renamed into place; else in a temp dir."""
+    with tempfile.TemporaryDirectory(prefix="pgsync-import-") as directory:
+        target = out or str(Path(directory) / "policygroups.yaml")
+        try:
+            staged = StagedFile(target, text)
+        except OSError as error:
+            raise PgsyncError(f"cannot write {target}: {error.strerror}") from None
+        with staged:
+            yield staged
 
 
 def _round_trip_reasons(

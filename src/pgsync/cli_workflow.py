@@ -20,6 +20,7 @@ from pgsync.console import Progress
 from pgsync.desired import load_desired
 from pgsync.diff import diff
 from pgsync.errors import PgsyncError
+from pgsync.files import STDOUT, input_limit, read_input, replace_file
 from pgsync.gcpause import gc_paused
 from pgsync.github import (
     STEP_SUMMARY_CAP,
@@ -131,20 +132,19 @@ ALLOW = click.option(
 
 
 def write_file(path: str, text: str) -> None:
-    """Write whole or not at all: a temp file renamed into place."""
-    target = Path(path)
-    temp = target.with_name(f".{target.name}.tmp")
+    """Write whole or not at all (see files.StagedFile)."""
     try:
-        temp.write_text(text, encoding="utf-8")
-        os.replace(temp, target)
+        replace_file(path, text)
     except OSError as error:
         raise PgsyncError(f"cannot write {path}: {error.strerror}") from None
 
 
 def read_file(path: str) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+        return read_input(Path(path), input_limit(os.environ)).decode("utf-8")
+    except OSError as error:
+        raise PgsyncError(f"cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
         raise PgsyncError(f"cannot read {path}: {error}") from None
 
 
@@ -163,21 +163,21 @@ def show_plan(
     print after the text or Markdown plan.
     """
     as_json = shown_json(render_json(result, __version__, extras))
-    if out:
+    # `--out -`: stdout holds the JSON plan alone, and the plan in `fmt` goes to stderr.
+    to_stdout = out == STDOUT
+    if out and not to_stdout:
         write_file(out, as_json)
-    if fmt == "json":
+    if to_stdout or fmt == "json":
         click.echo(as_json, nl=False)
-    elif fmt == "markdown":
-        click.echo(shown(render_markdown(result) + epilogue(True)), nl=False)
-    else:
-        click.echo(
-            shown(
-                render_text(result, color=settings.color) + epilogue(False), colors=settings.color
-            ),
-            nl=False,
+    if fmt == "markdown":
+        click.echo(shown(render_markdown(result) + epilogue(True)), nl=False, err=to_stdout)
+    elif fmt == "text":
+        text = shown(
+            render_text(result, color=settings.color) + epilogue(False), colors=settings.color
         )
+        click.echo(text, nl=False, err=to_stdout)
     if is_github_actions(os.environ):
-        _publish(result, as_json, out, epilogue(True))
+        _publish(result, as_json, None if to_stdout else out, epilogue(True))
 
 
 def _publish(result: Plan, as_json: str, out: str | None, epilogue: str) -> None:
@@ -185,7 +185,10 @@ def _publish(result: Plan, as_json: str, out: str | None, epilogue: str) -> None
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         markdown = render_markdown(result, limit=STEP_SUMMARY_CAP, full_plan_hint=JSON_HINT)
-        append_step_summary(summary, shown(markdown + epilogue))
+        try:
+            append_step_summary(summary, shown(markdown + epilogue))
+        except OSError as error:
+            raise PgsyncError(f"cannot write the GitHub step summary: {error.strerror}") from None
     outputs = os.environ.get("GITHUB_OUTPUT")
     if outputs:
         path = out or str(Path(os.environ.get("RUNNER_TEMP") or ".") / "pgsync-plan.json")
@@ -194,5 +197,7 @@ def _publish(result: Plan, as_json: str, out: str | None, epilogue: str) -> None
         try:
             # Absolute: later steps may run in another working directory.
             write_outputs(outputs, plan_outputs(result, os.path.abspath(path)))
-        except (OSError, ValueError) as error:
+        except OSError as error:
+            raise PgsyncError(f"cannot write GitHub step outputs: {error.strerror}") from None
+        except ValueError as error:
             raise PgsyncError(f"cannot write GitHub step outputs: {error}") from None

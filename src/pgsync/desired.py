@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from pgsync import schema
 from pgsync.desired_group import build_group
 from pgsync.errors import InputError, Location, Problem, ValidationFailed
+from pgsync.files import input_limit, read_input
 from pgsync.gcpause import gc_paused
 from pgsync.model import DesiredGroup, DesiredState, InputFile, SafetySettings, sha256_digest
 from pgsync.packconfig import Placeholder, SecretRules
@@ -39,12 +40,18 @@ class _File:
 
 
 def load_desired(
-    paths: Sequence[str | Path], *, placeholders: list[Placeholder] | None = None
+    paths: Sequence[str | Path],
+    *,
+    placeholders: list[Placeholder] | None = None,
+    max_bytes: int | None = None,
 ) -> DesiredState:
     """Load, check and normalise desired-state files; raise ValidationFailed with every problem.
 
-    A directory stands for its `*.yaml` and `*.yml` files (sorted by name, not recursive,
-    hidden files skipped). Locations name files as given: `dir/name` for a directory's.
+    A directory stands for its `*.yaml` and `*.yml` entries (sorted by name, not recursive,
+    hidden ones skipped). Locations name files as given: `dir/name` for a directory's. An
+    entry that cannot be read (a dangling or looping link, a FIFO, a device, a directory,
+    no permission) or is over `max_bytes` (default: `input_limit` of the environment) is a
+    problem like any other, so nothing is planned, let alone pruned, without every file.
 
     An unfilled secret placeholder (`fn::secret: null`, as `import` writes them) is an error,
     unless `placeholders` is given: then each is added to it, and its value (null) stands for
@@ -52,17 +59,20 @@ def load_desired(
     """
     if not paths:
         raise ValueError("no desired-state paths given")
+    limit = input_limit(os.environ) if max_bytes is None else max_bytes
     with gc_paused():
-        return _load(paths, placeholders)
+        return _load(paths, placeholders, limit)
 
 
-def _load(paths: Sequence[str | Path], placeholders: list[Placeholder] | None) -> DesiredState:
+def _load(
+    paths: Sequence[str | Path], placeholders: list[Placeholder] | None, limit: int
+) -> DesiredState:
     problems: list[Problem] = []
     inputs: list[InputFile] = []
     files: list[_File] = []
     for display, path in _expand(paths, problems):
         try:
-            data = path.read_bytes()
+            data = read_input(path, limit)
         except OSError as err:
             problems.append(Problem(Location(display, 1, 1), f"cannot read: {err.strerror}"))
             continue
@@ -110,10 +120,11 @@ def _expand(paths: Sequence[str | Path], problems: list[Problem]) -> Iterator[tu
             yield str(given), path
             continue
         try:
+            # Whatever the entry is, it is read or reported: a skipped file could be pruned.
             names = sorted(
                 child.name
                 for child in path.iterdir()
-                if child.suffix in SUFFIXES and not child.name.startswith(".") and child.is_file()
+                if child.suffix in SUFFIXES and not child.name.startswith(".")
             )
         except OSError as err:
             problems.append(Problem(Location(str(given), 1, 1), f"cannot read: {err.strerror}"))

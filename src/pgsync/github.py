@@ -8,6 +8,7 @@ from pathlib import Path
 from uuid import uuid4
 
 from pgsync.errors import Problem
+from pgsync.files import open_append
 from pgsync.plan import Plan
 from pgsync.scrub import shown_line
 
@@ -70,7 +71,7 @@ def append_step_summary(path: str | Path, markdown: str, cap_bytes: int = STEP_S
         if room < 0:
             return
         text = _head_lines(text, room) + notice
-    with target.open("a", encoding="utf-8", newline="") as summary:
+    with open_append(target) as summary:
         summary.write(text)
 
 
@@ -103,7 +104,7 @@ def write_outputs(path: str | Path, outputs: Mapping[str, str]) -> None:
         if delimiter in name or delimiter in value:
             raise ValueError(f"output {name!r} contains the delimiter {delimiter!r}")
         entries.append(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
-    with Path(path).open("a", encoding="utf-8", newline="") as file:
+    with open_append(path) as file:
         file.write("".join(entries))
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pgsync.errors import PgsyncError
+from pgsync.files import STDOUT, open_append
 from pgsync.scrub import scrub
 
 IDENTITY = frozenset({"run", "event", "group", "action", "method", "path", "organization"})
@@ -28,8 +29,11 @@ class Journal:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.run = uuid.uuid4().hex[:12]
+        if str(path) == STDOUT:
+            # Interleaved with apply's report, it would not outlive a crash: it must be a file.
+            raise PgsyncError("the journal must be a file, not stdout ('-')")
         try:
-            self._file: TextIO = self.path.open("a", encoding="utf-8")
+            self._file: TextIO = open_append(self.path)
         except OSError as error:
             raise PgsyncError(f"cannot open journal {path}: {error.strerror}") from None
 
