@@ -317,21 +317,25 @@ def test_group_at_names_the_group_holding_a_line() -> None:
     assert group_at(text, 2) is None
 
 
+# What a file may hold (schema.hidden_characters): visible text; config values also line breaks.
+_VISIBLE = st.characters(exclude_categories=("Cc", "Cf", "Zl", "Zp", "Cs"))
 _SCALAR = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(-(2**53), 2**53),
     st.floats(allow_nan=False, allow_infinity=False, width=32),
-    st.text(max_size=12),
+    st.text(_VISIBLE | st.sampled_from("\n\t"), max_size=12),
     st.sampled_from(TRICKY),
 )
-_KEY = st.text(max_size=8) | st.sampled_from(["password", "api_key", "Token", "x-Secret-y"])
+_KEY = st.text(_VISIBLE, max_size=8) | st.sampled_from(
+    ["password", "api_key", "Token", "x-Secret-y"]
+)
 _VALUE = st.recursive(
     _SCALAR,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEY, inner),
     max_leaves=8,
 )
-_POLICY = st.text(min_size=1, max_size=10).filter(lambda k: k != "all")
+_POLICY = st.text(_VISIBLE, min_size=1, max_size=10).filter(lambda k: k != "all")
 _CONFIG = st.dictionaries(_POLICY, st.dictionaries(_KEY, _VALUE, max_size=3))
 _NAME = st.text(st.sampled_from("ab.-_19yesnul"), min_size=1, max_size=6).filter(
     lambda n: n not in (".", "..", "metadata") and not n.startswith("default")
@@ -345,7 +349,7 @@ def _live_states(draw: st.DrawFn) -> LiveState:
     name, tag = draw(_NAME), draw(_TAG)
     level = draw(st.sampled_from([None, "advisory", "mandatory", "disabled", "remediate"]))
     wire = {**draw(_CONFIG), **({"all": {"enforcementLevel": level}} if level else {})}
-    accounts = draw(st.frozensets(st.text(min_size=1, max_size=8), max_size=3))
+    accounts = draw(st.frozensets(st.text(_VISIBLE, min_size=1, max_size=8), max_size=3))
     packs = (AppliedPack("p", tag, 1, "p", canonical_json(wire)),)
     return LiveState(
         "acme",

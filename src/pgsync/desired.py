@@ -222,10 +222,16 @@ def _yaml(value: str | bool) -> str:
 
 
 def _check_unique_names(files: list[_File], problems: list[Problem]) -> None:
-    """Names and former names are one namespace: a rename must not collide with anything."""
-    seen: dict[str, Location] = {}
+    """Names and former names are one namespace: a rename must not collide with anything.
+
+    Whether the service tells `Prod` from `prod` is not documented: names that differ only
+    in case conflict too, unless both belong to one group (a rename that changes case).
+    """
+    seen: dict[str, tuple[str, Location, int]] = {}
+    owner = 0
     for parsed in files:
         for index, group in parsed.groups:
+            owner += 1
             path: JsonPointer = ("policyGroups", index)
             names: list[tuple[JsonPointer, str]] = [((*path, "name"), group["name"])]
             names += [
@@ -234,8 +240,15 @@ def _check_unique_names(files: list[_File], problems: list[Problem]) -> None:
             ]
             for where_path, name in names:
                 where = parsed.doc.at(where_path)
-                if name in seen:
-                    message = f"group name '{name}' is already used at {seen[name]}"
+                first = seen.get(name.casefold())
+                if first is None:
+                    seen[name.casefold()] = (name, where, owner)
+                elif first[0] == name:
+                    message = f"group name '{name}' is already used at {first[1]}"
                     problems.append(Problem(where, message))
-                else:
-                    seen[name] = where
+                elif first[2] != owner:
+                    message = (
+                        f"group name '{name}' differs only in case from '{first[0]}' at"
+                        f" {first[1]}: the service may take them for one group"
+                    )
+                    problems.append(Problem(where, message))

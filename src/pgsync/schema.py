@@ -6,6 +6,7 @@ import difflib
 import functools
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -57,7 +58,29 @@ PATTERN_MESSAGES = {
     "^(advisory|mandatory|disabled|remediate)$": f"expected one of {_LEVELS}",
     "[A-Za-z0-9]": "expected a key name with a letter or digit",
     "^[a-z-]+:\\S(.*\\S)?$": "expected a safety finding id such as 'delete:legacy'",
+    "^(?!\\.{1,2}$)[^/\\s]*$": (
+        "expected an organization name without '/' or spaces, not '.' or '..'"
+    ),
 }
+
+# Unicode categories of characters that a reviewer cannot see, or that change how the text
+# around them reads: controls, invisible format characters (bidi controls among them,
+# CVE-2021-42574), line and paragraph separators, and surrogates that YAML escapes can make.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+_CONTROL_NAMES = {
+    "\x00": "NULL",
+    "\t": "TAB",
+    "\n": "LINE FEED",
+    "\r": "CARRIAGE RETURN",
+    "\x1b": "ESCAPE",
+    "\x7f": "DELETE",
+    "\x85": "NEXT LINE",
+}
+_FREE_TEXT_BREAKS = frozenset("\t\n")
+"""What a pack config's string values may hold besides visible text: multi-line settings."""
 
 
 RULES_AS_LIST = (
@@ -99,12 +122,100 @@ def check(
 
     No message quotes a value written `fn::secret` or under a config key matching `secret_keys`.
     """
+    found: dict[SchemaProblem, None] = dict.fromkeys(hidden_characters(instance))
+    # A string with a hidden character gets that message only: a pattern's would quote it.
+    hidden = {problem.path for problem in found}
     slim, kept = _without_valid_bulk_strings(instance)
-    found: dict[SchemaProblem, None] = {}
     for error in validator().iter_errors(slim):
         explained = _explain(error, secret_keys)
-        found.update(dict.fromkeys(_restore_index(problem, kept) for problem in explained))
+        restored = (_restore_index(problem, kept) for problem in explained)
+        found.update(dict.fromkeys(p for p in restored if p.path not in hidden))
     return list(found)
+
+
+def hidden_characters(instance: object) -> list[SchemaProblem]:
+    """Every key and string value holding a character that the reader cannot see as it is.
+
+    Names, stacks, pack names, version tags and keys must be visible text only; a pack
+    config's string values may also hold tabs and line breaks. The message names the code
+    point and where it is in the string, never the string (it may be secret).
+    """
+    problems: list[SchemaProblem] = []
+    pending: list[tuple[JsonPointer, object]] = [((), instance)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str):
+            _check_text(value, path, False, problems)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                _check_text(key, (*path, key), True, problems)
+                pending.append(((*path, key), item))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                # Lists of 100,000 stacks: a visible string costs no path.
+                if not (isinstance(item, str) and item.isascii() and item.isprintable()):
+                    pending.append(((*path, index), item))
+    return sorted(problems, key=lambda p: [str(step) for step in p.path])
+
+
+def _in_config(path: JsonPointer) -> bool:
+    return path[:1] == ("policyGroups",) and path[2:3] == ("policyPacks",) and "config" in path
+
+
+def _check_text(text: str, path: JsonPointer, at_key: bool, problems: list[SchemaProblem]) -> None:
+    if text.isascii() and text.isprintable():
+        return  # the common case, at C speed
+    allowed = _FREE_TEXT_BREAKS if not at_key and _in_config(path) else frozenset()
+    for offset, char in enumerate(text):
+        if char in allowed or unicodedata.category(char) not in _HIDDEN_CATEGORIES:
+            continue
+        what = "a key" if at_key else _text_kind(path)
+        message = (
+            f"character U+{ord(char):04X} ({_char_name(char)}) is not allowed in {what}"
+            f" (character {offset + 1} of {len(text)}): {_why_hidden(char)}"
+        )
+        problems.append(SchemaProblem(path, at_key, message))
+        return
+
+
+def _text_kind(path: JsonPointer) -> str:
+    """What a string is, in the words of the schema, for messages."""
+    if path == ("organization",):
+        return "an organization name"
+    if path[:1] != ("policyGroups",) or len(path) < 3:
+        return "a value"
+    if _in_config(path):
+        return "a config value"
+    key, last = path[2], path[-1]
+    if key in ("name", "previously"):
+        return "a group name"
+    if key == "stacks":
+        return "a stack"
+    if key == "accounts":
+        return "an account name"
+    if key == "policyPacks" and last == "name":
+        return "a pack name"
+    if key == "policyPacks" and last == "versionTag":
+        return "a version tag"
+    return "a value"
+
+
+def _char_name(char: str) -> str:
+    if char in _CONTROL_NAMES:
+        return _CONTROL_NAMES[char]
+    name: str = unicodedata.name(char, "a control character")
+    return name
+
+
+def _why_hidden(char: str) -> str:
+    if char in _BIDI_CONTROLS:
+        return (
+            "a bidirectional control makes text read differently from what is applied"
+            " (CVE-2021-42574)"
+        )
+    if unicodedata.category(char) == "Cf":
+        return "an invisible character makes text differ from what it looks like"
+    return "the service and a reviewer would not see this text as written"
 
 
 Kept = dict[JsonPointer, list[int]]
