@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from conftest import org_spec
 from pgsync.cli import cli
 from pgsync.desired import load_desired
-from pgsync.emulator import EmulatorServer
+from pgsync.emulator import EmulatorServer, fixture_from_dict
 from pgsync.errors import ValidationFailed
 
 AWS: dict[str, Any] = {"name": "aws", "versionTag": "1.0.0"}
@@ -193,3 +194,44 @@ def test_organization_that_would_change_the_request_path_is_refused_before_any_r
         f"{path}:1:18: error: expected an organization name without '/' or spaces, not '.' or '..'"
     )
     assert emulator.requests == []
+
+
+def plan_against(live: list[dict[str, Any]], tmp_path: Path, groups: list[dict[str, Any]]) -> Any:
+    path = tmp_path / "groups.yaml"
+    path.write_text(json.dumps({"organization": "acme", "policyGroups": groups}))
+    with EmulatorServer(fixture_from_dict(org_spec(live))) as server:
+        result = CliRunner().invoke(cli, ["apply", str(path), "--yes", "--api-url", server.url])
+        writes = server.writes()
+    return result, writes
+
+
+def test_group_differing_only_in_case_from_a_live_group_is_not_created(tmp_path: Path) -> None:
+    result, writes = plan_against([{"name": "Prod"}], tmp_path, [{"name": "prod"}])
+    assert result.exit_code == 1
+    assert (
+        "error: group name 'prod' differs only in case from the live group 'Prod': the service"
+        " may take them for one group (to rename it, write previously: ['Prod'])"
+    ) in result.stderr
+    assert writes == []
+
+
+def test_rename_into_the_case_twin_of_a_live_group_is_refused(tmp_path: Path) -> None:
+    live = [{"name": "Prod"}, {"name": "old"}]
+    result, writes = plan_against(live, tmp_path, [{"name": "prod", "previously": ["old"]}])
+    assert result.exit_code == 1
+    assert "differs only in case from the live group 'Prod'" in result.stderr
+    assert writes == []
+
+
+def test_live_group_may_be_renamed_to_a_new_case_of_its_name(tmp_path: Path) -> None:
+    result, writes = plan_against(
+        [{"name": "Prod"}], tmp_path, [{"name": "prod", "previously": ["Prod"]}]
+    )
+    assert result.exit_code == 0, result.output
+    assert [(w.method, w.path) for w in writes] == [("PATCH", "/api/orgs/acme/policygroups/Prod")]
+
+
+def test_case_twins_both_live_are_managed_by_their_exact_names(tmp_path: Path) -> None:
+    live = [{"name": "Prod", "stacks": []}, {"name": "prod", "stacks": []}]
+    result, _ = plan_against(live, tmp_path, [{"name": "prod", "stacks": ["web/prod"]}])
+    assert result.exit_code == 0, result.output

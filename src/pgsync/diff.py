@@ -80,6 +80,9 @@ def diff(desired: DesiredState, live: LiveState) -> tuple[GroupDiff, ...]:
     result: list[GroupDiff] = []
     claimed: set[str] = set()
     temps = {n: g for n, g in live.groups.items() if is_temporary(n)}
+    folded: dict[str, list[str]] = {}
+    for name in set(live.groups) | live.unread:
+        folded.setdefault(name.casefold(), []).append(name)
     for group in desired.groups:
         if is_temporary(group.name):
             problems.append(
@@ -87,6 +90,8 @@ def diff(desired: DesiredState, live: LiveState) -> tuple[GroupDiff, ...]:
             )
             continue
         source = _find_live(group, live, problems)
+        if not group.absent:
+            _check_case_twin(group, source, folded, problems)
         temp = temps.pop(temp_name(group.name), None)
         claimed.update(g.name for g in (source, temp) if g is not None)
         result += _diff_declared(group, source, temp, live, problems)
@@ -106,6 +111,30 @@ def diff(desired: DesiredState, live: LiveState) -> tuple[GroupDiff, ...]:
     if problems:
         raise ValidationFailed(problems)
     return tuple(result)
+
+
+def _check_case_twin(
+    group: DesiredGroup,
+    source: LiveGroup | None,
+    folded: Mapping[str, list[str]],
+    problems: list[Problem],
+) -> None:
+    """A name to create or rename to whose case twin is live (`prod` beside `Prod`) conflicts.
+
+    Whether the service tells them apart is not documented; both live would say it does.
+    """
+    same_case = folded.get(group.name.casefold(), [])
+    own = {group.name} | ({source.name} if source is not None else set())
+    twins = sorted(set(same_case) - own)
+    if twins and group.name not in same_case:
+        problems.append(
+            Problem(
+                group.where(),
+                f"group name '{group.name}' differs only in case from the live group"
+                f" '{twins[0]}': the service may take them for one group (to rename it, write"
+                f" previously: ['{twins[0]}'])",
+            )
+        )
 
 
 def group_changes(
