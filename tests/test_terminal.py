@@ -119,14 +119,28 @@ def live_list_with(name: str) -> dict[str, object]:
 def test_a_live_group_name_with_escapes_and_bidi_is_shown_escaped_in_the_plan(
     emulator: EmulatorServer, tmp_path: Path, fmt: str
 ) -> None:
-    name = "team\x1b]8;;http://x\x07\u202eorp"
+    name = "team\x1b]8;;http://x\x07\u202eorp\n::error::forged"
     emulator.inject_fault(
         method="GET", path="/policygroups$", status=200, body=live_list_with(name)
     )
     result = run(emulator, "plan", write(tmp_path), "--format", fmt)
     assert result.exit_code == 0, result.output
-    assert "team\\x1b]8;;http://x\\x07\\u202eorp" in result.output or fmt == "json"
+    assert "team" in result.output
     assert_clean(result.output)
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_a_newline_in_a_live_group_name_cannot_forge_a_line_of_the_plan(
+    emulator: EmulatorServer, tmp_path: Path, fmt: str
+) -> None:
+    name = "team\x1b]8;;http://x\x07\u202eorp\nPlan: 0 to create"
+    emulator.inject_fault(
+        method="GET", path="/policygroups$", status=200, body=live_list_with(name)
+    )
+    result = run(emulator, "plan", write(tmp_path), "--format", fmt)
+    assert result.exit_code == 0, result.output
+    assert "team\\x1b]8;;http://x\\x07\\u202eorp\\x0aPlan: 0 to create" in result.output
+    assert not [line for line in result.output.splitlines() if line.startswith("Plan: 0")]
 
 
 def test_a_file_name_with_a_newline_stays_on_its_problems_line(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from pgsync.cli_workflow import (
 )
 from pgsync.desired import load_desired
 from pgsync.diff import diff
+from pgsync.display import display_plan
 from pgsync.errors import Refused, StalePlan
 from pgsync.journal import Journal, last_run_report, read_events
 from pgsync.plan import build_plan
@@ -85,7 +86,10 @@ def apply(
     planned = _saved(paths, plan_file, settings, allow) if plan_file else None
     planned = planned or make_plan(paths, settings, allow)
     result = planned.plan
-    click.echo(shown(render_text(result, color=settings.color), colors=settings.color), nl=False)
+    click.echo(
+        shown(render_text(display_plan(result), color=settings.color), colors=settings.color),
+        nl=False,
+    )
     exit_if_blocked(result)
     if not result.has_changes:
         return

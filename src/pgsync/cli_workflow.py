@@ -19,6 +19,7 @@ from pgsync.client import TOKEN_ENV, Client, is_loopback
 from pgsync.console import Progress
 from pgsync.desired import load_desired
 from pgsync.diff import diff
+from pgsync.display import display_plan
 from pgsync.errors import PgsyncError
 from pgsync.files import STDOUT, input_limit, read_input, replace_file
 from pgsync.gcpause import gc_paused
@@ -170,10 +171,13 @@ def show_plan(
     if to_stdout or fmt == "json":
         click.echo(as_json, nl=False)
     if fmt == "markdown":
-        click.echo(shown(render_markdown(result) + epilogue(True)), nl=False, err=to_stdout)
+        click.echo(
+            shown(render_markdown(display_plan(result)) + epilogue(True)), nl=False, err=to_stdout
+        )
     elif fmt == "text":
         text = shown(
-            render_text(result, color=settings.color) + epilogue(False), colors=settings.color
+            render_text(display_plan(result), color=settings.color) + epilogue(False),
+            colors=settings.color,
         )
         click.echo(text, nl=False, err=to_stdout)
     if is_github_actions(os.environ):
@@ -184,7 +188,9 @@ def _publish(result: Plan, as_json: str, out: str | None, epilogue: str) -> None
     """Step summary and step outputs; the JSON plan is saved for the outputs to point at."""
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
-        markdown = render_markdown(result, limit=STEP_SUMMARY_CAP, full_plan_hint=JSON_HINT)
+        markdown = render_markdown(
+            display_plan(result), limit=STEP_SUMMARY_CAP, full_plan_hint=JSON_HINT
+        )
         try:
             append_step_summary(summary, shown(markdown + epilogue))
         except OSError as error:
