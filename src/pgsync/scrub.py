@@ -68,6 +68,10 @@ class Secrets:
         pattern = self._compiled()
         return pattern.sub(SECRET_MASK, text) if pattern is not None else text
 
+    def found_in(self, text: str) -> bool:
+        pattern = self._compiled()
+        return pattern is not None and pattern.search(text) is not None
+
     def scrub_json(self, value: Any) -> Any:
         """A copy of a JSON value with every string (keys too) scrubbed; its shape stays valid."""
         if isinstance(value, dict):
@@ -136,11 +140,11 @@ def escape_char(char: str) -> str:
 
 
 @functools.cache
-def _invisible() -> re.Pattern[str]:
+def _invisible(keep_newline: bool) -> re.Pattern[str]:
     """One character class of every invisible code point (built once, on first use)."""
     ranges: list[tuple[int, int]] = []
     for code in range(sys.maxunicode + 1):
-        if unicodedata.category(chr(code)) in _INVISIBLE:
+        if unicodedata.category(chr(code)) in _INVISIBLE and not (keep_newline and code == 10):
             if ranges and ranges[-1][1] == code - 1:
                 ranges[-1] = (ranges[-1][0], code)
             else:
@@ -153,9 +157,24 @@ def _char(code: int) -> str:
     return f"\\U{code:08x}"
 
 
+_ASCII_INVISIBLE = {
+    False: re.compile("[\x00-\x1f\x7f]"),
+    True: re.compile("[\x00-\x09\x0b-\x1f\x7f]"),
+}
+
+
+def _invisible_in(text: str, *, keep_newline: bool = False) -> re.Pattern[str]:
+    # Most text is ASCII, where only the C0 controls and DEL are invisible.
+    return _ASCII_INVISIBLE[keep_newline] if text.isascii() else _invisible(keep_newline)
+
+
+def _escape_match(found: re.Match[str]) -> str:
+    return escape_char(found.group())
+
+
 def escape(text: str) -> str:
     """`text` on one line with every control, bidi and other invisible character escaped."""
-    return _invisible().sub(lambda found: escape_char(found.group()), text)
+    return _invisible_in(text).sub(_escape_match, text)
 
 
 # The colours pgsync's own plan text uses (render.COLORS) and their reset; nothing else passes.
@@ -169,7 +188,7 @@ def escape_lines(text: str, *, colors: bool = False) -> str:
     """
     parts = _OWN_COLORS.split(text) if colors else [text]
     return "".join(
-        part if i % 2 else "\n".join(escape(line) for line in part.split("\n"))
+        part if i % 2 else _invisible_in(part, keep_newline=True).sub(_escape_match, part)
         for i, part in enumerate(parts)
     )
 
@@ -187,11 +206,11 @@ def shown_line(text: str) -> str:
 def shown_json(text: str) -> str:
     """A JSON document pgsync wrote, scrubbed string by string and with invisible characters
     as JSON escapes, so that it stays the same JSON (and valid) on a terminal or in a file."""
-    if run_secrets:
+    # Walked string by string only when some secret is in it: plans can be megabytes.
+    if run_secrets.found_in(text):
         text = json.dumps(run_secrets.scrub_json(json.loads(text)), indent=2, ensure_ascii=False)
         text += "\n"
-    lines = text.split("\n")
-    return "\n".join(_invisible().sub(_json_escape, line) for line in lines)
+    return _invisible_in(text, keep_newline=True).sub(_json_escape, text)
 
 
 def _json_escape(found: re.Match[str]) -> str:
