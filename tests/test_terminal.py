@@ -177,3 +177,15 @@ def test_a_problem_quoting_a_hostile_value_is_shown_escaped(tmp_path: Path) -> N
     assert result.exit_code == 1
     assert "\\x1b" in result.stderr or "U+001B" in result.stderr
     assert_clean(result.output)
+
+
+def test_a_resume_report_keeps_each_group_on_its_line(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.jsonl"
+    events = [
+        {"run": "r1", "event": "start", "organization": "acme", "groups": ["a\nb: done"]},
+        {"run": "r1", "event": "failed", "group": "a\nb: done", "error": "HTTP 400: x\ny"},
+    ]
+    journal.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["apply", "x.yaml", "--resume", str(journal)])
+    assert "  a\\x0ab: done: failed: HTTP 400: x\\x0ay\n" in result.output
+    assert_clean(result.output)

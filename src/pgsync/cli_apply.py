@@ -29,7 +29,7 @@ from pgsync.journal import Journal, last_run_report, read_events
 from pgsync.plan import build_plan
 from pgsync.render import render_text
 from pgsync.savedplan import input_reasons, parse_saved, restrict, stale_reasons, touched_names
-from pgsync.scrub import shown
+from pgsync.scrub import shown, shown_line
 
 DEFAULT_JOURNAL = "pgsync-journal.jsonl"
 
@@ -101,7 +101,7 @@ def apply(
             result,
             planned.api,
             planned.live.catalog,
-            on_event=lambda line: click.echo(shown(line)),
+            on_event=lambda line: click.echo(shown_line(line)),
             journal=journal,
         )
     finally:

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from pgsync.errors import PgsyncError
 from pgsync.files import STDOUT, open_append
-from pgsync.scrub import scrub
+from pgsync.scrub import escape, scrub
 
 IDENTITY = frozenset({"run", "event", "group", "action", "method", "path", "organization"})
 """Fields that name what was done, kept as they are: a later run reads them back."""
@@ -97,12 +97,15 @@ def last_run_report(events: Iterable[Mapping[str, Any]]) -> str:
         "finished" if end and end.get("ok") else "stopped at a failure" if end else "did not finish"
     )
     lines = [
-        f"last apply run {run} for organization '{start.get('organization', '?')}' {status}; "
-        f"{sum(sent.values())} write request(s) sent:"
+        escape(
+            f"last apply run {run} for organization '{start.get('organization', '?')}' {status}; "
+            f"{sum(sent.values())} write request(s) sent:"
+        )
     ]
     planned = [g for g in start.get("groups", []) if isinstance(g, str)]
     for group in planned or sorted(state):
         detail = state.get(group, "not started")
         count = f" ({sent[group]} request(s) sent)" if group in sent else ""
-        lines.append(f"  {group}: {detail}{count}")
+        # One line each: a name or message from the API may hold a newline.
+        lines.append(escape(f"  {group}: {detail}{count}"))
     return "\n".join(lines)
