@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,6 +96,32 @@ def test_link_to_a_device_in_a_directory_is_refused_before_reading(
     (directory / "20-keep.yaml").symlink_to("/dev/zero")
     message = "cannot read: not a regular file (a character device)"
     assert_plan_and_apply_refuse(live_keep, directory, message)
+
+
+def without_file_permission_override() -> list[str]:
+    """A command prefix under which permission bits apply, even to root."""
+    if os.geteuid() != 0:
+        return []
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def test_unreadable_file_in_a_directory_is_an_error_and_prunes_nothing(
+    live_keep: EmulatorServer, tmp_path: Path
+) -> None:
+    directory = pruning_directory(tmp_path)
+    keep = directory / "20-keep.yaml"
+    keep.write_text(json.dumps(KEEP), encoding="utf-8")
+    keep.chmod(0)
+    command = [sys.executable, "-m", "pgsync", "apply", str(directory), "--yes"]
+    command += ["--allow", "delete:keep00", "--api-url", live_keep.url]
+    prefix = without_file_permission_override()
+    done = subprocess.run(prefix + command, capture_output=True, text=True, check=False)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == (
+        f"{keep}:1:1: error: cannot read: Permission denied\nerror: 1 problem found\n"
+    )
+    assert live_keep.requests == []
+    assert live_keep.group("acme", "keep00") is not None
 
 
 def test_directory_with_a_yaml_name_in_a_directory_is_reported(tmp_path: Path) -> None:
