@@ -53,6 +53,8 @@ def group_with(text: str, place: str) -> dict[str, Any]:
             return {"name": "prod", "policyPacks": [{**AWS, "environments": [text]}]}
         case "account":
             return {"name": "prod", "mode": "audit", "accounts": [text]}
+        case "rule tag value":
+            return {"name": "prod", "stackMatch": [{"env": text}]}
     raise AssertionError(place)
 
 
@@ -65,17 +67,19 @@ def problems_of(tmp_path: Path, doc: dict[str, Any]) -> list[str]:
     return [f"{p.location}: {p.message}" for p in raised.value.problems]
 
 
-PLACES = (
-    "group name",
-    "former name",
-    "stack",
-    "stack project",
-    "pack name",
-    "version tag",
-    "config key",
-    "environment",
-    "account",
-)
+PLACES = {
+    "group name": "a group name",
+    "former name": "a group name",
+    "stack": "a stack",
+    "stack project": "a stack",
+    "pack name": "a pack name",
+    "version tag": "a version tag",
+    "config key": "a key",
+    "environment": "an environment reference",
+    "account": "an account name",
+    "rule tag value": "a match rule",
+}
+"""Where a hidden character may be written, and what the message calls that string."""
 
 
 @pytest.mark.parametrize("char", HIDDEN)
@@ -85,7 +89,7 @@ def test_hidden_character_in_a_name_reference_or_key_is_refused_naming_the_code_
 ) -> None:
     found = problems_of(tmp_path, {"policyGroups": [group_with(f"a{char}b", place)]})
     assert len(found) == 1, found
-    assert f"character {HIDDEN[char]} is not allowed" in found[0]
+    assert f"character {HIDDEN[char]} is not allowed in {PLACES[place]} (" in found[0]
     assert "(character 2 of " in found[0]
 
 

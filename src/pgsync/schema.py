@@ -197,6 +197,10 @@ def _text_kind(path: JsonPointer) -> str:
         return "a pack name"
     if key == "policyPacks" and last == "versionTag":
         return "a version tag"
+    if key == "policyPacks" and "environments" in path:
+        return "an environment reference"
+    if key in ("stackMatch", "accountMatch"):
+        return "a match rule"
     return "a value"
 
 
