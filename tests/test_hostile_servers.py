@@ -128,6 +128,13 @@ def refused(result: Result, server: EmulatorServer, route: str, what: str) -> st
     return line
 
 
+def live_detail(server: EmulatorServer, name: str) -> dict[str, Any]:
+    """The group's detail as the emulator answers it, to be altered into a hostile one."""
+    detail = server.group("acme", name)
+    assert detail is not None
+    return detail
+
+
 @pytest.mark.parametrize(("body", "media", "what"), NOT_AN_OBJECT)
 def test_a_group_listing_that_is_not_one_is_an_error_naming_the_route(
     emulator: EmulatorServer, tmp_path: Path, body: str, media: str, what: str
@@ -163,7 +170,7 @@ def test_a_group_detail_of_the_wrong_shape_is_an_error_and_nothing_is_written(
     tmp_path: Path, override: dict[str, Any], what: str
 ) -> None:
     with EmulatorServer(fixture_from_dict(org_spec([{"name": "a"}]))) as server:
-        detail = {**server.group("acme", "a"), **override}
+        detail = {**live_detail(server, "a"), **override}
         server.inject_fault(path="policygroups/a$", status=200, body=detail)
         path = groups_file(tmp_path, [{"name": "a", "stacks": ["web/prod"]}])
         result = pgsync(server, "apply", path, "--yes")
@@ -183,7 +190,7 @@ def test_a_204_on_a_group_read_is_an_error_not_absent(tmp_path: Path) -> None:
 def test_a_group_answer_without_mode_is_an_error_not_preventative(tmp_path: Path) -> None:
     spec = org_spec([{"name": "a", "mode": "audit"}])
     with EmulatorServer(fixture_from_dict(spec)) as server:
-        detail = server.group("acme", "a")
+        detail = live_detail(server, "a")
         del detail["mode"]
         server.inject_fault(path="policygroups/a$", status=200, body=detail)
         path = groups_file(tmp_path, [{"name": "a", "mode": "audit"}])
@@ -206,7 +213,7 @@ DEFAULTS = ("default-policy-group", "default-accounts-policy-group")
 def test_a_default_group_answer_without_is_org_default_is_an_error_and_prunes_nothing(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
-    detail = emulator.group("acme", DEFAULTS[1])
+    detail = live_detail(emulator, DEFAULTS[1])
     del detail["isOrgDefault"]
     emulator.inject_fault(path=f"policygroups/{DEFAULTS[1]}$", status=200, body=detail)
     path = groups_file(tmp_path, [], prune=True)
@@ -219,7 +226,7 @@ def test_groups_with_default_names_are_never_pruned_even_flagged_not_default(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     for name in DEFAULTS:
-        detail = {**emulator.group("acme", name), "isOrgDefault": False}
+        detail = {**live_detail(emulator, name), "isOrgDefault": False}
         emulator.inject_fault(path=f"policygroups/{name}$", status=200, body=detail, times=5)
     path = groups_file(tmp_path, [], prune=True)
     allow = [f"--allow=delete:{name}" for name in DEFAULTS]
