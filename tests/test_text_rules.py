@@ -239,3 +239,16 @@ def test_case_twins_both_live_are_managed_by_their_exact_names(tmp_path: Path) -
     live = [{"name": "Prod", "stacks": []}, {"name": "prod", "stacks": []}]
     result, _ = plan_against(live, tmp_path, [{"name": "prod", "stacks": ["web/prod"]}])
     assert result.exit_code == 0, result.output
+
+
+def test_import_of_a_live_value_holding_a_bidi_control_writes_no_file(tmp_path: Path) -> None:
+    config = {"regions": {"allowed": "us-east-1\u202eeu-west-1"}}
+    live = [{"name": "prod", "policyPacks": [{**AWS, "config": config}]}]
+    out = tmp_path / "imported.yaml"
+    with EmulatorServer(fixture_from_dict(org_spec(live))) as server:
+        args = ["import", "--org", "acme", "--out", str(out), "--api-url", server.url]
+        result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert "nothing was written" in result.stderr
+    assert "U+202E (RIGHT-TO-LEFT OVERRIDE) is not allowed in a config value" in result.stderr
+    assert not out.exists()
