@@ -159,7 +159,9 @@ def hidden_characters(instance: object) -> list[SchemaProblem]:
 
 
 def _in_config(path: JsonPointer) -> bool:
-    return path[:1] == ("policyGroups",) and path[2:3] == ("policyPacks",) and "config" in path
+    return (
+        path[:1] == ("policyGroups",) and path[2:3] == ("policyPacks",) and path[4:5] == ("config",)
+    )
 
 
 def _check_text(text: str, path: JsonPointer, at_key: bool, problems: list[SchemaProblem]) -> None:
