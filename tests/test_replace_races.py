@@ -36,6 +36,12 @@ def pgsync(server: EmulatorServer, *args: str) -> Result:
     return CliRunner().invoke(cli, [*args, "--api-url", server.url])
 
 
+def other_checkout(server: EmulatorServer, directory: Path, *args: str) -> Result:
+    """pgsync run from another config's checkout, which has a journal of its own."""
+    journal = str(directory / "other-journal.jsonl")
+    return CliRunner(env={"PGSYNC_JOURNAL": journal}).invoke(cli, [*args, "--api-url", server.url])
+
+
 def stack_names(group: dict[str, Any] | None) -> list[str]:
     assert group is not None
     return sorted(f"{s['routingProject']}/{s['name']}" for s in group["stacks"])
@@ -123,8 +129,8 @@ def test_another_config_never_deletes_an_in_flight_temporary_group(
         other = write(
             tmp_path, "b.yaml", {"prune": prune, "policyGroups": [{"name": "team-b", "stacks": []}]}
         )
-        planned = pgsync(server, "plan", other)
-        applied = pgsync(server, "apply", other, "--yes")
+        planned = other_checkout(server, tmp_path, "plan", other)
+        applied = other_checkout(server, tmp_path, "apply", other, "--yes")
         temp = server.group("acme", TEMP)
         deletes = [r.path for r in server.writes() if r.method == "DELETE"]
     assert applied.exit_code == 0, applied.output
@@ -144,7 +150,7 @@ def test_rerun_after_another_config_ran_finishes_into_the_full_group(
         other = write(
             tmp_path, "b.yaml", {"prune": prune, "policyGroups": [{"name": "team-b", "stacks": []}]}
         )
-        assert pgsync(server, "apply", other, "--yes").exit_code == 0
+        assert other_checkout(server, tmp_path, "apply", other, "--yes").exit_code == 0
         rerun = pgsync(server, "apply", mine, "--yes", "--allow", "replace:prod")
         final = server.group("acme", "prod")
     assert rerun.exit_code == 0, rerun.output

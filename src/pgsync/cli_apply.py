@@ -12,6 +12,8 @@ from pgsync.apply import apply_plan
 from pgsync.cli_options import Settings, common_options, reports_errors
 from pgsync.cli_workflow import (
     ALLOW,
+    DEFAULT_JOURNAL,
+    JOURNAL_ENV,
     PATHS,
     Planned,
     exit_if_blocked,
@@ -25,13 +27,11 @@ from pgsync.desired import load_desired
 from pgsync.diff import diff
 from pgsync.display import display_plan
 from pgsync.errors import Refused, StalePlan
-from pgsync.journal import Journal, last_run_report, read_events
+from pgsync.journal import Journal, last_run_report, own_temporaries, read_events
 from pgsync.plan import build_plan
 from pgsync.render import render_text
 from pgsync.savedplan import input_reasons, parse_saved, restrict, stale_reasons, touched_names
 from pgsync.scrub import shown, shown_line
-
-DEFAULT_JOURNAL = "pgsync-journal.jsonl"
 
 
 @click.command()
@@ -47,11 +47,14 @@ DEFAULT_JOURNAL = "pgsync-journal.jsonl"
 @click.option(
     "--journal",
     "journal_path",
-    envvar="PGSYNC_JOURNAL",
+    envvar=JOURNAL_ENV,
     default=DEFAULT_JOURNAL,
     show_default=True,
     type=click.Path(dir_okay=False),
-    help="Append each step (intended, sent, confirmed) to this JSONL file (env PGSYNC_JOURNAL).",
+    help=(
+        "Append each step (intended, sent, confirmed) to this JSONL file (env PGSYNC_JOURNAL);"
+        " the temporary groups it shows this checkout made may be rolled back."
+    ),
 )
 @click.option(
     "--resume",
@@ -83,8 +86,8 @@ def apply(
     if resume_path:
         click.echo(shown(last_run_report(read_events(resume_path))))
         click.echo()
-    planned = _saved(paths, plan_file, settings, allow) if plan_file else None
-    planned = planned or make_plan(paths, settings, allow)
+    planned = _saved(paths, plan_file, settings, allow, journal_path) if plan_file else None
+    planned = planned or make_plan(paths, settings, allow, journal_path)
     result = planned.plan
     click.echo(
         shown(render_text(display_plan(result), color=settings.color), colors=settings.color),
@@ -113,7 +116,11 @@ def apply(
 
 
 def _saved(
-    paths: tuple[str, ...], plan_file: str, settings: Settings, allow: tuple[str, ...]
+    paths: tuple[str, ...],
+    plan_file: str,
+    settings: Settings,
+    allow: tuple[str, ...],
+    journal_path: str,
 ) -> Planned:
     """The saved plan, re-checked: same input files, and the groups it touches unchanged.
 
@@ -129,7 +136,8 @@ def _saved(
     scope = restrict(desired, touched)
     api = make_api(settings, desired.organization)
     live = read_live(api, scope, touched)
-    fresh = build_plan(desired.organization, diff(scope, live), desired.inputs)
+    own = own_temporaries(journal_path, desired.organization)
+    fresh = build_plan(desired.organization, diff(scope, live, own), desired.inputs)
     reasons = stale_reasons(saved, fresh, __version__)
     if reasons:
         raise StalePlan(reasons)

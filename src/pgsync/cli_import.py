@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +24,7 @@ from pgsync.model import LiveState, OrgCatalog
 from pgsync.packconfig import Placeholder
 from pgsync.plan import GroupPlan, build_plan
 from pgsync.render import change_line
+from pgsync.schema import PATTERN_MESSAGES, schema_text
 from pgsync.scrub import remember_live
 
 
@@ -49,6 +52,7 @@ def import_command(organization: str, out: str | None, settings: Settings) -> No
     instead, and import lists each one on stderr as FILE:LINE:COL; plan and apply refuse
     the file until they are filled in.
     """
+    _check_organization(organization)
     if out == STDOUT:
         out = None
     live = _read_everything(make_api(settings, organization))
@@ -80,6 +84,14 @@ def import_command(organization: str, out: str | None, settings: Settings) -> No
             f"imported {count} group{'s' if count != 1 else ''} from organization "
             f"'{organization}' into {out}"
         )
+
+
+def _check_organization(organization: str) -> None:
+    """The files' rule for organization names: '.', '..' or a '/' would change the URL path."""
+    rule = json.loads(schema_text())["properties"]["organization"]
+    if len(organization) < rule["minLength"] or not re.search(rule["pattern"], organization):
+        message = PATTERN_MESSAGES[rule["pattern"]]
+        raise PgsyncError(f"--org '{organization}': {message}")
 
 
 def _read_everything(api: PolicyGroupsApi) -> LiveState:

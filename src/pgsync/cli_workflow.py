@@ -30,6 +30,7 @@ from pgsync.github import (
     plan_outputs,
     write_outputs,
 )
+from pgsync.journal import own_temporaries
 from pgsync.markdown import render_markdown
 from pgsync.model import DesiredState, LiveState
 from pgsync.plan import Plan, build_plan
@@ -37,6 +38,8 @@ from pgsync.render import render_json, render_text
 from pgsync.safety import could_unprotect, evaluate
 from pgsync.scrub import remember_live, shown, shown_json
 
+DEFAULT_JOURNAL = "pgsync-journal.jsonl"
+JOURNAL_ENV = "PGSYNC_JOURNAL"
 EXIT_CHANGES = 2
 EXIT_BLOCKED = 3
 JSON_HINT = "the full plan is in the JSON plan (`plan_json` output)"
@@ -91,13 +94,27 @@ class Planned:
     api: PolicyGroupsApi
 
 
-def make_plan(paths: tuple[str, ...], settings: Settings, allow: tuple[str, ...] = ()) -> Planned:
-    """Load, read live state, diff, plan, and judge the plan by the safety rules."""
+def journal_path(path: str | None = None) -> str:
+    """The apply journal: `path`, else $PGSYNC_JOURNAL, else the default in the working dir."""
+    return path or os.environ.get(JOURNAL_ENV) or DEFAULT_JOURNAL
+
+
+def make_plan(
+    paths: tuple[str, ...],
+    settings: Settings,
+    allow: tuple[str, ...] = (),
+    journal: str | None = None,
+) -> Planned:
+    """Load, read live state, diff, plan, and judge the plan by the safety rules.
+
+    The journal (`journal_path(journal)`) tells which temporary groups this checkout made.
+    """
     desired = load_desired(paths)
     api = make_api(settings, desired.organization)
     live = read_live(api, desired, coverage=True)
+    own = own_temporaries(journal_path(journal), desired.organization)
     with gc_paused():
-        verdicts = diff(desired, live)
+        verdicts = diff(desired, live, own)
         result = build_plan(desired.organization, verdicts, desired.inputs, live.coverage)
         return judged(Planned(result, desired, live, api), allow)
 

@@ -52,9 +52,13 @@ from pgsync.replace import (
 Action = Literal["create", "update", "rename", "replace", "delete", "unchanged", "unmanaged"]
 
 _FOREIGN_TEMP = (
-    "the temporary group of a replace that these files do not declare (another config's, or"
-    " one whose group was dropped from them): never deleted by pgsync; finish it by applying"
-    " the config that declares the group, or delete it by hand"
+    "the temporary group of a replace that these files do not declare and that the journal"
+    " does not show this checkout starting (another config's): never deleted by pgsync; finish"
+    " it by applying the config that declares the group, or delete it by hand"
+)
+_OWN_TEMP = (
+    "the temporary group of a replace that the journal shows this checkout starting, for a"
+    " group these files no longer declare: rolled back"
 )
 
 
@@ -74,8 +78,15 @@ class GroupDiff:
     """Child accounts that are members through a declared parent account: kept, not drift."""
 
 
-def diff(desired: DesiredState, live: LiveState) -> tuple[GroupDiff, ...]:
-    """Every group's verdict, or ValidationFailed with every plan-time problem."""
+def diff(
+    desired: DesiredState, live: LiveState, own_temporaries: frozenset[str] = frozenset()
+) -> tuple[GroupDiff, ...]:
+    """Every group's verdict, or ValidationFailed with every plan-time problem.
+
+    `own_temporaries` are the temporary groups that this checkout's journal shows it
+    created (journal.own_temporaries): of those alone, one whose group the files no longer
+    declare is rolled back.
+    """
     problems: list[Problem] = []
     result: list[GroupDiff] = []
     claimed: set[str] = set()
@@ -96,10 +107,14 @@ def diff(desired: DesiredState, live: LiveState) -> tuple[GroupDiff, ...]:
         claimed.update(g.name for g in (source, temp) if g is not None)
         result += _diff_declared(group, source, temp, live, problems)
     for temp in temps.values():
-        # Another config's replace may be in flight (or stopped part-way) with everything of
-        # its group in here: only the config that declares the group may finish or undo it.
         claimed.add(temp.name)
-        result.append(GroupDiff(temp.name, "unmanaged", live=temp, notes=(_FOREIGN_TEMP,)))
+        if temp.name in own_temporaries:
+            result.append(GroupDiff(temp.name, "delete", live=temp, notes=(_OWN_TEMP,)))
+        else:
+            # Another config's replace may be in flight (or stopped part-way) with everything
+            # of its group in here: only the config that declares the group may finish or
+            # undo it.
+            result.append(GroupDiff(temp.name, "unmanaged", live=temp, notes=(_FOREIGN_TEMP,)))
     for name in sorted(set(live.groups) | live.unread):
         if name in claimed:
             continue

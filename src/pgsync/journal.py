@@ -17,6 +17,8 @@ from typing import Any, TextIO
 
 from pgsync.errors import PgsyncError
 from pgsync.files import STDOUT, open_append
+from pgsync.plan import group_path
+from pgsync.replace import is_temporary, temp_name
 from pgsync.scrub import escape, scrub
 
 IDENTITY = frozenset({"run", "event", "group", "action", "method", "path", "organization"})
@@ -66,6 +68,43 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
         if isinstance(event, dict) and isinstance(event.get("run"), str):
             events.append(event)
     return events
+
+
+def own_temporaries(path: str | Path, organization: str) -> frozenset[str]:
+    """The temporary groups of `organization` that the runs of this journal created and left.
+
+    A missing journal has none. Journals of earlier versions count too: the record is the
+    replace's intended create of the temporary group (written before it is sent, so a crash
+    just after the create still leaves it), and a rename or DELETE of it sent later means
+    it is gone.
+    """
+    if not Path(path).exists():
+        return frozenset()
+    return temporaries_left(read_events(path), organization)
+
+
+def temporaries_left(events: Iterable[Mapping[str, Any]], organization: str) -> frozenset[str]:
+    """The temporary groups in `organization` that these events created and did not remove."""
+    events = list(events)
+    ours = {
+        e["run"]
+        for e in events
+        if e.get("event") == "start" and e.get("organization") == organization
+    }
+    left: set[str] = set()
+    for event in events:
+        group = event.get("group")
+        if event["run"] not in ours or not isinstance(group, str):
+            continue
+        method = event.get("method")
+        kind = event.get("event")
+        if kind == "intended" and event.get("action") == "replace" and method == "POST":
+            left.add(temp_name(group))
+        elif kind == "sent" and method in ("PATCH", "DELETE"):
+            temp = group if is_temporary(group) else temp_name(group)
+            if event.get("path") == group_path(organization, temp):
+                left.discard(temp)
+    return frozenset(left)
 
 
 def last_run_report(events: Iterable[Mapping[str, Any]]) -> str:
