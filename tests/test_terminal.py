@@ -8,13 +8,17 @@ that GitHub Actions would run as a workflow command (`::error::...`).
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
+from builders import desired_group, live, live_group, state
 from pgsync.cli import cli
+from pgsync.diff import diff
 from pgsync.emulator import EmulatorServer
+from pgsync.errors import ValidationFailed
 from pgsync.scrub import escape, escape_lines, shown_json
 
 HOSTILE = "bad\x1b[2J\x1b]0;owned\x07\u202eevil\u2066\r\n::error::forged\u2028x"
@@ -189,3 +193,101 @@ def test_a_resume_report_keeps_each_group_on_its_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["apply", "x.yaml", "--resume", str(journal)])
     assert "  a\\x0ab: done: failed: HTTP 400: x\\x0ay\n" in result.output
     assert_clean(result.output)
+
+
+# --- Reports that pgsync splits into lines: a live name holds no line of its own ----------
+
+LIVE = "team\n::error::x"
+PRUNING = "organization: acme\nprune: true\npolicyGroups:\n  - name: prod\n    stacks: [web/prod]\n"
+
+
+def forged_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("::error::")]
+
+
+def serve_hostile_group(server: EmulatorServer, *details: dict[str, object]) -> None:
+    """The listing holds LIVE; its detail reads answer `details` in turn, the last ever after."""
+    server.inject_fault(
+        method="GET", path="/policygroups$", status=200, body=live_list_with(LIVE), times=99
+    )
+    for index, detail in enumerate(details):
+        times = 99 if index == len(details) - 1 else 1
+        server.inject_fault(
+            method="GET", path="/policygroups/team", status=200, body=detail, times=times
+        )
+
+
+def hostile_detail(stacks: list[str]) -> dict[str, object]:
+    return {
+        "name": LIVE,
+        "isOrgDefault": False,
+        "entityType": "stacks",
+        "mode": "audit",
+        "stacks": [{"name": s.split("/")[1], "routingProject": s.split("/")[0]} for s in stacks],
+        "accounts": [],
+        "appliedPolicyPacks": [],
+    }
+
+
+def apply_pruning(server: EmulatorServer, tmp_path: Path) -> Result:
+    allow = [f"--allow={rule}:{LIVE}" for rule in ("delete", "unprotected")]
+    return run(server, "apply", write(tmp_path, PRUNING), "--yes", *allow)
+
+
+def test_a_failed_write_to_a_live_group_with_a_newline_in_its_name_forges_no_report_line(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    serve_hostile_group(emulator, hostile_detail(["web/dev"]))
+    emulator.inject_fault(method="DELETE", path="/policygroups/team", status=400)
+    result = apply_pruning(emulator, tmp_path)
+    assert result.exit_code == 1, result.output
+    assert "  failed        delete  team\\x0a::error::x: DELETE " in result.stderr
+    assert forged_lines(result.output) == []
+
+
+def test_a_skipped_live_group_with_a_newline_in_its_name_forges_no_report_line(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    serve_hostile_group(emulator, hostile_detail(["web/dev"]), hostile_detail(["web/prod"]))
+    result = apply_pruning(emulator, tmp_path)
+    assert result.exit_code == 1, result.output
+    assert "  skipped       delete  team\\x0a::error::x: it changed live" in result.stderr
+    assert forged_lines(result.output) == []
+
+
+def test_an_unverified_delete_of_a_live_group_with_a_newline_in_its_name_forges_no_line(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    serve_hostile_group(emulator, hostile_detail(["web/dev"]))
+    emulator.inject_fault(method="DELETE", path="/policygroups/team", status=204)
+    result = apply_pruning(emulator, tmp_path)
+    assert result.exit_code == 1, result.output
+    assert "group 'team\\x0a::error::x' still exists after DELETE" in result.stderr
+    assert forged_lines(result.output) == []
+
+
+def test_a_drift_classification_of_a_live_group_with_a_newline_in_its_name_forges_no_line(
+    emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, PRUNING)
+    for args in (["init", "-q"], ["add", "groups.yaml"], ["commit", "-qm", "base"]):
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+        )
+    serve_hostile_group(emulator, hostile_detail(["web/dev"]))
+    result = run(emulator, "drift", "groups.yaml", "--base", "HEAD")
+    assert result.exit_code == 2, result.output
+    assert "  team\\x0a::error::x: changed live outside Git" in result.output
+    assert forged_lines(result.output) == []
+
+
+def test_a_plan_time_problem_naming_a_live_group_is_one_line_of_the_error() -> None:
+    desired = state(desired_group("prod", previously=(LIVE,)))
+    with pytest.raises(ValidationFailed) as raised:
+        diff(desired, live(live_group("prod"), live_group(LIVE)))
+    assert "its former name 'team\\x0a::error::x' both exist live" in str(raised.value)
+    assert forged_lines(str(raised.value)) == []

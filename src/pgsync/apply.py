@@ -12,6 +12,7 @@ from pgsync.journal import Journal
 from pgsync.model import LiveGroup, OrgCatalog
 from pgsync.plan import GroupPlan, Plan, Request, live_fingerprint, requests_for
 from pgsync.replace import needs_replace, temp_name
+from pgsync.scrub import escape
 
 Status = Literal["done", "skipped", "failed", "not attempted"]
 Event = Callable[[str], None]
@@ -50,8 +51,10 @@ class ApplyReport:
         return all(o.status == "done" for o in self.outcomes)
 
     def render(self) -> str:
+        """One line per group: a line break in a live name or an error cannot start another."""
         lines = [
-            f"  {o.status:<13} {o.action:<7} {o.group}" + (f": {o.detail}" if o.detail else "")
+            f"  {o.status:<13} {o.action:<7} {escape(o.group)}"
+            + (f": {escape(o.detail)}" if o.detail else "")
             for o in self.outcomes
         ]
         return "\n".join(lines)
@@ -146,7 +149,7 @@ class _Runner:
         else:
             self._send_converging(group)
         self._verify(group)
-        self.on_event(f"  ✓ {group.action} {group.name}")
+        self.on_event(f"  ✓ {group.action} {escape(group.name)}")
 
     def _send(self, group: GroupPlan, request: Request) -> None:
         self.note(group, "intended", method=request.method, path=request.path)
@@ -166,7 +169,10 @@ class _Runner:
                 # Contract §5: a write is retried only once a re-read shows it did not take
                 # effect; a batch may also have been applied in part (API spec rule 6).
                 requests = self._remaining(group)
-                self.on_event(f"  ! {group.name}: {error}; {len(requests)} request(s) still needed")
+                self.on_event(
+                    f"  ! {escape(group.name)}: {escape(str(error))}; "
+                    f"{len(requests)} request(s) still needed"
+                )
                 if not requests:
                     return
                 if attempt == AMBIGUOUS_WRITE_ATTEMPTS:
@@ -211,23 +217,23 @@ class _Runner:
             return
         state = "was deleted" if now is None else "changed live"
         raise ReplaceStopped(
-            f"the old group '{group.live_name}' {state} while its replacement was being filled,"
-            f" so the replacement may lack that change: the old group was not deleted and the"
-            f" new one was kept as '{temp_name(group.name)}'; re-run plan to see the change and"
-            " apply to finish the replace with it"
+            f"the old group '{escape(group.live_name or group.name)}' {state} while its"
+            " replacement was being filled, so the replacement may lack that change: the old"
+            f" group was not deleted and the new one was kept as '{escape(temp_name(group.name))}';"
+            " re-run plan to see the change and apply to finish the replace with it"
         )
 
     def _verify_temporary(self, group: GroupPlan) -> None:
         assert group.desired is not None
         temp = self.api.get_group(temp_name(group.name))
         if temp is None:
-            raise WriteNotVerified(f"the new group for '{group.name}' was not created")
+            raise WriteNotVerified(f"the new group for '{escape(group.name)}' was not created")
         missing = [
             c for c in group_changes(group.desired, temp, self.catalog) if c.kind != "rename"
         ]
         if missing:
             raise WriteNotVerified(
-                f"the new group for '{group.name}' lacks {len(missing)} change(s) "
+                f"the new group for '{escape(group.name)}' lacks {len(missing)} change(s) "
                 "(the old group was left in place)"
             )
 
@@ -235,26 +241,26 @@ class _Runner:
         if group.action == "delete":
             if self.api.get_group(group.live_name or group.name) is not None:
                 raise WriteNotVerified(
-                    f"group '{group.name}' still exists after DELETE answered success"
+                    f"group '{escape(group.name)}' still exists after DELETE answered success"
                 )
             return
         assert group.desired is not None
         live = self.api.get_group(group.name)
         if live is None:
             raise WriteNotVerified(
-                f"group '{group.name}' does not exist after the API answered success"
+                f"group '{escape(group.name)}' does not exist after the API answered success"
             )
         if needs_replace(group.desired, live):
             want = group.desired.entity_type or live.entity_type
             raise WriteNotVerified(
-                f"group '{group.name}' is {live.entity_type}/{live.mode} after the write, "
+                f"group '{escape(group.name)}' is {live.entity_type}/{live.mode} after the write, "
                 f"not {want}/{group.desired.resolved_mode}"
             )
         missing = group_changes(group.desired, live, self.catalog)
         if missing:
-            listed = ", ".join(f"{c.kind} {c.subject}" for c in missing[:10])
+            listed = ", ".join(f"{c.kind} {escape(c.subject)}" for c in missing[:10])
             more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
             raise WriteNotVerified(
-                f"group '{group.name}': the API answered success but the read-back still "
+                f"group '{escape(group.name)}': the API answered success but the read-back still "
                 f"needs {len(missing)} change(s): {listed}{more}"
             )

@@ -18,7 +18,7 @@ from pgsync.errors import PgsyncError, ValidationFailed
 from pgsync.gitrefs import files_at
 from pgsync.model import DesiredState, LiveState
 from pgsync.plan import build_plan
-from pgsync.scrub import shown
+from pgsync.scrub import escape, shown
 
 
 @click.command()
@@ -76,7 +76,7 @@ def _base_state(ref: str, paths: tuple[str, ...], desired: DesiredState) -> Desi
         except ValidationFailed as error:
             click.echo(
                 shown(
-                    f"warning: the files at {ref} are not valid ({len(error.problems)} "
+                    f"warning: the files at {escape(ref)} are not valid ({len(error.problems)} "
                     "problems); differences are not classified"
                 ),
                 err=True,
@@ -94,13 +94,21 @@ def _origins(
     try:
         base_verdicts = diff(base_state, live)
     except PgsyncError as error:
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        # The first problem alone, whole: its names may hold line breaks of their own.
+        first = _first_problem(error)
         click.echo(
             shown(
-                f"warning: the files at {ref} no longer plan against the org ({first}); "
+                f"warning: the files at {escape(ref or '')} no longer plan against the org "
+                f"({escape(first)}); "
                 "differences are not classified"
             ),
             err=True,
         )
         return {}
     return classify(verdicts, base_verdicts, desired, base_state)
+
+
+def _first_problem(error: PgsyncError) -> str:
+    if isinstance(error, ValidationFailed) and error.problems:
+        return str(error.problems[0])
+    return str(error).split("\n", 1)[0] or type(error).__name__

@@ -48,6 +48,7 @@ from pgsync.replace import (
     needs_replace,
     temp_name,
 )
+from pgsync.scrub import escape
 
 Action = Literal["create", "update", "rename", "replace", "delete", "unchanged", "unmanaged"]
 
@@ -145,9 +146,9 @@ def _check_case_twin(
         problems.append(
             Problem(
                 group.where(),
-                f"group name '{group.name}' differs only in case from the live group"
-                f" '{twins[0]}': the service may take them for one group (to rename it, write"
-                f" previously: ['{twins[0]}'])",
+                f"group name '{escape(group.name)}' differs only in case from the live group"
+                f" '{escape(twins[0])}': the service may take them for one group (to rename it,"
+                f" write previously: ['{escape(twins[0])}'])",
             )
         )
 
@@ -170,7 +171,8 @@ def _find_live(group: DesiredGroup, live: LiveState, problems: list[Problem]) ->
         problems.append(
             Problem(
                 group.where(),
-                f"group '{group.name}' and its former name '{former[0]}' both exist live; "
+                f"group '{escape(group.name)}' and its former name '{escape(former[0])}' both"
+                " exist live; "
                 "delete or rename one of them first",
             )
         )
@@ -179,7 +181,8 @@ def _find_live(group: DesiredGroup, live: LiveState, problems: list[Problem]) ->
         problems.append(
             Problem(
                 group.where(),
-                f"several former names of '{group.name}' exist live: " + ", ".join(former),
+                f"several former names of '{escape(group.name)}' exist live: "
+                + ", ".join(map(escape, former)),
             )
         )
     if current is not None:
@@ -201,7 +204,7 @@ def _diff_declared(
             return [GroupDiff(group.name, "unchanged", desired=group), *rollback]
         if source.is_default:
             problems.append(
-                Problem(group.where(), f"default group '{source.name}' cannot be deleted")
+                Problem(group.where(), f"default group '{escape(source.name)}' cannot be deleted")
             )
             return []
         return [GroupDiff(source.name, "delete", desired=group, live=source), *rollback]
@@ -264,12 +267,14 @@ def _check_default(group: DesiredGroup, source: LiveGroup, problems: list[Proble
             problems.append(
                 Problem(
                     group.where(),
-                    f"default group '{source.name}' is {field} '{have}' "
+                    f"default group '{escape(source.name)}' is {field} '{have}' "
                     f"and cannot be changed to '{want}'",
                 )
             )
     if source.name != group.name:
-        problems.append(Problem(group.where(), f"default group '{source.name}' cannot be renamed"))
+        problems.append(
+            Problem(group.where(), f"default group '{escape(source.name)}' cannot be renamed")
+        )
         ok = False
     return ok
 
@@ -406,7 +411,9 @@ def _check_known_stacks(group: DesiredGroup, catalog: OrgCatalog, problems: list
         return
     for stack in sorted(group.stacks - catalog.stacks):
         problems.append(
-            Problem(group.where(str(stack)), f"unknown stack '{stack}' in organization")
+            Problem(
+                group.where(str(stack)), f"unknown stack '{escape(str(stack))}' in organization"
+            )
         )
 
 
@@ -418,7 +425,9 @@ def _check_known_accounts(
     for name in sorted(names):
         if name not in catalog.accounts:
             problems.append(
-                Problem(group.where(name), f"unknown Insights account '{name}' in organization")
+                Problem(
+                    group.where(name), f"unknown Insights account '{escape(name)}' in organization"
+                )
             )
 
 
@@ -428,17 +437,19 @@ def resolve_pack(pack: PackRef, catalog: OrgCatalog, problems: list[Problem]) ->
     where = pack.location
     if published is None:
         if where is not None:
-            problems.append(Problem(where, f"unknown policy pack '{pack.name}' in organization"))
+            problems.append(
+                Problem(where, f"unknown policy pack '{escape(pack.name)}' in organization")
+            )
         return None
     version = published.versions.get(pack.version_tag)
     if version is None:
         if where is not None:
-            tags = ", ".join(published.versions) or "none"
+            tags = ", ".join(map(escape, published.versions)) or "none"
             problems.append(
                 Problem(
                     where,
-                    f"policy pack '{pack.name}' has no versionTag "
-                    f"'{pack.version_tag}' (published: {tags})",
+                    f"policy pack '{escape(pack.name)}' has no versionTag "
+                    f"'{escape(pack.version_tag)}' (published: {tags})",
                 )
             )
         return None

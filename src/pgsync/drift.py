@@ -7,6 +7,7 @@ from typing import Literal
 
 from pgsync.diff import GroupDiff
 from pgsync.model import DesiredGroup, DesiredState
+from pgsync.scrub import escape
 
 Origin = Literal["git", "live", "both"]
 
@@ -62,13 +63,18 @@ def _declared(
 
 
 def render_origins(origins: Mapping[str, Origin], ref: str, *, markdown: bool = False) -> str:
-    """The classification as a section to follow the plan (text or Markdown)."""
+    """The classification as a section to follow the plan (text or Markdown).
+
+    Names are live ones too: escaped here, a line break in one cannot start a line.
+    """
     if not origins:
         return ""
+    ref = escape(ref)
+    shown = sorted((escape(name), DESCRIPTIONS[o]) for name, o in origins.items())
     if markdown:
         lines = [f"#### Drift against `{ref}`", ""]
-        lines += [f"- `{name}`: {DESCRIPTIONS[o]}" for name, o in sorted(origins.items())]
+        lines += [f"- `{name}`: {description}" for name, description in shown]
     else:
         lines = [f"Drift against {ref}:"]
-        lines += [f"  {name}: {DESCRIPTIONS[o]}" for name, o in sorted(origins.items())]
+        lines += [f"  {name}: {description}" for name, description in shown]
     return "\n" + "\n".join(lines) + "\n"
