@@ -53,8 +53,17 @@ def deletes(server: EmulatorServer) -> list[str]:
 
 
 def test_diff_deletes_an_undeclared_temporary_group_it_is_told_is_its_own() -> None:
-    found = diff(state(desired_group("team-a")), live(live_group(TEMP)), frozenset({TEMP}))
+    current = live(live_group("prod"), live_group(TEMP))
+    found = diff(state(desired_group("team-a")), current, frozenset({TEMP}))
     assert [(v.name, v.action) for v in found if v.name == TEMP] == [(TEMP, "delete")]
+
+
+def test_diff_keeps_its_own_temporary_group_when_it_is_the_only_copy() -> None:
+    # The old group is gone already: deleting the temporary group would delete the group.
+    found = diff(state(desired_group("team-a")), live(live_group(TEMP)), frozenset({TEMP}))
+    (verdict,) = [v for v in found if v.name == TEMP]
+    assert verdict.action == "unmanaged"
+    assert "this is its only copy: left in place" in verdict.notes[0]
 
 
 def test_diff_leaves_an_undeclared_temporary_group_not_told_its_own() -> None:

@@ -61,6 +61,11 @@ _OWN_TEMP = (
     "the temporary group of a replace that the journal shows this checkout starting, for a"
     " group these files no longer declare: rolled back"
 )
+_ONLY_COPY = (
+    "the temporary group of a replace that the journal shows this checkout starting, for a"
+    " group these files no longer declare; the old group is gone, so this is its only copy:"
+    " left in place (declare the group again to finish the replace, or delete it by hand)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,10 +112,14 @@ def diff(
         temp = temps.pop(temp_name(group.name), None)
         claimed.update(g.name for g in (source, temp) if g is not None)
         result += _diff_declared(group, source, temp, live, problems)
+    # A temporary group whose old group still exists is a copy; otherwise it is all there is.
+    copies = {temp_name(n) for n in set(live.groups) | live.unread if not is_temporary(n)}
     for temp in temps.values():
         claimed.add(temp.name)
-        if temp.name in own_temporaries:
+        if temp.name in own_temporaries and temp.name in copies:
             result.append(GroupDiff(temp.name, "delete", live=temp, notes=(_OWN_TEMP,)))
+        elif temp.name in own_temporaries:
+            result.append(GroupDiff(temp.name, "unmanaged", live=temp, notes=(_ONLY_COPY,)))
         else:
             # Another config's replace may be in flight (or stopped part-way) with everything
             # of its group in here: only the config that declares the group may finish or
