@@ -245,6 +245,17 @@ def test_a_failed_write_to_a_live_group_with_a_newline_in_its_name_forges_no_rep
     assert forged_lines(result.output) == []
 
 
+def test_a_blocked_id_naming_a_live_group_with_a_newline_forges_no_error_line(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    serve_hostile_group(emulator, hostile_detail(["web/dev"]))
+    result = run(emulator, "plan", write(tmp_path, PRUNING))
+    assert result.exit_code == 3, result.output
+    assert "error: blocked by safety rules: delete:team\\x0a::error::x" in result.stderr
+    assert forged_lines(result.output) == []
+    assert emulator.writes() == []
+
+
 def test_a_skipped_live_group_with_a_newline_in_its_name_forges_no_report_line(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:

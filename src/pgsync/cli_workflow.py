@@ -36,7 +36,7 @@ from pgsync.model import DesiredState, LiveState
 from pgsync.plan import Plan, build_plan
 from pgsync.render import render_json, render_text
 from pgsync.safety import could_unprotect, evaluate
-from pgsync.scrub import remember_live, shown, shown_json
+from pgsync.scrub import escape, remember_live, shown, shown_json
 
 DEFAULT_JOURNAL = "pgsync-journal.jsonl"
 JOURNAL_ENV = "PGSYNC_JOURNAL"
@@ -135,7 +135,8 @@ def judged(planned: Planned, allow: tuple[str, ...]) -> Planned:
 def exit_if_blocked(result: Plan) -> None:
     """Contract §3: exit 3 when a safety rule blocks a change (after the plan is shown)."""
     if result.blocked:
-        ids = ", ".join(f.id for f in result.blocked)
+        # Ids hold live group names: each is escaped, so that none can start a line.
+        ids = ", ".join(escape(f.id) for f in result.blocked)
         click.echo(shown(f"error: blocked by safety rules: {ids}"), err=True)
         sys.exit(EXIT_BLOCKED)
 
