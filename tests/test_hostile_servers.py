@@ -345,6 +345,41 @@ def test_a_body_trickled_a_byte_at_a_time_is_stopped_by_the_deadline_and_not_ret
     assert server.body_bytes_sent < len(body) // 2
 
 
+def test_headers_trickled_a_byte_at_a_time_are_stopped_by_the_deadline_and_not_retried() -> None:
+    header = b"X-Trickle: " + b"a" * 2_000 + b"\r\n"
+    sent: list[int] = []
+
+    def answer(handler: http.server.BaseHTTPRequestHandler) -> None:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        for byte in header:
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            sent.append(byte)
+            time.sleep(0.01)
+
+    with (
+        HostileServer(answer) as server,
+        client(server.url, deadline=0.5) as http,
+        pytest.raises(TransportError, match=r"no complete answer within 0.5 s"),
+    ):
+        http.get(LIST)
+    assert server.requests == 1
+    assert len(sent) < len(header) // 2
+
+
+def test_a_server_that_never_answers_is_stopped_by_the_deadline_before_the_read_timeout() -> None:
+    def answer(handler: http.server.BaseHTTPRequestHandler) -> None:
+        handler.rfile.read(1)  # silent until the client hangs up
+
+    with (
+        HostileServer(answer) as server,
+        client(server.url, deadline=0.5, timeout=30.0) as http,
+        pytest.raises(TransportError, match=r"no complete answer within 0.5 s"),
+    ):
+        http.get(LIST)
+    assert server.requests == 1
+
+
 # --- TLS ---------------------------------------------------------------------------------------
 
 

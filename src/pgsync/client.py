@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import ipaddress
 import json
 import logging
@@ -10,13 +11,15 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
+from httpx._utils import get_environment_proxies
 
 from pgsync import __version__
 from pgsync.errors import (
@@ -142,8 +145,9 @@ _INFLATE_STEP = 1 << 20
 """Bytes inflated per step: zlib builds one step's output in blocks and then copies it."""
 
 
-def _read_body(response: httpx.Response, limit: int, deadline: float) -> bytes:
-    """The whole body, decoded, refused once it passes `limit` bytes or `deadline`.
+def _read_body(response: httpx.Response, limit: int) -> bytes:
+    """The whole body, decoded, refused once it passes `limit` bytes (the network backend
+    stops it at the deadline).
 
     Decompression is done here, in steps of at most what the limit still allows, so that a
     small compressed body cannot inflate to gigabytes in memory (httpx's decoder would).
@@ -167,8 +171,6 @@ def _read_body(response: httpx.Response, limit: int, deadline: float) -> bytes:
                 if size > limit:
                     raise _Unusable(f"the body is over the limit of {limit:,} bytes")
                 parts.append(out)
-            if time.monotonic() > deadline:
-                raise _Unusable("the answer did not arrive in time", deadline=True)
         if inflate is not None:
             out = inflate.flush()
             if size + len(out) > limit:
@@ -177,6 +179,238 @@ def _read_body(response: httpx.Response, limit: int, deadline: float) -> bytes:
     except zlib.error as error:
         raise _Unusable(f"the compressed body is corrupt ({error})") from None
     return b"".join(parts)
+
+
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "pgsync_request_deadline", default=None
+)
+"""The `time.monotonic()` by which the request this thread is sending must be answered."""
+
+
+def _past_deadline() -> _Unusable:
+    return _Unusable("the answer did not arrive in time", deadline=True)
+
+
+def _within_deadline(timeout: float | None) -> tuple[float | None, bool]:
+    """The timeout for one network operation, and whether it is the deadline's rather than
+    the configured one (so that a timeout then means the deadline has passed)."""
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return timeout, False
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise _past_deadline()
+    if timeout is not None and timeout < left:
+        return timeout, False
+    return left, True
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every read and write ends by the deadline of its request.
+
+    httpcore gives each read the same timeout, so a server that sends a byte just before it
+    runs out (headers included) would otherwise never be stopped.
+    """
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        limit, by_deadline = _within_deadline(timeout)
+        try:
+            return self._stream.read(max_bytes, limit)
+        except httpcore.TimeoutException:
+            if by_deadline:
+                raise _past_deadline() from None
+            raise
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        limit, by_deadline = _within_deadline(timeout)
+        try:
+            self._stream.write(buffer, limit)
+        except httpcore.TimeoutException:
+            if by_deadline:
+                raise _past_deadline() from None
+            raise
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        limit, by_deadline = _within_deadline(timeout)
+        try:
+            return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, limit))
+        except httpcore.TimeoutException:
+            if by_deadline:
+                raise _past_deadline() from None
+            raise
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's own sockets, each wrapped in a `_DeadlineStream`."""
+
+    def __init__(self) -> None:
+        self._sockets = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        limit, by_deadline = _within_deadline(timeout)
+        try:
+            stream = self._sockets.connect_tcp(host, port, limit, local_address, socket_options)
+        except httpcore.TimeoutException:
+            if by_deadline:
+                raise _past_deadline() from None
+            raise
+        return _DeadlineStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self._sockets.sleep(seconds)
+
+
+_HTTPX_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.ProxyError, httpx.ProxyError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
+"""httpcore's errors and the httpx ones httpx.HTTPTransport raises for them, subclasses first."""
+_HTTPCORE_ERRORS = tuple(core for core, _ in _HTTPX_ERRORS)
+
+
+def _as_httpx(error: Exception) -> httpx.TransportError:
+    mapped = next(ours for core, ours in _HTTPX_ERRORS if isinstance(error, core))
+    return mapped(str(error))
+
+
+class _AnswerStream(httpx.SyncByteStream):
+    def __init__(self, stream: Iterable[bytes]) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._stream
+        except _HTTPCORE_ERRORS as error:
+            raise _as_httpx(error) from error
+
+    def close(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
+
+
+class _DeadlineTransport(httpx.BaseTransport):
+    """httpx.HTTPTransport's work (direct or through one proxy) on a `_DeadlineBackend`,
+    which httpx.HTTPTransport has no parameter for."""
+
+    def __init__(
+        self, verify: ssl.SSLContext | bool, limits: httpx.Limits, proxy: httpx.Proxy | None = None
+    ) -> None:
+        # trust_env as httpx's default: SSL_CERT_FILE and SSL_CERT_DIR are honoured.
+        ssl_context = httpx.create_ssl_context(verify=verify, trust_env=True)
+        backend = _DeadlineBackend()
+        self._pool: httpcore.ConnectionPool
+        if proxy is None:
+            self._pool = httpcore.ConnectionPool(
+                ssl_context=ssl_context,
+                max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_keepalive_connections,
+                keepalive_expiry=limits.keepalive_expiry,
+                network_backend=backend,
+            )
+            return
+        proxy_url = httpcore.URL(
+            scheme=proxy.url.raw_scheme,
+            host=proxy.url.raw_host,
+            port=proxy.url.port,
+            target=proxy.url.raw_path,
+        )
+        if proxy.url.scheme in ("http", "https"):
+            self._pool = httpcore.HTTPProxy(
+                proxy_url=proxy_url,
+                proxy_auth=proxy.raw_auth,
+                proxy_headers=proxy.headers.raw,
+                ssl_context=ssl_context,
+                proxy_ssl_context=proxy.ssl_context,
+                max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_keepalive_connections,
+                keepalive_expiry=limits.keepalive_expiry,
+                network_backend=backend,
+            )
+        else:  # socks5:// or socks5h://, the only other schemes httpx.Proxy accepts
+            self._pool = httpcore.SOCKSProxy(
+                proxy_url=proxy_url,
+                proxy_auth=proxy.raw_auth,
+                ssl_context=ssl_context,
+                max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_keepalive_connections,
+                keepalive_expiry=limits.keepalive_expiry,
+                network_backend=backend,
+            )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.SyncByteStream)
+        url = request.url
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        try:
+            answer = self._pool.handle_request(core)
+        except _HTTPCORE_ERRORS as error:
+            raise _as_httpx(error) from error
+        assert isinstance(answer.stream, Iterable)
+        return httpx.Response(
+            status_code=answer.status,
+            headers=answer.headers,
+            stream=_AnswerStream(answer.stream),
+            extensions=answer.extensions,
+        )
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def _proxy_mounts(
+    verify: ssl.SSLContext | bool, limits: httpx.Limits
+) -> dict[str, httpx.BaseTransport | None]:
+    """The proxies httpx.Client would take from the environment (None: go direct).
+
+    httpx's own reading of HTTP(S)_PROXY, ALL_PROXY and NO_PROXY, so that the proxies used
+    are the ones httpx.Client picks when it builds its transports itself.
+    """
+    return {
+        pattern: None if url is None else _DeadlineTransport(verify, limits, httpx.Proxy(url))
+        for pattern, url in get_environment_proxies().items()
+    }
 
 
 def _certificate_failure(error: BaseException) -> ssl.SSLCertVerificationError | None:
@@ -254,18 +488,20 @@ class Client:
         limits = httpx.Limits(
             max_connections=self.parallelism, max_keepalive_connections=self.parallelism
         )
-        if transport is None and is_loopback(base_url):
-            # A transport of our own takes no proxy from the environment (HTTP_PROXY, …): a
-            # proxy would see a plain-HTTP request, token and all. Elsewhere proxies are
-            # honoured, and https:// goes through them in a CONNECT tunnel, TLS end to end.
-            transport = httpx.HTTPTransport(verify=verify, limits=limits)
+        mounts: dict[str, httpx.BaseTransport | None] = {}
+        if transport is None:
+            transport = _DeadlineTransport(verify, limits)
+            # Loopback takes no proxy from the environment (HTTP_PROXY, …): a proxy would
+            # see a plain-HTTP request, token and all. Elsewhere proxies are honoured, and
+            # https:// goes through them in a CONNECT tunnel, TLS end to end.
+            if not is_loopback(base_url):
+                mounts = _proxy_mounts(verify, limits)
         self._http = httpx.Client(
             base_url=self.base_url,
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=limits,
             transport=transport,
-            verify=verify,
+            mounts=mounts,
             follow_redirects=False,
         )
 
@@ -327,13 +563,16 @@ class Client:
         self, method: str, path: str, params: Mapping[str, str] | None, content: bytes | None
     ) -> tuple[httpx.Response, bytes]:
         """One attempt: the answer's head and its whole body, within the size and time limits."""
-        deadline = time.monotonic() + self.deadline
-        request = self._http.build_request(method, path, params=params, content=content)
-        response = self._http.send(request, stream=True)
+        reset = _DEADLINE.set(time.monotonic() + self.deadline)
         try:
-            return response, _read_body(response, self.max_body, deadline)
+            request = self._http.build_request(method, path, params=params, content=content)
+            response = self._http.send(request, stream=True)
+            try:
+                return response, _read_body(response, self.max_body)
+            finally:
+                response.close()
         finally:
-            response.close()
+            _DEADLINE.reset(reset)
 
     def _send(
         self,
