@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
-from pgsync.model import MatchRule, canonical_json
+from pgsync.model import MatchRule, RuleEntity, canonical_json
 
-Entity = Literal["stack", "account"]
+Entity = RuleEntity
+"""Which entities a rule selects (one home: `pgsync.model.RuleEntity`)."""
 Path = tuple[str | int, ...]
 
 _OR = "PermissionExpressionOr"
