@@ -114,12 +114,18 @@ def test_a_match_rule_is_silently_ignored_as_an_unknown_key(legacy: httpx.Client
         ("GET", f"{GROUPS}/prod/accounts"),
         ("POST", f"{GROUPS}/stackmatchrule/preview"),
         ("POST", f"{GROUPS}/accountmatchrule/preview"),
-        ("GET", "/api/stacks/acme/web/prod"),
         ("GET", "/api/stacks/acme/web/prod/policygroups"),
     ],
 )
 def test_the_newer_routes_do_not_exist(legacy: httpx.Client, method: str, path: str) -> None:
     assert error(legacy.request(method, path, json={}))[0] == 404
+
+
+def test_a_stack_is_read_by_its_route_which_is_older_than_policy_groups(
+    legacy: httpx.Client,
+) -> None:
+    assert legacy.get("/api/stacks/acme/web/prod").json()["stackName"] == "prod"
+    assert error(legacy.get("/api/stacks/acme/web/nope"))[0] == 404
 
 
 def test_user_stacks_carry_only_the_three_names(legacy: httpx.Client) -> None:

@@ -70,8 +70,9 @@ class App:
     """Answers requests against a State; not thread-safe (the server holds a lock).
 
     `api` (default: the state's) chooses the service generation; see `state`. The legacy
-    service has no member listings, rule previews or stack routes (404), and reads bodies
+    service has no member listings, rule previews or a stack's groups (404), and reads bodies
     against the older OpenAPI document, whose unknown keys it ignores as a Go decoder does.
+    Both have `GET /api/stacks/{org}/{project}/{stack}`, which is older than policy groups.
     """
 
     def __init__(
@@ -108,6 +109,7 @@ class App:
             ),
             (re.compile(r"/api/user/stacks"), {"GET": self._stacks}),
             (re.compile(r"/api/preview/insights/(?P<org>[^/]+)/accounts"), {"GET": self._accounts}),
+            (re.compile(stack), {"GET": self._stack}),
         ]
         current: Routes = [
             *legacy,
@@ -121,7 +123,6 @@ class App:
             ),
             (re.compile(group + "/stacks"), {"GET": self._group_stacks}),
             (re.compile(group + "/accounts"), {"GET": self._group_accounts}),
-            (re.compile(stack), {"GET": self._stack}),
             (re.compile(stack + "/policygroups"), {"GET": self._stack_groups}),
         ]
         self._routes: dict[Api, Routes] = {"legacy": legacy, "current": current}
