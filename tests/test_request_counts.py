@@ -33,8 +33,51 @@ def test_plan_of_n_unchanged_groups_reads_list_details_catalog_and_nothing_else(
     groups = [{"name": f"g{i}", "stacks": [SVC[i]]} for i in range(40)]
     with EmulatorServer(fixture_from_dict(org_spec(groups))) as server:
         run(server, tmp_path, groups, "plan")
-        # 1 list + 40 details + 1 packs + 3 stack pages (203 stacks, 100 a page) + 1 metadata
-        assert counts(server) == Counter({"GET": 46})
+        # 1 list + 40 details + 1 packs + 1 metadata: every declared stack is a member already
+        assert counts(server) == Counter({"GET": 43})
+
+
+def paths(server: EmulatorServer) -> list[str]:
+    return [r.path for r in server.requests]
+
+
+def test_plan_adding_stacks_of_no_group_looks_up_each_of_them(tmp_path: Path) -> None:
+    with EmulatorServer(fixture_from_dict(org_spec([{"name": "g", "stacks": []}]))) as server:
+        run(server, tmp_path, [{"name": "g", "stacks": SVC[:2]}], "plan")
+        looked_up = sorted(p for p in paths(server) if p.startswith("/api/stacks/"))
+        assert looked_up == ["/api/stacks/acme/svc/s000", "/api/stacks/acme/svc/s001"]
+        assert "/api/user/stacks" not in paths(server)
+
+
+def test_plan_adding_a_stack_another_group_holds_does_not_look_it_up(tmp_path: Path) -> None:
+    live = [{"name": "a", "stacks": [SVC[0]]}, {"name": "b", "stacks": []}]
+    with EmulatorServer(fixture_from_dict(org_spec(live))) as server:
+        run(server, tmp_path, [live[0], {"name": "b", "stacks": [SVC[0]]}], "plan")
+        assert not [p for p in paths(server) if "stacks" in p]
+
+
+def test_plan_adding_more_stacks_than_the_listing_has_pages_pages_the_listing(
+    tmp_path: Path,
+) -> None:
+    # 203 stacks are 3 pages of 100: 4 lookups would be one request more.
+    with EmulatorServer(fixture_from_dict(org_spec([{"name": "g", "stacks": []}]))) as server:
+        run(server, tmp_path, [{"name": "g", "stacks": SVC[:4]}], "plan")
+        assert paths(server).count("/api/user/stacks") == 3
+        assert not [p for p in paths(server) if p.startswith("/api/stacks/")]
+
+
+def test_plan_adding_an_account_no_group_holds_reads_the_account_listing(tmp_path: Path) -> None:
+    audit = {"name": "g", "mode": "audit", "accounts": []}
+    with EmulatorServer(fixture_from_dict(org_spec([audit]))) as server:
+        run(server, tmp_path, [audit | {"accounts": ["aws-prod"]}], "plan")
+        assert paths(server).count("/api/preview/insights/acme/accounts") == 1
+
+
+def test_plan_keeping_accounts_reads_no_account_listing(tmp_path: Path) -> None:
+    audit = {"name": "g", "mode": "audit", "accounts": ["aws-prod"]}
+    with EmulatorServer(fixture_from_dict(org_spec([audit]))) as server:
+        run(server, tmp_path, [audit], "plan")
+        assert not [p for p in paths(server) if "insights" in p]
 
 
 def test_adding_200_stacks_to_each_of_10_groups_is_10_patches(tmp_path: Path) -> None:

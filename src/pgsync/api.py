@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NoReturn, cast
@@ -16,6 +17,7 @@ from pgsync.model import (
     MODES,
     AppliedPack,
     Coverage,
+    DesiredGroup,
     DesiredState,
     EntityType,
     LiveGroup,
@@ -32,6 +34,8 @@ from pgsync.plan import Request, group_path, groups_path
 from pgsync.replace import is_temporary
 
 Progress = Callable[[int, int], None]
+LISTING_PAGE = 100
+"""Stacks per page of the org's stack listing, as the service pages it (an estimate)."""
 
 
 ENTITY_TYPES: tuple[EntityType, ...] = ("stacks", "accounts")
@@ -391,6 +395,16 @@ class PolicyGroupsApi:
             )
         self.client.write(request.method, request.path, request.body)
 
+    def stack_exists(self, stack: StackRef) -> bool:
+        """Whether the org has `stack` (a 404 says it has not, or the token cannot see it)."""
+        path = "/".join(
+            ("/api/stacks", self._org, quote(stack.project, safe=""), quote(stack.stack, safe=""))
+        )
+        body = self.client.get_or_none(path)
+        if body is not None:
+            Answer(f"GET {path}").object(body)
+        return body is not None
+
     def read_live_state(
         self,
         desired: DesiredState,
@@ -405,34 +419,25 @@ class PolicyGroupsApi:
         pruning; the rest are known by name only (unmanaged). With `only`, just those
         groups are read. With `coverage`, the org's policy coverage is read too.
         """
-        names = self.group_names()
-        wanted = {g.name for g in desired.groups} | {
-            n for g in desired.groups for n in g.previously
-        }
-        if only is not None:
-            read = [n for n in names if n in only]
-        else:
-            # Temporary groups of an interrupted replace are always read: the plan finishes
-            # or rolls back what an earlier run started.
-            read = [n for n in names if desired.prune or n in wanted or is_temporary(n)]
         present = [g for g in desired.groups if not g.absent]
-        # Accounts are checked only where a group adds some; unknown ones are errors.
-        need_accounts = any(g.accounts for g in present)
         with ThreadPoolExecutor(max_workers=self.client.parallelism) as pool:
-            # The catalog is read beside the group details, in the same bounded pool, so it
-            # adds no round trips of its own. Packs are needed whenever a group is declared
-            # (a replace copies undeclared packs); accounts for any accounts group.
+            # Reads that need nothing else start together with the group list: in one pool
+            # they cost one round trip between them. Packs are needed whenever a group is
+            # declared (a replace copies undeclared packs).
+            listed = pool.submit(self.group_names)
             packs = pool.submit(self.published_packs) if present else None
-            stacks = pool.submit(self.stacks) if any(g.stacks for g in present) else None
-            accounts = pool.submit(self.accounts) if need_accounts else None
             metadata = pool.submit(self.coverage) if coverage else None
-            groups = self._collect(pool, read, progress)
+            names = listed.result()
+            groups = self._collect(pool, self._to_read(desired, names, only), progress)
             # What live rules match is shown and weighed by the safety rules, never diffed.
             ruled = [
                 pool.submit(self.with_rule_members, g)
                 for g in groups.values()
                 if g.stack_rule or g.account_rule
             ]
+            found_coverage = metadata.result() if metadata else None
+            stacks = self._known_stacks(pool, present, groups, found_coverage)
+            accounts = self._known_accounts(present, groups)
             previews = self.previews(desired, groups, pool)
             for future in ruled:
                 group, counts = future.result()
@@ -440,10 +445,9 @@ class PolicyGroupsApi:
                 previews.update(counts)
             catalog = OrgCatalog(
                 packs=packs.result() if packs else {},
-                stacks=stacks.result() if stacks else None,
-                accounts=accounts.result() if accounts else None,
+                stacks=stacks,
+                accounts=accounts,
             )
-            found_coverage = metadata.result() if metadata else None
         return LiveState(
             organization=self.organization,
             groups=groups,
@@ -452,6 +456,55 @@ class PolicyGroupsApi:
             coverage=found_coverage,
             previews=previews,
         )
+
+    @staticmethod
+    def _to_read(desired: DesiredState, names: list[str], only: frozenset[str] | None) -> list[str]:
+        if only is not None:
+            return [n for n in names if n in only]
+        wanted = {g.name for g in desired.groups} | {
+            n for g in desired.groups for n in g.previously
+        }
+        # Temporary groups of an interrupted replace are always read: the plan finishes or
+        # rolls back what an earlier run started.
+        return [n for n in names if desired.prune or n in wanted or is_temporary(n)]
+
+    def _known_stacks(
+        self,
+        pool: ThreadPoolExecutor,
+        present: Iterable[DesiredGroup],
+        groups: Mapping[str, LiveGroup],
+        coverage: Coverage | None,
+    ) -> frozenset[StackRef] | None:
+        """Stacks known to exist: at least every declared one that does.
+
+        A member of a group just read exists, so only the other declared stacks are
+        checked: one lookup each, all at once, unless paging through the org's whole
+        listing takes fewer requests (a first apply of a large imported file).
+        """
+        declared = [g.stacks for g in present if g.stacks is not None]
+        if not declared:
+            return None
+        seen = frozenset().union(*(g.stacks for g in groups.values()))
+        unknown = sorted(frozenset().union(*declared) - seen)
+        if not unknown:
+            return seen
+        if coverage is not None and len(unknown) > math.ceil(coverage.total_stacks / LISTING_PAGE):
+            return self.stacks() | seen
+        found = pool.map(self.stack_exists, unknown)
+        return seen | {stack for stack, exists in zip(unknown, found, strict=True) if exists}
+
+    def _known_accounts(
+        self, present: Iterable[DesiredGroup], groups: Mapping[str, LiveGroup]
+    ) -> frozenset[str] | None:
+        """Accounts known to exist; the listing is read only when a declared account is not
+        already a member of a group just read."""
+        declared = [g.accounts for g in present if g.accounts]
+        if not declared:
+            return None
+        seen = frozenset().union(*(g.accounts for g in groups.values()))
+        if frozenset().union(*declared) <= seen:
+            return seen
+        return self.accounts() | seen
 
 
 def _counts(body: Mapping[str, Any]) -> RulePreview | None:

@@ -342,7 +342,8 @@ class PublishedPack:
 class OrgCatalog:
     """What exists in the org besides groups: packs, stacks and Insights account names.
 
-    `stacks` and `accounts` are None when they were not read (nothing to check them for).
+    `stacks` and `accounts` hold at least every declared one that exists (not always the
+    whole org: see api.read_live_state), and are None when nothing needed them.
     """
 
     packs: Mapping[str, PublishedPack] = field(default_factory=dict, hash=False)
