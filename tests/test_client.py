@@ -10,7 +10,8 @@ from email.utils import formatdate
 import pytest
 
 from conftest import org_spec
-from pgsync.client import Client, RetryPolicy, TokenFilter, retry_after_seconds
+from pgsync.accesstoken import TokenFilter
+from pgsync.client import Client, RetryPolicy, retry_after_seconds
 from pgsync.emulator import EmulatorServer, fixture_from_dict
 from pgsync.errors import AmbiguousWriteError, ApiError, AuthError, PgsyncError, TransportError
 

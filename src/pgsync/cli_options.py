@@ -12,7 +12,7 @@ from typing import Any, ParamSpec, TypeVar
 import click
 
 from pgsync import __version__
-from pgsync.client import REDACTED, TOKEN_ENV
+from pgsync.accesstoken import REDACTED, TOKEN_ENV
 from pgsync.console import configure_logging, print_problems, use_color
 from pgsync.errors import PgsyncError, ValidationFailed
 from pgsync.scrub import secret_run, shown

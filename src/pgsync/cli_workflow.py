@@ -8,14 +8,13 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from pgsync import __version__
-from pgsync.api import PolicyGroupsApi
+from pgsync.accesstoken import TOKEN_ENV
 from pgsync.cli_options import Settings
-from pgsync.client import TOKEN_ENV, Client, is_loopback
 from pgsync.console import Progress
 from pgsync.desired import load_desired
 from pgsync.diff import diff
@@ -38,6 +37,9 @@ from pgsync.render import render_json, render_text
 from pgsync.safety import could_unprotect, evaluate
 from pgsync.scrub import escape, remember_live, shown, shown_json
 
+if TYPE_CHECKING:
+    from pgsync.api import PolicyGroupsApi
+
 DEFAULT_JOURNAL = "pgsync-journal.jsonl"
 JOURNAL_ENV = "PGSYNC_JOURNAL"
 EXIT_CHANGES = 2
@@ -59,6 +61,10 @@ FORMAT = click.option(
 
 def make_api(settings: Settings, organization: str) -> PolicyGroupsApi:
     """The API for one organization; no token is needed only for a loopback emulator."""
+    # Here, not at the top: only the commands that talk to the API import httpx.
+    from pgsync.api import PolicyGroupsApi  # noqa: PLC0415
+    from pgsync.client import Client, is_loopback  # noqa: PLC0415
+
     token = settings.token
     if not token and not is_loopback(settings.api_url):
         raise PgsyncError(f"{TOKEN_ENV} is not set; it is needed for {settings.api_url}")

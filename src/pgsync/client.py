@@ -22,6 +22,7 @@ import httpx
 from httpx._utils import get_environment_proxies
 
 from pgsync import __version__
+from pgsync.accesstoken import REDACTED, TOKEN_ENV
 from pgsync.errors import (
     AmbiguousWriteError,
     ApiError,
@@ -30,14 +31,12 @@ from pgsync.errors import (
     PgsyncError,
     TransportError,
 )
-from pgsync.scrub import escape, escape_lines, scrub
+from pgsync.scrub import escape, scrub
 
 log = logging.getLogger("pgsync.client")
 
 ACCEPT = "application/vnd.pulumi+8"
-TOKEN_ENV = "PULUMI_ACCESS_TOKEN"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
-REDACTED = "<redacted>"
 MAX_BODY_BYTES = 32 * 1024 * 1024
 """The largest answer read, after decompression: about 50 times a group of 10,000 stacks."""
 REQUEST_DEADLINE = 60.0
@@ -80,23 +79,6 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
         return max(0.0, parsedate_to_datetime(value).timestamp() - now)
     except (TypeError, ValueError):
         return None
-
-
-class TokenFilter(logging.Filter):
-    """Scrubs the token and the run's secrets from every log record, whatever logger wrote it
-    (httpx included), and escapes the invisible characters a server may have put in it."""
-
-    def __init__(self, token: str | None) -> None:
-        super().__init__()
-        self.token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.token:
-            message = message.replace(self.token, REDACTED)
-        record.msg = escape_lines(scrub(message))
-        record.args = None
-        return True
 
 
 class Pacer:

@@ -9,7 +9,7 @@ from typing import TextIO
 
 import click
 
-from pgsync.client import TokenFilter
+from pgsync.accesstoken import TokenFilter
 from pgsync.errors import Problem
 from pgsync.github import annotation, is_github_actions
 from pgsync.scrub import shown_line

@@ -1,0 +1,31 @@
+"""The access token: the variable it comes from, and how it is kept out of every log line.
+
+Apart from the HTTP client so that commands which never talk to the API (validate,
+`--help`) need not import httpx to read or redact it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pgsync.scrub import escape_lines, scrub
+
+TOKEN_ENV = "PULUMI_ACCESS_TOKEN"
+REDACTED = "<redacted>"
+
+
+class TokenFilter(logging.Filter):
+    """Scrubs the token and the run's secrets from every log record, whatever logger wrote it
+    (httpx included), and escapes the invisible characters a server may have put in it."""
+
+    def __init__(self, token: str | None) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token:
+            message = message.replace(self.token, REDACTED)
+        record.msg = escape_lines(scrub(message))
+        record.args = None
+        return True
