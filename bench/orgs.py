@@ -103,6 +103,19 @@ def adding(groups: Sequence[Group], which: Iterable[int], stacks: Sequence[str])
     ]
 
 
+def unknown_stacks(live: Sequence[Group], desired: Sequence[Group]) -> list[str]:
+    """The declared stacks no live group holds. A plan that reads every live group here knows
+    its members exist; these it must check against the org."""
+    held = {s for g in live for s in g.stacks}
+    return sorted({s for g in desired for s in g.stacks} - held)
+
+
+def stack_path(ref: str) -> str:
+    """The route that tells whether stack `project/stack` exists: 200 or 404."""
+    project, _, name = ref.partition("/")
+    return f"/api/stacks/{ORG}/{project}/{name}"
+
+
 def wide_org(count: int, stacks_per_group: int, packs_per_group: int) -> list[Group]:
     """The CPU scenarios' org: groups with many stacks (a pool shared by groups) and packs."""
     pool = max(stacks_per_group, count * stacks_per_group // 5)
