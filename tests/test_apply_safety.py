@@ -172,7 +172,8 @@ def test_journal_records_each_step_without_bodies(tmp_path: Path) -> None:
     assert all("body" not in e for e in events)
 
 
-def test_kill_mid_apply_then_resume_reports_and_converges(tmp_path: Path) -> None:
+def test_kill_mid_sequential_apply_then_resume_reports_and_converges(tmp_path: Path) -> None:
+    """One group at a time, the first group is done by the time 15 writes were sent."""
     journal = tmp_path / "journal.jsonl"
     names = [f"g{i:02d}" for i in range(30)]
     groups = [{"name": n, "stacks": [f"svc/s{i:03d}"]} for i, n in enumerate(names)]
@@ -189,6 +190,8 @@ def test_kill_mid_apply_then_resume_reports_and_converges(tmp_path: Path) -> Non
                 "--yes",
                 "--journal",
                 str(journal),
+                "--parallelism",
+                "1",
                 "--api-url",
                 server.url,
             ],

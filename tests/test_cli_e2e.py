@@ -310,7 +310,7 @@ def test_write_that_silently_did_nothing_fails_verification(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     emulator.inject_fault(method="PATCH", path="/batch$", status=204)
-    result = pgsync(emulator, "apply", write(tmp_path, THREE_GROUPS), "--yes")
+    result = pgsync(emulator, "apply", write(tmp_path, THREE_GROUPS), "--yes", "--parallelism", "1")
     assert result.exit_code == 1
     assert "the API answered success but the read-back still needs" in result.output
     assert "not attempted" in result.output
@@ -385,7 +385,7 @@ def test_failure_stops_apply_and_reports_done_failed_and_not_attempted(
         status=400,
         body={"code": 400, "message": "Bad Request: nope"},
     )
-    result = pgsync(emulator, "apply", write(tmp_path, THREE_GROUPS), "--yes")
+    result = pgsync(emulator, "apply", write(tmp_path, THREE_GROUPS), "--yes", "--parallelism", "1")
     assert result.exit_code == 1
     lines = result.output.splitlines()
     assert "  done          create  cloud" in lines

@@ -44,7 +44,8 @@ def writes_on(api: str, tmp_path: Path) -> list[tuple[str, str, Any]]:
     spec = {**org_spec(LIVE), "api": api}
     with EmulatorServer(fixture_from_dict(spec)) as server:
         path = write(tmp_path, CHANGES, f"{api}.yaml")
-        applied = pgsync(server, "apply", path, "--yes")
+        # One group at a time: the writes then arrive in plan order, comparable run to run.
+        applied = pgsync(server, "apply", path, "--yes", "--parallelism", "1")
         assert applied.exit_code == 0, applied.output
         requests = [(w.method, w.path, w.body) for w in server.writes()]
         again = pgsync(server, "plan", path, "--detailed-exitcode")

@@ -1,9 +1,13 @@
-"""Carry out a plan group by group, verify every write by reading back, report every outcome."""
+"""Carry out a plan, independent groups concurrently; verify every write; report every outcome."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Literal, Protocol
 
 from pgsync.diff import Action, GroupDiff, group_changes
@@ -64,38 +68,35 @@ def apply_plan(
     plan: Plan,
     api: GroupsApi,
     catalog: OrgCatalog,
+    *,
     on_event: Event | None = None,
     journal: Journal | None = None,
+    parallelism: int = 1,
 ) -> ApplyReport:
-    """Apply in plan order, reporting every group; raise ApplyFailed unless all were done.
+    """Apply in plan order, `parallelism` groups at a time; raise ApplyFailed unless all were done.
 
-    A group that changed since the plan (re-read just before writing it) is skipped; the
-    first failure stops the run.
+    The groups of one action are written concurrently, and the next action starts once all of
+    them are finished. A group that changed since the plan (re-read just before writing it) is
+    skipped. After the first failure no further group is started; those already started
+    finish and are reported as they ended.
     """
-    runner = _Runner(plan.organization, api, catalog, on_event or (lambda _: None), journal)
-    changed = list(plan.changed)
+    changed = plan.changed
     if journal is not None:
         journal.record("start", organization=plan.organization, groups=[g.name for g in changed])
-    outcomes: list[Outcome] = []
-    for index, group in enumerate(changed):
-        try:
-            moved = runner.moved_since_plan(group)
-            if moved:
-                runner.note(group, "skipped", reason=moved)
-                outcomes.append(Outcome(group.name, group.action, "skipped", moved))
-                continue
-            runner.run(group)
-        except PgsyncError as error:
-            detail = str(error)
-            if runner.succeeded_in_group:
-                detail += f" (after {runner.succeeded_in_group} successful request(s) for it)"
-            runner.note(group, "failed", error=detail)
-            outcomes.append(Outcome(group.name, group.action, "failed", detail))
-            outcomes += [Outcome(g.name, g.action, "not attempted") for g in changed[index + 1 :]]
-            break
-        runner.note(group, "confirmed")
-        outcomes.append(Outcome(group.name, group.action, "done"))
-    report = ApplyReport(tuple(outcomes), runner.writes)
+    events = _InPlanOrder(on_event or (lambda _: None), len(changed))
+    runner = _Runner(plan.organization, api, catalog, events=events, journal=journal)
+    try:
+        for phase in _phases(changed):
+            runner.run_phase(phase, parallelism)
+            if runner.halted.is_set():
+                break
+    finally:
+        events.flush()
+    outcomes = tuple(
+        found or Outcome(group.name, group.action, "not attempted")
+        for group, found in zip(changed, runner.outcomes, strict=True)
+    )
+    report = ApplyReport(outcomes, runner.writes)
     if journal is not None:
         journal.record("end", ok=report.ok, writes=runner.writes)
     if not report.ok:
@@ -107,32 +108,175 @@ def apply_plan(
     return report
 
 
+def _phases(changed: Sequence[GroupPlan]) -> list[list[tuple[int, GroupPlan]]]:
+    """The plan's groups, numbered, in runs of one action: renames, creates, updates, …
+
+    Phases rather than a finer graph of groups: the names that groups write to never meet
+    (diff refuses duplicate and case-twin names, and gives a temporary group to its group
+    alone), but the contract's order also keeps every stack protected: one that moves out
+    of a group that is emptied or deleted is in its new group first. That dependency lies
+    between members, not names, so only the action barrier keeps it.
+    """
+    numbered = groupby(enumerate(changed), key=lambda item: item[1].action)
+    return [list(run) for _, run in numbered]
+
+
+class _InPlanOrder:
+    """Event lines in plan order with each group's lines together, whatever finishes first.
+
+    The first unfinished group's lines are shown as they come; a later group's are held
+    until every group before it has finished, so output does not depend on thread timing.
+    """
+
+    def __init__(self, emit: Event, count: int) -> None:
+        self._emit = emit
+        self.count = count
+        self._held: list[list[str]] = [[] for _ in range(count)]
+        self._finished = [False] * count
+        self._head = 0
+        self._lock = threading.Lock()
+
+    def line(self, index: int, text: str) -> None:
+        with self._lock:
+            if index == self._head:
+                self._emit(text)
+            else:
+                self._held[index].append(text)
+
+    def finish(self, index: int) -> None:
+        with self._lock:
+            self._finished[index] = True
+            while self._head < self.count and self._finished[self._head]:
+                self._head += 1
+                if self._head < self.count:
+                    self._show(self._head)
+
+    def flush(self) -> None:
+        """Everything still held, in order (groups not attempted have no lines)."""
+        with self._lock:
+            for index in range(self._head, self.count):
+                self._show(index)
+            self._head = self.count
+
+    def _show(self, index: int) -> None:
+        for text in self._held[index]:
+            self._emit(text)
+        self._held[index] = []
+
+
 class _Runner:
+    """What the groups of one apply share: the API, the journal, the outcomes, the stop."""
+
     def __init__(
         self,
         organization: str,
         api: GroupsApi,
         catalog: OrgCatalog,
-        on_event: Event,
+        *,
+        events: _InPlanOrder,
         journal: Journal | None,
     ) -> None:
         self.organization = organization
         self.api = api
         self.catalog = catalog
-        self.on_event = on_event
+        self.events = events
         self.journal = journal
+        self.outcomes: list[Outcome | None] = [None] * events.count
         self.writes = 0
-        self.succeeded_in_group = 0
+        self.halted = threading.Event()
+        """Set at the first failure: no group starts after it."""
+        self._lock = threading.Lock()
 
     def note(self, group: GroupPlan, event: str, **fields: str) -> None:
         if self.journal is not None:
             self.journal.record(event, group=group.name, action=group.action, **fields)
 
-    def moved_since_plan(self, group: GroupPlan) -> str:
+    def run_phase(self, phase: list[tuple[int, GroupPlan]], parallelism: int) -> None:
+        """Every group of one phase, at most `parallelism` at a time, until the first failure."""
+        pending = deque(phase)
+        workers = min(max(1, parallelism), len(phase))
+        if workers == 1:
+            self._work(pending)
+            return
+        with ThreadPoolExecutor(workers, thread_name_prefix="pgsync-apply") as pool:
+            futures = [pool.submit(self._work, pending) for _ in range(workers)]
+            try:
+                wait(futures)
+            except BaseException:
+                # Interrupted: the groups in flight finish (leaving the pool waits for
+                # them), and no other one starts.
+                self.halted.set()
+                raise
+        for future in futures:
+            future.result()
+
+    def _work(self, pending: deque[tuple[int, GroupPlan]]) -> None:
+        while True:
+            with self._lock:
+                if self.halted.is_set() or not pending:
+                    return
+                index, group = pending.popleft()
+            writer = _GroupWriter(self, index, group)
+            try:
+                self.outcomes[index] = writer.apply()
+            except BaseException:
+                self.halted.set()
+                raise
+            finally:
+                with self._lock:
+                    self.writes += writer.writes
+                self.events.finish(index)
+
+
+class _GroupWriter:
+    """The writes, checks and read-backs of one group."""
+
+    def __init__(self, runner: _Runner, index: int, group: GroupPlan) -> None:
+        self.runner = runner
+        self.api = runner.api
+        self.index = index
+        self.group = group
+        self.writes = 0
+        self.succeeded = 0
+
+    def event(self, text: str) -> None:
+        self.runner.events.line(self.index, text)
+
+    def note(self, event: str, **fields: str) -> None:
+        self.runner.note(self.group, event, **fields)
+
+    def apply(self) -> Outcome:
+        """Write the group and verify it; the outcome, whichever way it ends."""
+        group = self.group
+        try:
+            moved = self.moved_since_plan()
+            if moved:
+                self.note("skipped", reason=moved)
+                return Outcome(group.name, group.action, "skipped", moved)
+            if group.action == "replace":
+                self._replace()
+            else:
+                self._send_converging()
+            self._verify()
+        except PgsyncError as error:
+            # First, so that no group starts once a failure is known.
+            self.runner.halted.set()
+            detail = str(error)
+            if self.succeeded:
+                detail += f" (after {self.succeeded} successful request(s) for it)"
+            self.note("failed", error=detail)
+            self.event(f"  ✗ {group.action} {escape(group.name)}: {escape(detail)}")
+            return Outcome(group.name, group.action, "failed", detail)
+        self.event(f"  ✓ {group.action} {escape(group.name)}")
+        self.note("confirmed")
+        return Outcome(group.name, group.action, "done")
+
+    def moved_since_plan(self) -> str:
         """Why the group may not be written (it changed since the plan); "" when it may.
 
         The API has no locks or ETags: this re-read just before writing is the check.
         """
+        group = self.group
         now = self.api.get_group(group.live_name or group.name)
         if live_fingerprint(now, group.desired) == group.live_fingerprint:
             return ""
@@ -142,34 +286,26 @@ class _Runner:
             return "it exists live now, unlike when the plan was made"
         return "it changed live since the plan was made"
 
-    def run(self, group: GroupPlan) -> None:
-        self.succeeded_in_group = 0
-        if group.action == "replace":
-            self._replace(group)
-        else:
-            self._send_converging(group)
-        self._verify(group)
-        self.on_event(f"  ✓ {group.action} {escape(group.name)}")
-
-    def _send(self, group: GroupPlan, request: Request) -> None:
-        self.note(group, "intended", method=request.method, path=request.path)
+    def _send(self, request: Request) -> None:
+        self.note("intended", method=request.method, path=request.path)
         self.writes += 1
         self.api.send(request)
-        self.succeeded_in_group += 1
-        self.note(group, "sent", method=request.method, path=request.path)
+        self.succeeded += 1
+        self.note("sent", method=request.method, path=request.path)
 
-    def _send_converging(self, group: GroupPlan) -> None:
+    def _send_converging(self) -> None:
+        group = self.group
         requests = group.requests
         for attempt in range(1, AMBIGUOUS_WRITE_ATTEMPTS + 1):
             try:
                 for request in requests:
-                    self._send(group, request)
+                    self._send(request)
                 return
             except AmbiguousWriteError as error:
                 # Contract §5: a write is retried only once a re-read shows it did not take
                 # effect; a batch may also have been applied in part (API spec rule 6).
-                requests = self._remaining(group)
-                self.on_event(
+                requests = self._remaining()
+                self.event(
                     f"  ! {escape(group.name)}: {escape(str(error))}; "
                     f"{len(requests)} request(s) still needed"
                 )
@@ -178,40 +314,44 @@ class _Runner:
                 if attempt == AMBIGUOUS_WRITE_ATTEMPTS:
                     raise
 
-    def _replace(self, group: GroupPlan) -> None:
+    def _replace(self) -> None:
         """Fill the temporary group and verify it before the old group is deleted."""
-        cut = next(i for i, r in enumerate(group.requests) if r.method == "DELETE")
-        for request in group.requests[:cut]:
-            self._send(group, request)
-        self._verify_temporary(group)
-        self._check_old_unchanged(group)
-        for request in group.requests[cut:]:
-            self._send(group, request)
+        requests = self.group.requests
+        cut = next(i for i, r in enumerate(requests) if r.method == "DELETE")
+        for request in requests[:cut]:
+            self._send(request)
+        self._verify_temporary()
+        self._check_old_unchanged()
+        for request in requests[cut:]:
+            self._send(request)
 
-    def _read(self, group: GroupPlan) -> LiveGroup | None:
+    def _read(self) -> LiveGroup | None:
+        group = self.group
         found = self.api.get_group(group.name)
         if found is None and group.live_name and group.live_name != group.name:
             found = self.api.get_group(group.live_name)
         return found
 
-    def _remaining(self, group: GroupPlan) -> tuple[Request, ...]:
-        live = self._read(group)
+    def _remaining(self) -> tuple[Request, ...]:
+        group = self.group
+        live = self._read()
         if group.action == "delete":
             return group.requests if live is not None else ()
         assert group.desired is not None
-        changes = group_changes(group.desired, live, self.catalog)
+        changes = group_changes(group.desired, live, self.runner.catalog)
         action: Action = "create" if live is None else "update"
         return requests_for(
-            self.organization, GroupDiff(group.name, action, changes, group.desired, live)
+            self.runner.organization, GroupDiff(group.name, action, changes, group.desired, live)
         )
 
-    def _check_old_unchanged(self, group: GroupPlan) -> None:
+    def _check_old_unchanged(self) -> None:
         """Stop the replace if the old group changed since the plan its copy was made from.
 
         Someone else's write to the old group while the new one was filled (an addStack, a
         pack) is not in the copy, and the DELETE would lose it. Stopping leaves both groups:
         the next plan copies the old group as it is then and shows the change.
         """
+        group = self.group
         now = self.api.get_group(group.live_name or group.name)
         if live_fingerprint(now, group.desired) == group.live_fingerprint:
             return
@@ -223,13 +363,14 @@ class _Runner:
             " re-run plan to see the change and apply to finish the replace with it"
         )
 
-    def _verify_temporary(self, group: GroupPlan) -> None:
+    def _verify_temporary(self) -> None:
+        group = self.group
         assert group.desired is not None
         temp = self.api.get_group(temp_name(group.name))
         if temp is None:
             raise WriteNotVerified(f"the new group for '{escape(group.name)}' was not created")
         missing = [
-            c for c in group_changes(group.desired, temp, self.catalog) if c.kind != "rename"
+            c for c in group_changes(group.desired, temp, self.runner.catalog) if c.kind != "rename"
         ]
         if missing:
             raise WriteNotVerified(
@@ -237,7 +378,8 @@ class _Runner:
                 "(the old group was left in place)"
             )
 
-    def _verify(self, group: GroupPlan) -> None:
+    def _verify(self) -> None:
+        group = self.group
         if group.action == "delete":
             if self.api.get_group(group.live_name or group.name) is not None:
                 raise WriteNotVerified(
@@ -256,7 +398,7 @@ class _Runner:
                 f"group '{escape(group.name)}' is {live.entity_type}/{live.mode} after the write, "
                 f"not {want}/{group.desired.resolved_mode}"
             )
-        missing = group_changes(group.desired, live, self.catalog)
+        missing = group_changes(group.desired, live, self.runner.catalog)
         if missing:
             listed = ", ".join(f"{c.kind} {escape(c.subject)}" for c in missing[:10])
             more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""

@@ -76,12 +76,13 @@ def apply(
 ) -> None:
     """Make the live policy groups match the files, then verify by reading them back.
 
-    Order: renames, creates, updates, replaces, deletes. Just before writing a group it is
-    read again; one that changed since the plan is skipped and reported (exit 1). Stops at
-    the first failure and reports what was and was not applied; running apply again
-    converges. A change blocked by a safety rule stops everything before the first write
-    (exit 3) unless acknowledged with --allow. Asks for confirmation on a terminal unless
-    --yes; without a terminal and without --yes it refuses.
+    Order: renames, creates, updates, replaces, deletes; the groups of each step are written
+    --parallelism at a time. Just before writing a group it is read again; one that changed
+    since the plan is skipped and reported (exit 1). At the first failure no further group
+    is started (those under way finish) and it reports what was and was not applied;
+    running apply again converges. A change blocked by a safety rule stops everything
+    before the first write (exit 3) unless acknowledged with --allow. Asks for confirmation
+    on a terminal unless --yes; without a terminal and without --yes it refuses.
     """
     if resume_path:
         click.echo(shown(last_run_report(read_events(resume_path))))
@@ -106,6 +107,7 @@ def apply(
             planned.live.catalog,
             on_event=lambda line: click.echo(shown_line(line)),
             journal=journal,
+            parallelism=settings.parallelism,
         )
     finally:
         journal.close()

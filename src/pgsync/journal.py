@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -26,7 +27,11 @@ IDENTITY = frozenset({"run", "event", "group", "action", "method", "path", "orga
 
 
 class Journal:
-    """Appends events to a JSONL file; each line is on disk before the next step starts."""
+    """Appends events to a JSONL file; each line is on disk before the next step starts.
+
+    Safe to share between threads (apply writes groups concurrently): each line is written
+    whole, never interleaved with another.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -38,6 +43,7 @@ class Journal:
             self._file: TextIO = open_append(self.path)
         except OSError as error:
             raise PgsyncError(f"cannot open journal {path}: {error.strerror}") from None
+        self._lock = threading.Lock()
 
     def record(self, event: str, **fields: Any) -> None:
         scrubbed = {
@@ -45,8 +51,12 @@ class Journal:
             for key, value in fields.items()
         }
         line = {"time": round(time.time(), 3), "run": self.run, "event": event, **scrubbed}
-        self._file.write(json.dumps(line, sort_keys=True) + "\n")
-        self._file.flush()
+        text = json.dumps(line, sort_keys=True) + "\n"
+        with self._lock:
+            self._file.write(text)
+            self._file.flush()
+        # Outside the lock: an fsync makes every line written before it durable, so threads
+        # waiting on the disk at once do not queue behind each other.
         os.fsync(self._file.fileno())
 
     def close(self) -> None:
