@@ -123,8 +123,10 @@ def value(amount: float | None, unit: str) -> str:
 
 
 def _runs(row: Row) -> str:
-    if len(row.runs) <= 1:
-        return "1 run" if row.measured is not None and row.unit in ("s", "µs") else "—"
+    if not row.runs:
+        return "—"
+    if len(row.runs) == 1:
+        return "1 run"
     low, high = value(min(row.runs), row.unit), value(max(row.runs), row.unit)
     return f"{row.statistic} of {len(row.runs)}: {low}–{high}"
 

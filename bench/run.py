@@ -400,6 +400,7 @@ def reads(config: Config, work: Path, curves: list[Curve]) -> Iterator[Row]:
                     rtt * requests,
                     "RTT × requests",
                     requests=requests,
+                    runs=(run.wall,),
                     notes=f"baseline: httpx, one request at a time; reads every listed group "
                     f"({requests - 1:,}, default groups included) and no catalog; RTT "
                     f"{rtt * 1000:g} ms",
