@@ -1,38 +1,97 @@
-"""The command line: the only place that prints, reads the environment and picks exit codes."""
+"""The command line: the only place that prints, reads the environment and picks exit codes.
+
+Each command's module is imported when the command runs or shows its help, not before:
+`pgsync --version` and `pgsync --help` import click and this module only.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import click
 
 from pgsync import __version__
-from pgsync.cli_apply import apply
-from pgsync.cli_drift import drift
-from pgsync.cli_emulator import demo, emulator
-from pgsync.cli_import import import_command
-from pgsync.cli_options import Settings, common_options, reports_errors
-from pgsync.cli_workflow import (
-    ALLOW,
-    EXIT_CHANGES,
-    FORMAT,
-    PATHS,
-    exit_if_blocked,
-    make_api,
-    make_plan,
-    read_live,
-    show_plan,
-)
-from pgsync.desired import load_desired
-from pgsync.diff import diff
-from pgsync.schema import schema_text
-from pgsync.scrub import shown
+
+# Each command: where it is ("module:attribute"), and its summary for `pgsync --help`, which
+# tests/test_startup.py checks is the first sentence of the command's own help.
+COMMANDS = {
+    "apply": (
+        "pgsync.cli_apply:apply",
+        "Make the live policy groups match the files, then verify by reading them back.",
+    ),
+    "demo": (
+        "pgsync.cli_emulator:demo",
+        "Run validate, plan, apply and a second plan against an in-process emulator.",
+    ),
+    "drift": (
+        "pgsync.cli_drift:drift",
+        "For scheduled jobs: exit 0 in sync, 2 on drift, 1 on error.",
+    ),
+    "emulator": (
+        "pgsync.cli_emulator:emulator",
+        "Serve the built-in Policy Groups API emulator until Ctrl-C.",
+    ),
+    "import": (
+        "pgsync.cli_import:import_command",
+        "Write every live policy group of an organization as a desired-state file.",
+    ),
+    "plan": (
+        "pgsync.cli_plan:plan",
+        "Show what apply would change: reads live state, writes nothing.",
+    ),
+    "schema": (
+        "pgsync.cli_validate:schema",
+        "Print the desired-state JSON Schema (for editors and other tools).",
+    ),
+    "validate": (
+        "pgsync.cli_validate:validate",
+        "Check desired-state files: schema, semantics, and with --live the org's contents.",
+    ),
+}
+
+
+class _Commands(MutableMapping[str, click.Command]):
+    """The commands by name, each imported from its module the first time it is looked up."""
+
+    def __init__(self, where: Mapping[str, str]) -> None:
+        self._entries: dict[str, click.Command | str] = dict(where)
+
+    def __getitem__(self, name: str) -> click.Command:
+        entry = self._entries[name]
+        if isinstance(entry, str):
+            module, _, attribute = entry.partition(":")
+            entry = self._entries[name] = getattr(importlib.import_module(module), attribute)
+        return entry
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._entries[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._entries[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 class _Group(click.Group):
-    """Usage errors exit 1, not click's 2: in the contract 2 means "changes pending" (§3)."""
+    """Commands loaded when used; usage errors exit 1, not click's 2: in the contract 2 means
+    "changes pending" (§3)."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands with their summaries from COMMANDS, as click lists them, none imported."""
+        limit = formatter.width - 6 - max(map(len, COMMANDS))
+        rows = [
+            (name, click.Command(name, help=summary).get_short_help_str(limit))
+            for name, (_, summary) in sorted(COMMANDS.items())
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def main(  # type: ignore[override]
         self, args: Sequence[str] | None = None, standalone_mode: bool = True, **extra: Any
@@ -50,7 +109,11 @@ class _Group(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_Group,
+    commands=_Commands({name: where for name, (where, _) in COMMANDS.items()}),
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="pgsync")
 def cli() -> None:
     """Manage Pulumi Cloud Policy Groups as code.
@@ -62,75 +125,6 @@ def cli() -> None:
     Exit codes: 0 success (no changes), 1 error, 2 changes pending (--detailed-exitcode,
     drift).
     """
-
-
-@cli.command()
-@PATHS
-@click.option("--live", is_flag=True, help="Also check stacks, packs and accounts in the org.")
-@common_options
-@reports_errors
-def validate(paths: tuple[str, ...], live: bool, settings: Settings) -> None:
-    """Check desired-state files: schema, semantics, and with --live the org's contents.
-
-    PATHS are YAML files or directories (every *.yaml / *.yml in them). Every problem is
-    printed as file:line:col; exit 1 if there is any.
-    """
-    desired = load_desired(paths)
-    if live:
-        api = make_api(settings, desired.organization)
-        diff(desired, read_live(api, desired))
-    files = len(desired.inputs)
-    click.echo(
-        shown(
-            f"valid: {len(desired.groups)} groups for organization '{desired.organization}' "
-            f"in {files} file{'s' if files != 1 else ''}"
-            + (" (checked against live)" if live else "")
-        )
-    )
-
-
-@cli.command()
-@PATHS
-@FORMAT
-@click.option("--out", type=click.Path(dir_okay=False), help="Also save the JSON plan here.")
-@ALLOW
-@click.option(
-    "--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none."
-)
-@common_options
-@reports_errors
-def plan(
-    *,
-    paths: tuple[str, ...],
-    fmt: str,
-    out: str | None,
-    detailed_exitcode: bool,
-    allow: tuple[str, ...],
-    settings: Settings,
-) -> None:
-    """Show what apply would change: reads live state, writes nothing.
-
-    Save the plan with --out and apply exactly it later with `apply --plan`.
-    """
-    result = make_plan(paths, settings, allow).plan
-    show_plan(result, fmt, out, settings)
-    exit_if_blocked(result)
-    if detailed_exitcode and result.has_changes:
-        sys.exit(EXIT_CHANGES)
-
-
-@cli.command()
-@click.version_option(__version__, prog_name="pgsync")
-def schema() -> None:
-    """Print the desired-state JSON Schema (for editors and other tools)."""
-    click.echo(schema_text(), nl=False)
-
-
-cli.add_command(apply)
-cli.add_command(drift)
-cli.add_command(import_command)
-cli.add_command(emulator)
-cli.add_command(demo)
 
 
 def main() -> None:

@@ -9,12 +9,11 @@ import click
 
 from pgsync import __version__
 from pgsync.apply import apply_plan
-from pgsync.cli_options import Settings, common_options, reports_errors
+from pgsync.cli_options import PATHS, Settings, common_options, reports_errors
 from pgsync.cli_workflow import (
     ALLOW,
     DEFAULT_JOURNAL,
     JOURNAL_ENV,
-    PATHS,
     Planned,
     exit_if_blocked,
     judged,

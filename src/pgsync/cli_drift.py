@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from pgsync.cli_options import Settings, common_options, reports_errors
-from pgsync.cli_workflow import EXIT_CHANGES, FORMAT, PATHS, make_api, read_live, show_plan
+from pgsync.cli_options import PATHS, Settings, common_options, reports_errors
+from pgsync.cli_workflow import EXIT_CHANGES, FORMAT, make_api, read_live, show_plan
 from pgsync.desired import load_desired
 from pgsync.diff import GroupDiff, diff
 from pgsync.drift import Origin, classify, render_origins

@@ -8,17 +8,33 @@ import threading
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from pgsync import __version__
 from pgsync.cli_options import output_options
-from pgsync.emulator import EmulatorServer, demo_fixture, load_fixture
-from pgsync.emulator.faults import KINDS, FaultMix
-from pgsync.emulator.state import APIS, Api
+
+if TYPE_CHECKING:
+    from pgsync.emulator.state import Api
 
 EXAMPLE = Path("examples") / "policygroups.yaml"
+
+# The emulator's fault kinds and service generations, written out here so that `--help` need
+# not import the emulator; tests/test_startup.py checks that they are the emulator's own.
+FAULT_KINDS = (
+    "429",
+    "500",
+    "502",
+    "503",
+    "504",
+    "reset",
+    "slow-body",
+    "timeout",
+    "drop-write",
+    "after-effect-5xx",
+)
+APIS: tuple[Api, ...] = ("current", "legacy")
 
 
 def _kinds(
@@ -28,11 +44,11 @@ def _kinds(
     if value is None:
         return None
     kinds = tuple(kind.strip() for kind in value.split(",") if kind.strip())
-    unknown = [kind for kind in kinds if kind not in KINDS]
+    unknown = [kind for kind in kinds if kind not in FAULT_KINDS]
     if unknown or not kinds:
         raise click.BadParameter(
             f"unknown fault kind(s) {', '.join(unknown) or '(none given)'}; "
-            f"choose from {', '.join(KINDS)}"
+            f"choose from {', '.join(FAULT_KINDS)}"
         )
     return kinds
 
@@ -82,7 +98,7 @@ def _kinds(
     "fault_kinds",
     metavar="KIND,KIND",
     callback=_kinds,
-    help=f"Fault kinds to draw from (default: all): {', '.join(KINDS)}.",
+    help=f"Fault kinds to draw from (default: all): {', '.join(FAULT_KINDS)}.",
 )
 @click.option(
     "--fault-seed",
@@ -124,6 +140,10 @@ def emulator(
     and unreliable on purpose, reproducibly, to see how pgsync copes; they override the
     fixture's `faults:` settings.
     """
+    # The emulator is imported only by the commands that serve it.
+    from pgsync.emulator import EmulatorServer, demo_fixture, load_fixture  # noqa: PLC0415
+    from pgsync.emulator.faults import FaultMix  # noqa: PLC0415
+
     fx = load_fixture(fixture) if fixture else demo_fixture()
     overrides: dict[str, Any] = {
         name: value
@@ -138,7 +158,7 @@ def emulator(
     }
     mix = fx.faults
     if overrides:
-        mix = dataclasses.replace(mix or FaultMix(seed=0, rate=0.0, kinds=KINDS), **overrides)
+        mix = dataclasses.replace(mix or FaultMix(seed=0, rate=0.0, kinds=FAULT_KINDS), **overrides)
     server = EmulatorServer(
         fx,
         host=host,
@@ -181,6 +201,8 @@ def demo(ctx: click.Context, verbose: bool, no_color: bool, parallelism: int) ->
     No token and no network: the emulator listens on a free 127.0.0.1 port with the demo
     organization "acme", and the desired state is examples/policygroups.yaml.
     """
+    from pgsync.emulator import EmulatorServer, demo_fixture  # noqa: PLC0415
+
     root = ctx.find_root().command
     forwarded = ["--parallelism", str(parallelism)]
     forwarded += ["-v"] * verbose + ["--no-color"] * no_color

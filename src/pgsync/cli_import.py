@@ -8,10 +8,10 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from pgsync.api import PolicyGroupsApi
 from pgsync.cli_options import Settings, common_options, reports_errors
 from pgsync.cli_workflow import make_api
 from pgsync.console import Progress
@@ -26,6 +26,9 @@ from pgsync.plan import GroupPlan, build_plan
 from pgsync.render import change_line
 from pgsync.schema import PATTERN_MESSAGES, schema_text
 from pgsync.scrub import remember_live
+
+if TYPE_CHECKING:
+    from pgsync.api import PolicyGroupsApi
 
 
 @click.command("import")

@@ -22,6 +22,9 @@ DEFAULT_API_URL = "https://api.pulumi.com"
 P = ParamSpec("P")
 R = TypeVar("R")
 
+# Existence is checked by the loader, which reports a missing file as file:1:1 with exit 1.
+PATHS = click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=True))
+
 API_URL = click.option(
     "--api-url",
     envvar="PULUMI_BACKEND_URL",

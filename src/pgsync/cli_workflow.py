@@ -46,9 +46,6 @@ EXIT_CHANGES = 2
 EXIT_BLOCKED = 3
 JSON_HINT = "the full plan is in the JSON plan (`plan_json` output)"
 
-# Existence is checked by the loader, which reports a missing file as file:1:1 with exit 1.
-PATHS = click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=True))
-
 FORMAT = click.option(
     "--format",
     "fmt",

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from pgsync.model import ENFORCEMENT_LEVELS, SECRET_MASK, AppliedPack
 from pgsync.secrets import is_secret_key, is_secret_path
 
 
 def describe_pack_change(before: AppliedPack, after: AppliedPack) -> tuple[str, ...]:
     """One line per changed config path (lists shown whole), then environments; sorted."""
+    # Imported when a pack's settings changed, not before: deepdiff (numpy with it, when
+    # installed) takes longer to import than most commands take to run.
+    from deepdiff import DeepDiff  # noqa: PLC0415
+
     secrets = before.secret_paths | after.secret_paths
     lines = set()
     old, new = before.config, after.config

@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 from uuid import uuid4
 
 from pgsync.errors import Problem
 from pgsync.files import open_append
-from pgsync.plan import Plan
 from pgsync.scrub import shown_line
+
+if TYPE_CHECKING:
+    from pgsync.plan import Plan
 
 LEVELS = frozenset({"error", "warning", "notice"})
 STEP_SUMMARY_CAP = 1024 * 1024

@@ -10,13 +10,14 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
-
-from jsonschema import Draft202012Validator, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from pgsync.model import SECRET_KEY, SECRET_MASK
 from pgsync.secrets import DEFAULT_SECRET_KEYS, is_secret_key
 from pgsync.yamlnodes import JsonPointer
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator, ValidationError
 
 SCHEMA_FILE = "policygroups.schema.json"
 
@@ -110,6 +111,9 @@ def validator() -> Draft202012Validator:
     Following a `$ref` costs about as much as validating the value itself, per value; with
     100,000 stacks that doubles the time, so the validator gets a ref-free copy.
     """
+    # Imported when files are checked: `pgsync schema` and `--help` need none of jsonschema.
+    from jsonschema import Draft202012Validator  # noqa: PLC0415
+
     schema = json.loads(schema_text())
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(_inline_refs(schema, schema.get("$defs", {})))

@@ -1,0 +1,40 @@
+"""The `plan` command: what apply would change, read from the org, nothing written."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from pgsync.cli_options import PATHS, Settings, common_options, reports_errors
+from pgsync.cli_workflow import ALLOW, EXIT_CHANGES, FORMAT, exit_if_blocked, make_plan, show_plan
+
+
+@click.command()
+@PATHS
+@FORMAT
+@click.option("--out", type=click.Path(dir_okay=False), help="Also save the JSON plan here.")
+@ALLOW
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none."
+)
+@common_options
+@reports_errors
+def plan(
+    *,
+    paths: tuple[str, ...],
+    fmt: str,
+    out: str | None,
+    detailed_exitcode: bool,
+    allow: tuple[str, ...],
+    settings: Settings,
+) -> None:
+    """Show what apply would change: reads live state, writes nothing.
+
+    Save the plan with --out and apply exactly it later with `apply --plan`.
+    """
+    result = make_plan(paths, settings, allow).plan
+    show_plan(result, fmt, out, settings)
+    exit_if_blocked(result)
+    if detailed_exitcode and result.has_changes:
+        sys.exit(EXIT_CHANGES)

@@ -1,0 +1,47 @@
+"""The `validate` and `schema` commands: the files and the schema they follow, no API needed."""
+
+from __future__ import annotations
+
+import click
+
+from pgsync import __version__
+from pgsync.cli_options import PATHS, Settings, common_options, reports_errors
+from pgsync.desired import load_desired
+from pgsync.schema import schema_text
+from pgsync.scrub import shown
+
+
+@click.command()
+@PATHS
+@click.option("--live", is_flag=True, help="Also check stacks, packs and accounts in the org.")
+@common_options
+@reports_errors
+def validate(paths: tuple[str, ...], live: bool, settings: Settings) -> None:
+    """Check desired-state files: schema, semantics, and with --live the org's contents.
+
+    PATHS are YAML files or directories (every *.yaml / *.yml in them). Every problem is
+    printed as file:line:col; exit 1 if there is any.
+    """
+    desired = load_desired(paths)
+    if live:
+        # The client and the planner only for --live: checking files alone imports neither.
+        from pgsync.cli_workflow import make_api, read_live  # noqa: PLC0415
+        from pgsync.diff import diff  # noqa: PLC0415
+
+        api = make_api(settings, desired.organization)
+        diff(desired, read_live(api, desired))
+    files = len(desired.inputs)
+    click.echo(
+        shown(
+            f"valid: {len(desired.groups)} groups for organization '{desired.organization}' "
+            f"in {files} file{'s' if files != 1 else ''}"
+            + (" (checked against live)" if live else "")
+        )
+    )
+
+
+@click.command()
+@click.version_option(__version__, prog_name="pgsync")
+def schema() -> None:
+    """Print the desired-state JSON Schema (for editors and other tools)."""
+    click.echo(schema_text(), nl=False)
