@@ -876,15 +876,32 @@ def test_pack_version_says_whether_a_group_applies_it(org: Org) -> None:
     assert [views.pack_version(org, "aws", v)["applied"] for v in ("1", "2")] == [False, True]
 
 
+def numbers(count: int) -> views.Listing:
+    """The listing of "0".."count-1", each keyed by itself."""
+    return views.listing([str(n) for n in range(count)], lambda item: (item,), 1)
+
+
 def test_paginate_hands_out_tokens_until_the_last_page() -> None:
-    first, token = views.paginate(list(range(5)), None, 2)
-    second, token2 = views.paginate(list(range(5)), token, 2)
-    last, end = views.paginate(list(range(5)), token2, 2)
-    assert (first, second, last, end) == ([0, 1], [2, 3], [4], None)
+    first, token = views.paginate(numbers(5), None, 2)
+    second, token2 = views.paginate(numbers(5), token, 2)
+    last, end = views.paginate(numbers(5), token2, 2)
+    assert (first, second, last, end) == (["0", "1"], ["2", "3"], ["4"], None)
 
 
-def test_paginate_refuses_a_forged_token() -> None:
-    assert status_of(views.paginate, [1, 2], "garbage", 1) == 400
+def test_paginate_gives_no_token_when_the_page_ends_the_listing() -> None:
+    assert views.paginate(numbers(4), None, 4) == (["0", "1", "2", "3"], None)
+
+
+def test_paginate_starts_after_the_tokens_item_even_when_it_is_gone() -> None:
+    _, token = views.paginate(numbers(5), None, 2)
+    smaller = views.listing(["0", "2", "3", "4"], lambda item: (item,), 1)
+    assert views.paginate(smaller, token, 2)[0] == ["2", "3"]
+
+
+@pytest.mark.parametrize("token", ["garbage", "b2Zmc2V0OjI=", "YWZ0ZXI6WzEsMl0="])
+def test_paginate_refuses_a_forged_token(token: str) -> None:
+    # The last two: an offset token ("offset:2") and a key of the wrong shape ("after:[1,2]").
+    assert status_of(views.paginate, numbers(2), token, 1) == 400
 
 
 # --- fixtures ------------------------------------------------------------------------------

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hmac
 import json
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import unquote
 
 from jsonschema import Draft7Validator
@@ -57,8 +56,9 @@ NO_CONTENT = Response(204)
 
 Params = dict[str, str]
 Handler = Callable[[Request, Params], Response]
-Routes = list[tuple[re.Pattern[str], dict[str, Handler]]]
 SOURCES = ("explicit", "rule")
+# Listings kept per cache; a plan pages through a few at a time.
+CACHED_LISTINGS = 64
 # Per entity: the preview's request schema, its rule field and the key of its listing.
 _PREVIEWS: dict[Entity, tuple[str, str, str]] = {
     "stack": ("PreviewStackMatchRuleRequest", "stackMatchRule", "stacks"),
@@ -90,58 +90,69 @@ class App:
         self.state = state
         self.token = token
         self.page_size = page_size
-        org = r"/api/orgs/(?P<org>[^/]+)"
-        group = org + r"/policygroups/(?P<name>[^/]+)"
-        stack = r"/api/stacks/(?P<org>[^/]+)/(?P<project>[^/]+)/(?P<stack>[^/]+)"
+        # Listings built once and paged from until what they list changes: the catalog's
+        # (stacks, accounts, previews) change with tags, the members' with every write too.
+        self._catalog: _Cache[views.Listing] = _Cache(CACHED_LISTINGS)
+        self._previews: _Cache[tuple[views.Listing, int, int]] = _Cache(CACHED_LISTINGS)
+        self._members: _Cache[views.Listing] = _Cache(CACHED_LISTINGS)
+        org = "/api/orgs/{org}"
+        group = org + "/policygroups/{name}"
+        stack = "/api/stacks/{org}/{project}/{stack}"
+        account = "/api/preview/insights/{org}/accounts/{account}"
         # Order matters: the metadata route must win over the {name} route.
-        legacy: Routes = [
-            (re.compile(org + "/policygroups"), {"GET": self._list, "POST": self._create}),
-            (re.compile(org + "/policygroups/metadata"), {"GET": self._metadata}),
-            (
-                re.compile(group),
-                {"GET": self._get, "PATCH": self._patch, "DELETE": self._delete},
-            ),
-            (re.compile(group + "/batch"), {"PATCH": self._batch}),
-            (re.compile(org + "/policypacks"), {"GET": self._packs}),
-            (
-                re.compile(org + r"/policypacks/(?P<pack>[^/]+)/versions/(?P<version>[^/]+)"),
-                {"GET": self._pack_version},
-            ),
-            (re.compile(r"/api/user/stacks"), {"GET": self._stacks}),
-            (re.compile(r"/api/preview/insights/(?P<org>[^/]+)/accounts"), {"GET": self._accounts}),
-            (re.compile(stack), {"GET": self._stack}),
+        legacy: list[_Route] = [
+            _route(org + "/policygroups", {"GET": self._list, "POST": self._create}),
+            _route(org + "/policygroups/metadata", {"GET": self._metadata}),
+            _route(group, {"GET": self._get, "PATCH": self._patch, "DELETE": self._delete}),
+            _route(group + "/batch", {"PATCH": self._batch}),
+            _route(org + "/policypacks", {"GET": self._packs}),
+            _route(org + "/policypacks/{pack}/versions/{version}", {"GET": self._pack_version}),
+            _route("/api/user/stacks", {"GET": self._stacks}),
+            _route("/api/preview/insights/{org}/accounts", {"GET": self._accounts}),
+            # Older than policy groups, as is the Insights account of the next route.
+            _route(stack, {"GET": self._stack}),
+            _route(account, {"GET": self._account, "HEAD": self._account}),
         ]
-        current: Routes = [
+        current: list[_Route] = [
             *legacy,
-            (
-                re.compile(org + "/policygroups/stackmatchrule/preview"),
-                {"POST": self._preview_stacks},
+            _route(org + "/policygroups/stackmatchrule/preview", {"POST": self._preview_stacks}),
+            _route(
+                org + "/policygroups/accountmatchrule/preview", {"POST": self._preview_accounts}
             ),
-            (
-                re.compile(org + "/policygroups/accountmatchrule/preview"),
-                {"POST": self._preview_accounts},
-            ),
-            (re.compile(group + "/stacks"), {"GET": self._group_stacks}),
-            (re.compile(group + "/accounts"), {"GET": self._group_accounts}),
-            (re.compile(stack + "/policygroups"), {"GET": self._stack_groups}),
+            _route(group + "/stacks", {"GET": self._group_stacks}),
+            _route(group + "/accounts", {"GET": self._group_accounts}),
+            _route(stack + "/policygroups", {"GET": self._stack_groups}),
         ]
-        self._routes: dict[Api, Routes] = {"legacy": legacy, "current": current}
+        self._routes: dict[Api, dict[int, list[_Route]]] = {
+            "legacy": _by_length(legacy),
+            "current": _by_length(current),
+        }
+
+    def groups_changed(self) -> None:
+        """Forget what depends on the groups; for changes made without a request."""
+        self._members.clear()
+
+    def catalog_changed(self) -> None:
+        """Forget every listing; for tag changes made without a request."""
+        self._catalog.clear()
+        self._previews.clear()
+        self._members.clear()
 
     def handle(self, request: Request) -> Response:
         """The response to one request; never raises for a bad request."""
         try:
             self._authorize(request)
-            for pattern, handlers in self._routes[self.state.api]:
-                match = pattern.fullmatch(request.path)
-                if match is None:
+            # Split before decoding so that an encoded '/' stays inside its segment.
+            segments = request.path.split("/")
+            for route in self._routes[self.state.api].get(len(segments), ()):
+                if not route.matches(segments):
                     continue
-                handler = handlers.get(request.method)
+                handler = route.handlers.get(request.method)
                 if handler is None:
-                    allow = ", ".join(sorted(handlers))
+                    allow = ", ".join(sorted(route.handlers))
                     message = f"Method {request.method} not allowed on {request.path}"
                     return error_response(405, message, {"Allow": allow})
-                # Match before decoding so that an encoded '/' stays inside its segment.
-                return handler(request, {k: unquote(v) for k, v in match.groupdict().items()})
+                return handler(request, {name: unquote(segments[i]) for i, name in route.params})
             raise HttpError(404, f"Not found: {request.method} {request.path}")
         except HttpError as error:
             return error_response(error.status, error.message)
@@ -157,6 +168,7 @@ class App:
         return json_response(200, views.group_list(self.state.org(params["org"])))
 
     def _create(self, request: Request, params: Params) -> Response:
+        self.groups_changed()
         org = self.state.org(params["org"])
         org.create_group(self._body(request, schemas.validator("NewPolicyGroupRequest", org.api)))
         return NO_CONTENT
@@ -166,6 +178,7 @@ class App:
         return json_response(200, views.group_view(org, org.group(params["name"])))
 
     def _patch(self, request: Request, params: Params) -> Response:
+        self.groups_changed()
         org = self.state.org(params["org"])
         org.group(params["name"])
         body = self._body(request, schemas.update_validator(org.api, batch=False))
@@ -173,6 +186,7 @@ class App:
         return NO_CONTENT
 
     def _batch(self, request: Request, params: Params) -> Response:
+        self.groups_changed()
         org = self.state.org(params["org"])
         org.group(params["name"])
         body = self._body(request, schemas.update_validator(org.api, batch=True))
@@ -180,6 +194,7 @@ class App:
         return NO_CONTENT
 
     def _delete(self, request: Request, params: Params) -> Response:
+        self.groups_changed()
         self.state.org(params["org"]).delete_group(params["name"])
         return NO_CONTENT
 
@@ -194,32 +209,54 @@ class App:
         return json_response(200, views.pack_version(org, params["pack"], params["version"]))
 
     def _stacks(self, request: Request, params: Params) -> Response:
-        items = views.stack_items(self.state, request.query)
-        size = self._page_size(request.query, "maxResults")
-        return self._page(request, "stacks", items, size)
+        query = request.query
+        filters = (query.get(name) for name in ("organization", "project", "tagName", "tagValue"))
+        found = self._catalog.get(
+            ("stacks", *filters),
+            lambda: views.listing(views.stack_items(self.state, query), _stack_key, 3),
+        )
+        return self._page(request, "stacks", found, self._page_size(query, "maxResults"))
 
     def _accounts(self, request: Request, params: Params) -> Response:
         org = self.state.org(params["org"])
-        if org.api == "legacy":
-            items, size = views.account_items(org), self.page_size
-        else:
-            items = views.account_items(org, request.query.get("parent"))
-            size = self._page_size(request.query, "count")
-        page, next_token = views.paginate(items, request.query.get("continuationToken"), size)
-        body: dict[str, Any] = {"accounts": page}
-        if next_token is not None:
-            body["nextToken"] = next_token
-        return json_response(200, body)
+        # The older service has no filter and pages at its own size.
+        legacy = org.api == "legacy"
+        parent = None if legacy else request.query.get("parent")
+        found = self._catalog.get(
+            ("accounts", org.name, parent),
+            lambda: views.listing(views.account_items(org, parent), _name_key, 1),
+        )
+        size = self.page_size if legacy else self._page_size(request.query, "count")
+        return self._page(request, "accounts", found, size, token_key="nextToken")
+
+    def _account(self, request: Request, params: Params) -> Response:
+        """GET and HEAD (whose body the server leaves out) of one Insights account."""
+        account = self.state.org(params["org"]).accounts.get(params["account"])
+        if account is None:
+            raise HttpError(404, f"Insights account '{params['account']}' not found")
+        return json_response(200, account.info)
 
     def _group_stacks(self, request: Request, params: Params) -> Response:
         org = self.state.org(params["org"])
-        items = views.stack_member_items(org, org.group(params["name"]), _source(request))
-        return self._page(request, "stacks", items, self._page_size(request.query, "count"))
+        group = org.group(params["name"])
+        source = _source(request)
+        found = self._members.get(
+            ("stacks", org.name, group.name, source),
+            lambda: views.listing(
+                views.stack_member_items(org, group, source), _member_stack_key, 2
+            ),
+        )
+        return self._page(request, "stacks", found, self._page_size(request.query, "count"))
 
     def _group_accounts(self, request: Request, params: Params) -> Response:
         org = self.state.org(params["org"])
-        items = views.account_member_items(org, org.group(params["name"]), _source(request))
-        return self._page(request, "accounts", items, self._page_size(request.query, "count"))
+        group = org.group(params["name"])
+        source = _source(request)
+        found = self._members.get(
+            ("accounts", org.name, group.name, source),
+            lambda: views.listing(views.account_member_items(org, group, source), _name_key, 1),
+        )
+        return self._page(request, "accounts", found, self._page_size(request.query, "count"))
 
     def _preview_stacks(self, request: Request, params: Params) -> Response:
         return self._preview(request, params, "stack")
@@ -236,14 +273,20 @@ class App:
         problem = matchrules.problem(body[key], entity, root=f"$.{key}")
         if problem is not None:
             raise HttpError(400, f"Invalid request body {problem}")
-        preview = views.stack_preview if entity == "stack" else views.account_preview
-        items, matched, total = preview(org, body[key], str(body.get("search", "")))
+        search = str(body.get("search", ""))
+
+        def build() -> tuple[views.Listing, int, int]:
+            if entity == "stack":
+                items, matched, total = views.stack_preview(org, body[key], search)
+                return views.listing(items, _member_stack_key, 2), matched, total
+            items, matched, total = views.account_preview(org, body[key], search)
+            return views.listing(items, _name_key, 1), matched, total
+
+        rule = json.dumps(body[key], sort_keys=True)
+        found, matched, total = self._previews.get((entity, org.name, rule, search), build)
         size = self._page_size(request.query, "count")
-        page, token = views.paginate(items, request.query.get("continuationToken"), size)
-        answer: dict[str, Any] = {listed: page, "matchedCount": matched, "totalCount": total}
-        if token is not None:
-            answer["continuationToken"] = token
-        return json_response(200, answer)
+        counts = {"matchedCount": matched, "totalCount": total}
+        return self._page(request, listed, found, size, counts)
 
     def _stack(self, request: Request, params: Params) -> Response:
         org = self.state.org(params["org"])
@@ -253,12 +296,21 @@ class App:
         org = self.state.org(params["org"])
         return json_response(200, views.stack_groups(org, (params["project"], params["stack"])))
 
-    def _page(self, request: Request, key: str, items: list[Any], size: int) -> Response:
+    def _page(
+        self,
+        request: Request,
+        key: str,
+        listing: views.Listing,
+        size: int,
+        extra: Mapping[str, Any] | None = None,
+        *,
+        token_key: str = "continuationToken",
+    ) -> Response:
         """One page of a listing whose next page is asked for with `continuationToken`."""
-        page, token = views.paginate(items, request.query.get("continuationToken"), size)
-        body: dict[str, Any] = {key: page}
+        page, token = views.paginate(listing, request.query.get("continuationToken"), size)
+        body: dict[str, Any] = {key: page, **(extra or {})}
         if token is not None:
-            body["continuationToken"] = token
+            body[token_key] = token
         return json_response(200, body)
 
     def _page_size(self, query: Mapping[str, str], name: str) -> int:
@@ -288,6 +340,73 @@ class App:
         if problem is not None:
             raise HttpError(400, f"Invalid request body {problem}")
         return body
+
+
+V = TypeVar("V")
+
+
+class _Cache(Generic[V]):
+    """Values by key until cleared; beyond `size`, the least recently used go first."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._values: dict[Hashable, V] = {}
+
+    def get(self, key: Hashable, build: Callable[[], V]) -> V:
+        """The value of `key`, built now if it is not kept (a failed build keeps nothing)."""
+        value = self._values.pop(key) if key in self._values else build()
+        self._values[key] = value
+        if len(self._values) > self._size:
+            del self._values[next(iter(self._values))]
+        return value
+
+    def clear(self) -> None:
+        """Forget every value."""
+        self._values.clear()
+
+
+@dataclass(frozen=True)
+class _Route:
+    """A path template split at '/': its literal segments, its {parameters}, its handlers."""
+
+    literals: tuple[tuple[int, str], ...]
+    params: tuple[tuple[int, str], ...]
+    handlers: dict[str, Handler]
+
+    def matches(self, segments: list[str]) -> bool:
+        """Whether a path of as many segments fits: literals equal, parameters not empty."""
+        return all(segments[i] == text for i, text in self.literals) and all(
+            segments[i] for i, _ in self.params
+        )
+
+
+def _route(template: str, handlers: dict[str, Handler]) -> _Route:
+    parts = list(enumerate(template.split("/")))
+    return _Route(
+        tuple((i, part) for i, part in parts if not part.startswith("{")),
+        tuple((i, part[1:-1]) for i, part in parts if part.startswith("{")),
+        handlers,
+    )
+
+
+def _by_length(routes: list[_Route]) -> dict[int, list[_Route]]:
+    """The routes by their number of segments, in order: only those can match a path."""
+    table: dict[int, list[_Route]] = {}
+    for route in routes:
+        table.setdefault(len(route.literals) + len(route.params), []).append(route)
+    return table
+
+
+def _stack_key(item: Mapping[str, Any]) -> views.Key:
+    return (item["orgName"], item["projectName"], item["stackName"])
+
+
+def _member_stack_key(item: Mapping[str, Any]) -> views.Key:
+    return (item["routingProject"], item["name"])
+
+
+def _name_key(item: Mapping[str, Any]) -> views.Key:
+    return (item["name"],)
 
 
 def _source(request: Request) -> Source | None:

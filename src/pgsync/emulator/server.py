@@ -136,6 +136,7 @@ class EmulatorServer:
     def mutate(self, org: str, name: str, update: dict[str, Any]) -> None:
         """Apply one Update object out of band, like a UI change; unlogged; may raise HttpError."""
         with self._lock:
+            self._app.groups_changed()
             self._app.state.org(org).update_group(name, [update], single=False)
             self._save()
 
@@ -156,6 +157,7 @@ class EmulatorServer:
             if found is None:
                 raise HttpError(404, f"Stack '{stack}' not found")
             found.tags = dict(tags)
+            self._app.catalog_changed()
             self._save()
 
     def set_account_tags(self, org: str, account: str, tags: dict[str, str]) -> None:
@@ -165,6 +167,7 @@ class EmulatorServer:
             if found is None:
                 raise HttpError(404, f"Insights account '{account}' not found")
             found.tags = dict(tags)
+            self._app.catalog_changed()
             self._save()
 
     def inject_fault(

@@ -252,7 +252,7 @@ class Org:
 
     def listed_accounts(self, group: Group) -> set[str]:
         """The accounts GET lists: the explicit ones and (current) children of explicit parents."""
-        if self.api == "legacy":
+        if self.api == "legacy" or not group.accounts:
             return set(group.accounts)
         children = {n for n, a in self.accounts.items() if a.parent in group.accounts}
         return group.accounts | children
@@ -265,6 +265,14 @@ class Org:
                 if key not in members and matchrules.evaluate(group.stack_rule, stack.tags):
                     members[key] = "rule"
         return members
+
+    def holds_stack(self, group: Group, key: StackKey) -> bool:
+        """Whether `key` is among `stack_members(group)`, without listing them all."""
+        if key in group.stacks:
+            return True
+        stack = self.stacks.get(key)
+        rule = group.stack_rule
+        return rule is not None and stack is not None and matchrules.evaluate(rule, stack.tags)
 
     def account_members(self, group: Group) -> dict[str, Source]:
         """Every account `group` holds: listed ones (children too), then rule matches."""

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import bisect
 import copy
+import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pgsync.emulator import matchrules
@@ -13,6 +16,8 @@ from pgsync.emulator.state import Group, HttpError, Org, Source, StackKey, State
 
 # The version of every stack: the emulator has no updates, only their outcome.
 STACK_VERSION = 1
+Key = tuple[str, ...]
+"""The sort key of a listed item, e.g. (org, project, stack)."""
 
 
 def group_view(org: Org, group: Group) -> dict[str, Any]:
@@ -86,7 +91,7 @@ def stack_groups(org: Org, key: StackKey) -> dict[str, Any]:
         "policyGroups": [
             group_summary(org, org.groups[n])
             for n in sorted(org.groups)
-            if key in org.stack_members(org.groups[n])
+            if org.holds_stack(org.groups[n], key)
         ]
     }
 
@@ -337,23 +342,50 @@ def account_items(org: Org, parent: str | None = None) -> list[dict[str, Any]]:
     ]
 
 
-def paginate(items: Sequence[Any], token: str | None, size: int) -> tuple[list[Any], str | None]:
-    """One page of `items` from `token` on, and the token of the next page (None at the end)."""
-    start = _decode_token(token) if token else 0
+@dataclass(frozen=True)
+class Listing:
+    """A sorted listing, paged by the key of the last item handed out.
+
+    `keys[i]` is the sort key of `items[i]`, ascending; every key has `arity` parts. A page
+    starts right after its token's key, found by bisection: O(page) per page, and a listing
+    read while it changes still lists each item at most once, never skipping one that stayed.
+    """
+
+    items: Sequence[Any]
+    keys: Sequence[Key]
+    arity: int
+
+
+def listing(items: Sequence[Any], key: Callable[[Any], Key], arity: int) -> Listing:
+    """The listing of `items` (already sorted by `key`)."""
+    return Listing(items, [key(item) for item in items], arity)
+
+
+def paginate(listing: Listing, token: str | None, size: int) -> tuple[list[Any], str | None]:
+    """One page of `listing` after `token`, and the token of the next page (None at the end)."""
+    start = bisect.bisect_right(listing.keys, _decode_token(token, listing.arity)) if token else 0
     end = start + size
-    return list(items[start:end]), _encode_token(end) if end < len(items) else None
+    if end >= len(listing.items):
+        return list(listing.items[start:]), None
+    return list(listing.items[start:end]), _encode_token(listing.keys[end - 1])
 
 
-def _encode_token(offset: int) -> str:
+def _encode_token(key: Key) -> str:
     # Opaque on purpose, as the service's tokens are: clients must pass them back verbatim.
-    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+    return base64.urlsafe_b64encode(f"after:{json.dumps(list(key))}".encode()).decode()
 
 
-def _decode_token(token: str) -> int:
+def _decode_token(token: str, arity: int) -> Key:
     try:
-        prefix, _, offset = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if prefix == "offset" and offset.isdigit():
-            return int(offset)
-    except ValueError:  # binascii.Error and UnicodeDecodeError included
-        pass
+        text = base64.urlsafe_b64decode(token.encode()).decode()
+        prefix, _, key = text.partition(":")
+        parts = json.loads(key) if prefix == "after" else None
+    except ValueError:  # binascii.Error, UnicodeDecodeError and JSONDecodeError included
+        parts = None
+    if (
+        isinstance(parts, list)
+        and len(parts) == arity
+        and all(isinstance(part, str) for part in parts)
+    ):
+        return tuple(parts)
     raise HttpError(400, f"Invalid continuation token '{token}'")
