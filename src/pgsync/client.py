@@ -1,4 +1,9 @@
-"""The HTTP seam: one httpx client per run, retries with backoff, error mapping, redaction."""
+"""The HTTP seam: one set of connections per run, retries with backoff, error mapping, redaction.
+
+Requests go to httpcore, httpx's own transport, as httpx.HTTPTransport would send them, but not
+through httpx.Client: its per-request work (URL parsing and merging, header and cookie
+objects, auth and redirect hooks) cost three times the CPU of the request itself.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,20 @@ import ipaddress
 import json
 import logging
 import random
+import re
 import ssl
 import threading
 import time
+import urllib.request
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, NamedTuple, Protocol, TypeVar, cast
+from urllib.parse import urlencode, urlsplit
 
 import httpcore
 import httpx
-from httpx._utils import get_environment_proxies
 
 from pgsync import __version__
 from pgsync.accesstoken import REDACTED, TOKEN_ENV
@@ -34,6 +40,8 @@ from pgsync.errors import (
 from pgsync.scrub import escape, scrub
 
 log = logging.getLogger("pgsync.client")
+_REQUEST_LOG = logging.getLogger("httpx")
+"""httpx.Client's logger: `-v` shows each request sent, on the same line httpx.Client wrote."""
 
 ACCEPT = "application/vnd.pulumi+8"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -111,9 +119,19 @@ class _Unusable(Exception):
         self.deadline = deadline
 
 
-def _inflater(response: httpx.Response) -> Any:
-    """A zlib decompressor for the answer's Content-Encoding; None for an unencoded body."""
-    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+Headers = Sequence[tuple[bytes, bytes]]
+"""An answer's headers as httpcore gives them: (name, value) pairs, names in any case."""
+
+
+def _header(headers: Headers, name: bytes) -> str:
+    """The value of header `name` (lower case), "" when absent; repeats joined as httpx does."""
+    values = [value for key, value in headers if key.lower() == name]
+    return b", ".join(values).decode("latin-1")
+
+
+def _inflater(encoding: str) -> Any:
+    """A zlib decompressor for a Content-Encoding; None for an unencoded body."""
+    encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
         return None
     if encoding in ("gzip", "x-gzip"):
@@ -127,21 +145,21 @@ _INFLATE_STEP = 1 << 20
 """Bytes inflated per step: zlib builds one step's output in blocks and then copies it."""
 
 
-def _read_body(response: httpx.Response, limit: int) -> bytes:
+def _read_body(headers: Headers, stream: Iterable[bytes], limit: int) -> bytes:
     """The whole body, decoded, refused once it passes `limit` bytes (the network backend
     stops it at the deadline).
 
     Decompression is done here, in steps of at most what the limit still allows, so that a
     small compressed body cannot inflate to gigabytes in memory (httpx's decoder would).
     """
-    length = response.headers.get("Content-Length", "")
+    length = _header(headers, b"content-length")
     if length.isdigit() and int(length) > limit:
         raise _Unusable(f"the body would be {int(length):,} bytes, over the limit of {limit:,}")
-    inflate = _inflater(response)
+    inflate = _inflater(_header(headers, b"content-encoding"))
     parts: list[bytes] = []
     size = 0
     try:
-        for raw in response.iter_raw():
+        for raw in stream:
             data = raw
             while data:
                 if inflate is None:
@@ -263,73 +281,122 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._sockets.sleep(seconds)
 
 
-_HTTPX_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
-    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
-    (httpcore.ReadTimeout, httpx.ReadTimeout),
-    (httpcore.WriteTimeout, httpx.WriteTimeout),
-    (httpcore.PoolTimeout, httpx.PoolTimeout),
-    (httpcore.TimeoutException, httpx.TimeoutException),
-    (httpcore.ConnectError, httpx.ConnectError),
-    (httpcore.ReadError, httpx.ReadError),
-    (httpcore.WriteError, httpx.WriteError),
-    (httpcore.NetworkError, httpx.NetworkError),
-    (httpcore.ProxyError, httpx.ProxyError),
-    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
-    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
-    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
-    (httpcore.ProtocolError, httpx.ProtocolError),
+KEEPALIVE_EXPIRY = 5.0
+"""Seconds an idle connection is kept for the next request (httpx's default)."""
+_PORTS = {"http": 80, "https": 443}
+
+_CONNECT_ERRORS = (httpcore.ConnectError, httpcore.ConnectTimeout, httpcore.PoolTimeout)
+"""The request never reached the server."""
+_TRANSPORT_ERRORS = (
+    httpcore.TimeoutException,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.ProxyError,
+    httpcore.UnsupportedProtocol,
 )
-"""httpcore's errors and the httpx ones httpx.HTTPTransport raises for them, subclasses first."""
-_HTTPCORE_ERRORS = tuple(core for core, _ in _HTTPX_ERRORS)
+"""Every other failure httpcore raises (all of its errors but the pool's internal one)."""
+
+_T = TypeVar("_T")
 
 
-def _as_httpx(error: Exception) -> httpx.TransportError:
-    mapped = next(ours for core, ours in _HTTPX_ERRORS if isinstance(error, core))
-    return mapped(str(error))
+class _Route(Protocol):
+    """Where requests go: straight to the API, or through a proxy."""
+
+    def exchange(self, request: httpcore.Request, read: Callable[[httpcore.Response], _T]) -> _T:
+        """`read` of the answer to `request`, which is closed afterwards."""
+
+    def close(self) -> None: ...
 
 
-class _AnswerStream(httpx.SyncByteStream):
-    def __init__(self, stream: Iterable[bytes]) -> None:
-        self._stream = stream
+class _Direct:
+    """Keep-alive connections to the API, at most `size` at once, one request on each at a time.
 
-    def __iter__(self) -> Iterator[bytes]:
-        try:
-            yield from self._stream
-        except _HTTPCORE_ERRORS as error:
-            raise _as_httpx(error) from error
-
-    def close(self) -> None:
-        close = getattr(self._stream, "close", None)
-        if close is not None:
-            close()
-
-
-class _DeadlineTransport(httpx.BaseTransport):
-    """httpx.HTTPTransport's work (direct or through one proxy) on a `_DeadlineBackend`,
-    which httpx.HTTPTransport has no parameter for."""
+    In place of httpcore's ConnectionPool, which for every request takes its lock four times
+    and checks each connection it holds (a poll of every socket) twice: a request here takes
+    the connection given back last, and checks that one alone.
+    """
 
     def __init__(
-        self, verify: ssl.SSLContext | bool, limits: httpx.Limits, proxy: httpx.Proxy | None = None
+        self,
+        origin: httpcore.Origin,
+        ssl_context: ssl.SSLContext | None,
+        size: int,
+        pool_timeout: float,
     ) -> None:
-        # trust_env as httpx's default: SSL_CERT_FILE and SSL_CERT_DIR are honoured.
-        ssl_context = httpx.create_ssl_context(verify=verify, trust_env=True)
-        backend = _DeadlineBackend()
-        self._pool: httpcore.ConnectionPool
-        if proxy is None:
-            self._pool = httpcore.ConnectionPool(
-                ssl_context=ssl_context,
-                max_connections=limits.max_connections,
-                max_keepalive_connections=limits.max_keepalive_connections,
-                keepalive_expiry=limits.keepalive_expiry,
-                network_backend=backend,
-            )
-            return
+        self._origin = origin
+        self._ssl_context = ssl_context
+        self._backend = _DeadlineBackend()
+        self._slots = threading.BoundedSemaphore(size)
+        self._pool_timeout = pool_timeout
+        self._idle: list[httpcore.HTTPConnection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def exchange(self, request: httpcore.Request, read: Callable[[httpcore.Response], _T]) -> _T:
+        if not self._slots.acquire(timeout=self._pool_timeout):
+            raise httpcore.PoolTimeout(f"no connection was free within {self._pool_timeout:g} s")
+        try:
+            connection = self._take()
+            try:
+                answer = connection.handle_request(request)
+                try:
+                    return read(answer)
+                finally:
+                    answer.close()
+            finally:
+                self._give_back(connection)
+        finally:
+            self._slots.release()
+
+    def _take(self) -> httpcore.HTTPConnection:
+        with self._lock:
+            while self._idle:
+                connection = self._idle.pop()
+                # Also true once the server has closed it while idle (its socket is readable).
+                if not connection.has_expired():
+                    return connection
+                connection.close()
+        return httpcore.HTTPConnection(
+            self._origin,
+            ssl_context=self._ssl_context,
+            keepalive_expiry=KEEPALIVE_EXPIRY,
+            network_backend=self._backend,
+        )
+
+    def _give_back(self, connection: httpcore.HTTPConnection) -> None:
+        with self._lock:
+            # Available: connected, and the answer was read to its end (else it was closed).
+            if connection.is_available() and not self._closed:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+
+class _Proxied:
+    """Every request through one proxy, on httpcore's pool of proxy connections."""
+
+    def __init__(
+        self,
+        proxy: httpx.Proxy,
+        ssl_context: ssl.SSLContext | None,
+        size: int,
+        pool_timeout: float,
+    ) -> None:
+        self._pool_timeout = pool_timeout
         proxy_url = httpcore.URL(
             scheme=proxy.url.raw_scheme,
             host=proxy.url.raw_host,
             port=proxy.url.port,
             target=proxy.url.raw_path,
         )
+        self._pool: httpcore.HTTPProxy | httpcore.SOCKSProxy
         if proxy.url.scheme in ("http", "https"):
             self._pool = httpcore.HTTPProxy(
                 proxy_url=proxy_url,
@@ -337,62 +404,83 @@ class _DeadlineTransport(httpx.BaseTransport):
                 proxy_headers=proxy.headers.raw,
                 ssl_context=ssl_context,
                 proxy_ssl_context=proxy.ssl_context,
-                max_connections=limits.max_connections,
-                max_keepalive_connections=limits.max_keepalive_connections,
-                keepalive_expiry=limits.keepalive_expiry,
-                network_backend=backend,
+                max_connections=size,
+                max_keepalive_connections=size,
+                keepalive_expiry=KEEPALIVE_EXPIRY,
+                network_backend=_DeadlineBackend(),
             )
         else:  # socks5:// or socks5h://, the only other schemes httpx.Proxy accepts
             self._pool = httpcore.SOCKSProxy(
                 proxy_url=proxy_url,
                 proxy_auth=proxy.raw_auth,
                 ssl_context=ssl_context,
-                max_connections=limits.max_connections,
-                max_keepalive_connections=limits.max_keepalive_connections,
-                keepalive_expiry=limits.keepalive_expiry,
-                network_backend=backend,
+                max_connections=size,
+                max_keepalive_connections=size,
+                keepalive_expiry=KEEPALIVE_EXPIRY,
+                network_backend=_DeadlineBackend(),
             )
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(request.stream, httpx.SyncByteStream)
-        url = request.url
-        core = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
+    def exchange(self, request: httpcore.Request, read: Callable[[httpcore.Response], _T]) -> _T:
+        answer = self._pool.handle_request(request)
         try:
-            answer = self._pool.handle_request(core)
-        except _HTTPCORE_ERRORS as error:
-            raise _as_httpx(error) from error
-        assert isinstance(answer.stream, Iterable)
-        return httpx.Response(
-            status_code=answer.status,
-            headers=answer.headers,
-            stream=_AnswerStream(answer.stream),
-            extensions=answer.extensions,
-        )
+            return read(answer)
+        finally:
+            answer.close()
 
     def close(self) -> None:
         self._pool.close()
 
 
-def _proxy_mounts(
-    verify: ssl.SSLContext | bool, limits: httpx.Limits
-) -> dict[str, httpx.BaseTransport | None]:
-    """The proxies httpx.Client would take from the environment (None: go direct).
+def _no_proxy_for(url: httpx.URL, no_proxy: str) -> bool:
+    """Whether NO_PROXY exempts `url`, read as httpx reads it (curl's conventions): `*` for
+    every host, `.example.com` for its subdomains, `example.com` for itself and its
+    subdomains, an IP address or localhost for itself alone; `host:port` and `scheme://host`
+    for that port or scheme only."""
+    for entry in no_proxy.split(","):
+        name = entry.strip().lower()
+        if name == "*":
+            return True
+        if not name:
+            continue
+        if "://" not in name:
+            name = f"all://{name}"
+        pattern = httpx.URL(name)
+        if pattern.scheme not in ("all", url.scheme):
+            continue
+        if pattern.port is not None and pattern.port != url.port:
+            continue
+        host = pattern.host
+        if host.startswith("."):
+            exempt = url.host.endswith(host)
+        elif _is_address(host) or host == "localhost" or "://" in entry:
+            exempt = url.host == host
+        else:
+            exempt = url.host == host or url.host.endswith(f".{host}")
+        if exempt:
+            return True
+    return False
 
-    httpx's own reading of HTTP(S)_PROXY, ALL_PROXY and NO_PROXY, so that the proxies used
-    are the ones httpx.Client picks when it builds its transports itself.
-    """
-    return {
-        pattern: None if url is None else _DeadlineTransport(verify, limits, httpx.Proxy(url))
-        for pattern, url in get_environment_proxies().items()
-    }
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _environment_proxy(url: httpx.URL) -> httpx.Proxy | None:
+    """The proxy HTTP(S)_PROXY or ALL_PROXY names for `url`, unless NO_PROXY exempts it;
+    None: go direct. The variables are read by urllib, as httpx.Client reads them."""
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(url.scheme) or proxies.get("all")
+    if not proxy or _no_proxy_for(url, proxies.get("no", "")):
+        return None
+    return httpx.Proxy(proxy if "://" in proxy else f"http://{proxy}")
+
+
+_PLAIN_PATH = re.compile(r"/(?:[\w\-.~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*", re.ASCII)
+"""A path httpx would send as it is: nothing to percent-encode, no query."""
 
 
 def _certificate_failure(error: BaseException) -> ssl.SSLCertVerificationError | None:
@@ -405,11 +493,6 @@ def _certificate_failure(error: BaseException) -> ssl.SSLCertVerificationError |
     return None
 
 
-def _json_media_type(response: httpx.Response) -> str:
-    media: str = response.headers.get("Content-Type", "no Content-Type")
-    return media.partition(";")[0].strip()
-
-
 def _encode(body: Any) -> bytes | None:
     """JSON bytes of a request body; values JSON cannot carry are an error, not a crash."""
     if body is None:
@@ -418,6 +501,19 @@ def _encode(body: Any) -> bytes | None:
         return json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
     except ValueError as error:
         raise PgsyncError(f"request body is not valid JSON: {error}") from None
+
+
+class _Answer(NamedTuple):
+    """An answer read whole: its status, its headers and its (decoded) body."""
+
+    status: int
+    headers: Headers
+    body: bytes
+
+    def media_type(self) -> str:
+        return _header(self.headers, b"content-type").partition(";")[0].strip() or (
+            "no Content-Type"
+        )
 
 
 class Client:
@@ -431,7 +527,6 @@ class Client:
         parallelism: int = 8,
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         seed: int | None = None,
         max_rps: float | None = None,
@@ -440,7 +535,7 @@ class Client:
         verify: ssl.SSLContext | bool = True,
     ) -> None:
         if token and not (token.isascii() and token.isprintable() and token == token.strip()):
-            # httpx would quote the header value in its error (unredactable) or crash.
+            # It would be quoted in an error (unredactable) or break the header.
             raise PgsyncError(
                 f"{TOKEN_ENV} holds characters a token cannot have (spaces, control characters "
                 "or non-ASCII); check how it is set"
@@ -450,6 +545,9 @@ class Client:
                 f"refusing to send the access token over plain HTTP to {base_url}; use https://"
             )
         self.base_url = base_url.rstrip("/")
+        url = httpx.URL(self.base_url)
+        if url.scheme not in ("http", "https"):
+            raise PgsyncError(f"the API URL {base_url} is neither https:// nor http://")
         self.parallelism = max(1, parallelism)
         self.retry = retry or RetryPolicy()
         self._token = token or ""
@@ -459,36 +557,48 @@ class Client:
         self._pace = Pacer(max_rps, sleep) if max_rps else None
         self.deadline = deadline
         self.max_body = max_body
-        headers = {
-            "Accept": ACCEPT,
-            "Accept-Encoding": ACCEPT_ENCODING,
-            "Content-Type": "application/json",
-            "User-Agent": f"pgsync/{__version__}",
-        }
+        self._scheme = url.raw_scheme
+        self._host = url.raw_host
+        self._port = url.port
+        self._prefix = url.raw_path.decode("ascii").rstrip("/")
+        self._origin_text = f"{url.scheme}://{url.netloc.decode('ascii')}"
+        headers = [
+            (b"Host", url.netloc),
+            (b"Accept", ACCEPT.encode()),
+            (b"Accept-Encoding", ACCEPT_ENCODING.encode()),
+            (b"Connection", b"keep-alive"),
+            (b"User-Agent", f"pgsync/{__version__}".encode()),
+        ]
         if token:
-            headers["Authorization"] = f"token {token}"
-        limits = httpx.Limits(
-            max_connections=self.parallelism, max_keepalive_connections=self.parallelism
+            headers.append((b"Authorization", f"token {token}".encode()))
+        self._headers = headers
+        self._extensions = {
+            "timeout": {
+                "connect": min(timeout, 10.0),
+                "read": timeout,
+                "write": timeout,
+                "pool": timeout,
+            }
+        }
+        # trust_env as httpx's default: SSL_CERT_FILE and SSL_CERT_DIR are honoured.
+        ssl_context = (
+            httpx.create_ssl_context(verify=verify, trust_env=True)
+            if url.scheme == "https"
+            else None
         )
-        mounts: dict[str, httpx.BaseTransport | None] = {}
-        if transport is None:
-            transport = _DeadlineTransport(verify, limits)
-            # Loopback takes no proxy from the environment (HTTP_PROXY, …): a proxy would
-            # see a plain-HTTP request, token and all. Elsewhere proxies are honoured, and
-            # https:// goes through them in a CONNECT tunnel, TLS end to end.
-            if not is_loopback(base_url):
-                mounts = _proxy_mounts(verify, limits)
-        self._http = httpx.Client(
-            base_url=self.base_url,
-            headers=headers,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            transport=transport,
-            mounts=mounts,
-            follow_redirects=False,
-        )
+        # Loopback takes no proxy from the environment (HTTP_PROXY, …): a proxy would see a
+        # plain-HTTP request, token and all. Elsewhere proxies are honoured, and https://
+        # goes through them in a CONNECT tunnel, TLS end to end.
+        proxy = None if is_loopback(base_url) else _environment_proxy(url)
+        self._route: _Route
+        if proxy is None:
+            origin = httpcore.Origin(url.raw_scheme, url.raw_host, url.port or _PORTS[url.scheme])
+            self._route = _Direct(origin, ssl_context, self.parallelism, timeout)
+        else:
+            self._route = _Proxied(proxy, ssl_context, self.parallelism, timeout)
 
     def close(self) -> None:
-        self._http.close()
+        self._route.close()
 
     def __enter__(self) -> Client:
         return self
@@ -506,11 +616,11 @@ class Client:
         Its answer must be a 200 with a JSON body (any JSON value: the caller checks its
         shape); anything else is BadResponse.
         """
-        return self._json("GET", path, *self._send("GET", path, params=params, body=None))
+        return self._json("GET", path, self._send("GET", path, params=params, body=None))
 
     def query(self, path: str, body: Any, params: Mapping[str, str] | None = None) -> Any:
         """A POST that only reads (a preview): retried like a read, since it changes nothing."""
-        return self._json("POST", path, *self._send("POST", path, params=params, body=body))
+        return self._json("POST", path, self._send("POST", path, params=params, body=body))
 
     def get_or_none(self, path: str) -> Any:
         """A read where 404 means "not there" rather than an error."""
@@ -525,34 +635,75 @@ class Client:
         """A write: retried only where it provably did not take effect (contract §5)."""
         self._send(method, path, params=None, body=body, write=True)
 
-    def _json(self, method: str, path: str, response: httpx.Response, data: bytes) -> Any:
-        if response.status_code != 200:
+    def _json(self, method: str, path: str, answer: _Answer) -> Any:
+        if answer.status != 200:
             raise BadResponse(
-                f"{method} {path}: the API answered HTTP {response.status_code} "
-                f"{'with no body' if not data else 'with a body'}; expected 200 with JSON"
+                f"{method} {path}: the API answered HTTP {answer.status} "
+                f"{'with no body' if not answer.body else 'with a body'}; expected 200 with JSON"
             )
         try:
-            return json.loads(data)
+            return json.loads(answer.body)
         except (ValueError, RecursionError) as error:
             # The message says where parsing failed, never what the body holds.
             reason = str(error) if isinstance(error, json.JSONDecodeError) else "nested too deep"
             raise BadResponse(
-                f"{method} {path}: the API's answer (HTTP 200, {_json_media_type(response)}) "
+                f"{method} {path}: the API's answer (HTTP 200, {answer.media_type()}) "
                 f"is not JSON: {reason}"
             ) from None
 
-    def _exchange(
-        self, method: str, path: str, params: Mapping[str, str] | None, content: bytes | None
-    ) -> tuple[httpx.Response, bytes]:
+    def _target(self, path: str, params: Mapping[str, str] | None) -> bytes:
+        """The request target httpx.Client would send for `path` under the base URL."""
+        if _PLAIN_PATH.fullmatch(path) and "/." not in path:
+            target = self._prefix + path
+        else:
+            # httpx's own reading: percent-encoding, dot segments removed, a query kept.
+            target = f"{self._prefix}/{httpx.URL(path).raw_path.decode('ascii').lstrip('/')}"
+        if params:
+            target += ("&" if "?" in target else "?") + urlencode(params)
+        return target.encode("ascii")
+
+    def _request(self, method: str, target: bytes, content: bytes | None) -> httpcore.Request:
+        headers = self._headers
+        if content is not None or method in ("POST", "PUT", "PATCH"):
+            # As httpx.Client: a write says its length, 0 when it has no body.
+            headers = [
+                *headers,
+                (b"Content-Type", b"application/json"),
+                (b"Content-Length", b"%d" % len(content or b"")),
+            ]
+        url = httpcore.URL(scheme=self._scheme, host=self._host, port=self._port, target=target)
+        return httpcore.Request(
+            method, url, headers=headers, content=content, extensions=self._extensions
+        )
+
+    def _read(self, method: str, target: bytes) -> Callable[[httpcore.Response], _Answer]:
+        def read(response: httpcore.Response) -> _Answer:
+            if _REQUEST_LOG.isEnabledFor(logging.INFO):
+                self._log_request(method, target, response)
+            stream = cast(Iterable[bytes], response.stream)  # a sync stream: httpcore's sync API
+            body = _read_body(response.headers, stream, self.max_body)
+            return _Answer(response.status, response.headers, body)
+
+        return read
+
+    def _log_request(self, method: str, target: bytes, response: httpcore.Response) -> None:
+        version = response.extensions.get("http_version", b"HTTP/1.1").decode("ascii")
+        reason = response.extensions.get("reason_phrase", b"").decode("ascii", errors="ignore")
+        _REQUEST_LOG.info(
+            'HTTP Request: %s %s "%s %d %s"',
+            method,
+            self._origin_text + target.decode("ascii"),
+            version,
+            response.status,
+            reason or httpx.codes.get_reason_phrase(response.status),
+        )
+
+    def _exchange(self, method: str, target: bytes, content: bytes | None) -> _Answer:
         """One attempt: the answer's head and its whole body, within the size and time limits."""
         reset = _DEADLINE.set(time.monotonic() + self.deadline)
         try:
-            request = self._http.build_request(method, path, params=params, content=content)
-            response = self._http.send(request, stream=True)
-            try:
-                return response, _read_body(response, self.max_body)
-            finally:
-                response.close()
+            request = self._request(method, target, content)
+            return self._route.exchange(request, self._read(method, target))
         finally:
             _DEADLINE.reset(reset)
 
@@ -564,16 +715,17 @@ class Client:
         params: Mapping[str, str] | None,
         body: Any,
         write: bool = False,
-    ) -> tuple[httpx.Response, bytes]:
+    ) -> _Answer:
         waited = 0.0
         content = _encode(body)
+        target = self._target(path, params)
         for attempt in range(self.retry.attempts):
             last = attempt == self.retry.attempts - 1
             if self._pace is not None:
                 self._pace.wait()
             try:
-                response, data = self._exchange(method, path, params, content)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+                answer = self._exchange(method, target, content)
+            except _CONNECT_ERRORS as error:
                 failure = _certificate_failure(error)
                 if failure is not None:
                     # The same certificate fails the same way again: retrying only waits.
@@ -594,21 +746,21 @@ class Client:
                         "(the deadline of one request); not retried"
                     ) from None
                 raise BadResponse(f"{method} {path}: unusable answer: {error}") from None
-            except httpx.LocalProtocolError as error:
+            except httpcore.LocalProtocolError as error:
                 # Our own request was malformed: it never left, and a retry would fail alike.
                 raise TransportError(
                     f"{method} {path}: cannot send: {type(error).__name__}"
                 ) from None
-            except httpx.TransportError as error:
+            except _TRANSPORT_ERRORS as error:
                 reason = f"{type(error).__name__}: {self.redact(str(error))}".rstrip(": ")
                 if write:
                     raise AmbiguousWriteError(method, path, reason) from None
                 delay = None
             else:
-                if response.is_success:
-                    return response, data
-                status = response.status_code
-                message = self._api_message(_with_body(response, data))
+                status = answer.status
+                if 200 <= status < 300:
+                    return answer
+                message = self._api_message(answer)
                 retryable = status == 429 or (not write and status in RETRY_STATUSES)
                 if not retryable:
                     if write and status >= 500:
@@ -616,7 +768,7 @@ class Client:
                     error_class = AuthError if status in (401, 403) else ApiError
                     raise error_class(method, path, status, message)
                 reason = f"HTTP {status}: {message}"
-                delay = retry_after_seconds(response.headers.get("Retry-After"), time.time())
+                delay = retry_after_seconds(_header(answer.headers, b"retry-after"), time.time())
             if last:
                 break
             with self._rng_lock:
@@ -629,11 +781,17 @@ class Client:
             waited += wait
         raise TransportError(f"{method} {path}: giving up after {attempt + 1} attempts: {reason}")
 
-    def _api_message(self, response: httpx.Response) -> str:
+    def _api_message(self, answer: _Answer) -> str:
         """The API's own message on one line: JSON `message` when there is one, else the body.
 
         Secrets go before the cut, so that no part of one is left at the end.
         """
+        # httpx's reading of the (already decoded) body: its charset, its reason phrase.
+        response = httpx.Response(
+            answer.status,
+            headers={"Content-Type": _header(answer.headers, b"content-type")},
+            content=answer.body,
+        )
         try:
             body = response.json()
         except ValueError:
@@ -643,11 +801,3 @@ class Client:
         else:
             text = self.redact(response.text.strip())[:500] or response.reason_phrase
         return escape(text)
-
-
-def _with_body(response: httpx.Response, data: bytes) -> httpx.Response:
-    """A closed, streamed answer as a plain one holding its (already decoded) body."""
-    headers = {"Content-Type": response.headers.get("Content-Type", "")}
-    return httpx.Response(
-        response.status_code, headers=headers, content=data, request=response.request
-    )
