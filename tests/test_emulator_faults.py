@@ -104,6 +104,17 @@ def test_slow_body_sends_the_headers_then_trickles_the_body(
     assert server.requests[-1].fault == "slow-body"
 
 
+def test_slow_body_of_a_head_is_just_the_head(server: EmulatorServer, client: httpx.Client) -> None:
+    # Nothing to trickle: a pause per piece would hold the answer back for nothing.
+    server.set_faults(mix("slow-body", slow_body_seconds=30))
+    response = client.head("/api/preview/insights/acme/accounts/aws-prod", timeout=10)
+    assert (response.status_code, response.content, server.requests[-1].fault) == (
+        200,
+        b"",
+        "slow-body",
+    )
+
+
 def test_slow_body_slower_than_the_read_timeout_times_the_client_out(
     server: EmulatorServer,
 ) -> None:

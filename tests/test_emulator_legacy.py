@@ -128,6 +128,15 @@ def test_a_stack_is_read_by_its_route_which_is_older_than_policy_groups(
     assert error(legacy.get("/api/stacks/acme/web/nope"))[0] == 404
 
 
+def test_an_insights_account_is_looked_up_as_on_the_current_service(
+    legacy: httpx.Client,
+) -> None:
+    accounts = "/api/preview/insights/acme/accounts"
+    assert legacy.head(f"{accounts}/aws-prod%2Feu-west-1").status_code == 200
+    assert legacy.get(f"{accounts}/aws-staging").json()["name"] == "aws-staging"
+    assert legacy.head(f"{accounts}/nope").status_code == 404
+
+
 def test_user_stacks_carry_only_the_three_names(legacy: httpx.Client) -> None:
     body = legacy.get("/api/user/stacks", params={"organization": "acme", "project": "web"})
     assert body.json()["stacks"][0] == {

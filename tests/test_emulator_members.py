@@ -348,3 +348,57 @@ def test_accounts_filter_by_parent_and_page_by_count(client: httpx.Client) -> No
         path, params={"parent": "aws-org", "continuationToken": children["nextToken"]}
     )
     assert [a["name"] for a in rest.json()["accounts"]] == ["aws-org/us-east-1"]
+
+
+# --- Insights account lookups ------------------------------------------------------------------
+
+ACCOUNTS = "/api/preview/insights/acme/accounts"
+
+
+def test_an_account_reads_as_the_listing_shows_it(client: httpx.Client) -> None:
+    listed = client.get(ACCOUNTS).json()["accounts"][0]
+    response = client.get(f"{ACCOUNTS}/{listed['name']}")
+    assert (response.status_code, response.json()) == (200, listed)
+
+
+def test_head_of_an_account_answers_200_with_the_gets_length_and_no_body(
+    client: httpx.Client,
+) -> None:
+    got = client.get(f"{ACCOUNTS}/gcp-data")
+    response = client.head(f"{ACCOUNTS}/gcp-data")
+    assert (response.status_code, response.content) == (200, b"")
+    assert response.headers["content-length"] == str(len(got.content))
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_a_child_account_is_found_by_its_percent_encoded_name(
+    client: httpx.Client, method: str
+) -> None:
+    response = client.request(method, f"{ACCOUNTS}/aws-org%2Feu-west-1")
+    assert response.status_code == 200
+
+
+def test_an_unknown_account_is_404(client: httpx.Client) -> None:
+    assert error(client.get(f"{ACCOUNTS}/nope")) == (404, "Insights account 'nope' not found")
+
+
+def test_head_of_an_unknown_account_is_404_without_a_body(client: httpx.Client) -> None:
+    response = client.head(f"{ACCOUNTS}/aws-org%2Fnope")
+    assert (response.status_code, response.content) == (404, b"")
+
+
+def test_a_child_account_name_with_a_bare_slash_is_no_route(client: httpx.Client) -> None:
+    assert error(client.get(f"{ACCOUNTS}/aws-org/eu-west-1")) == (
+        404,
+        f"Not found: GET {ACCOUNTS}/aws-org/eu-west-1",
+    )
+
+
+def test_an_account_of_an_unknown_org_is_404(client: httpx.Client) -> None:
+    response = client.get("/api/preview/insights/nope/accounts/gcp-data")
+    assert error(response) == (404, "Organization 'nope' not found")
+
+
+def test_an_account_is_only_read(client: httpx.Client) -> None:
+    response = client.delete(f"{ACCOUNTS}/gcp-data")
+    assert (error(response)[0], response.headers["allow"]) == (405, "GET, HEAD")

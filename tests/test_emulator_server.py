@@ -149,6 +149,15 @@ def test_encoded_slash_stays_inside_the_group_name(client: httpx.Client) -> None
     assert error(client.get(f"{GROUPS}/a%2Fb"))[1] == "Policy group 'a/b' not found"
 
 
+def test_head_of_a_route_without_head_is_405_without_a_body(client: httpx.Client) -> None:
+    response = client.head(GROUPS)
+    assert (response.status_code, response.headers["allow"], response.content) == (
+        405,
+        "GET, POST",
+        b"",
+    )
+
+
 # --- create and delete ---------------------------------------------------------------------
 
 
@@ -546,6 +555,41 @@ def test_request_log_records_everything_with_authorization_redacted(
     assert server.writes() == [write]
     server.clear_requests()
     assert server.requests == []
+
+
+def test_lookups_are_logged_like_every_request(
+    server: EmulatorServer, client: httpx.Client
+) -> None:
+    client.head("/api/preview/insights/acme/accounts/aws-prod%2Feu-west-1")
+    client.get("/api/stacks/acme/web/nope")
+    logged = [(r.method, r.path, r.status) for r in server.requests]
+    assert logged == [
+        ("HEAD", "/api/preview/insights/acme/accounts/aws-prod%2Feu-west-1", 200),
+        ("GET", "/api/stacks/acme/web/nope", 404),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("HEAD", "/api/preview/insights/acme/accounts/aws-prod"),
+        ("GET", "/api/stacks/acme/web/prod"),
+    ],
+)
+def test_lookups_meet_injected_faults(
+    server: EmulatorServer, client: httpx.Client, method: str, path: str
+) -> None:
+    server.inject_fault(method=method, path="/accounts/|/stacks/", status=503)
+    assert client.request(method, path).status_code == 503
+    assert server.requests[-1].fault == "injected 503"
+
+
+def test_lookups_meet_the_rate_limit(server: EmulatorServer, client: httpx.Client) -> None:
+    # One request's worth in the bucket, refilled in a thousand seconds.
+    server.set_rate_limit(0.001)
+    client.get("/api/stacks/acme/web/prod")
+    response = client.head("/api/preview/insights/acme/accounts/aws-prod")
+    assert (response.status_code, server.requests[-1].fault) == (429, "rate-limit")
 
 
 def test_mutate_changes_state_out_of_band_without_logging(

@@ -602,3 +602,58 @@ def test_previews_round_trip_through_the_sdks_models(sdk: Sdk) -> None:
     raw = httpx.post(path, json={"stackMatchRule": rule}, headers=headers).json()
     parsed = default_encoder.deserialize(raw, "PreviewStackMatchRuleResponse")
     assert lost(raw, default_encoder.sanitize_for_serialization(parsed)) == []
+
+
+# --- lookups of one stack or account -----------------------------------------------------------
+
+
+def test_get_stack_of_an_unknown_stack_is_404(sdk: Sdk) -> None:
+    assert failure(sdk.stacks.get_stack, ORG, "web", "nope") == (404, "Stack 'web/nope' not found")
+
+
+def test_get_stack_answers_the_sdks_app_stack(sdk: Sdk) -> None:
+    found = sdk.stacks.get_stack(ORG, "web", "prod")
+    assert isinstance(found, m.AppStack)
+    assert (found.org_name, found.project_name, found.stack_name, found.tags) == (
+        ORG,
+        "web",
+        "prod",
+        {"env": "prod", "team": "web"},
+    )
+
+
+def test_head_account_of_a_known_account_answers_200_without_a_body(sdk: Sdk) -> None:
+    assert sdk.insights.head_account(ORG, "gcp-data") == b""
+    assert sdk.server.requests[-1].status == 200
+
+
+def test_head_account_of_a_child_account_is_sent_percent_encoded_and_found(sdk: Sdk) -> None:
+    sdk.insights.head_account(ORG, "aws-org/eu-west-1")
+    sent = sdk.server.requests[-1]
+    assert (sent.method, sent.path, sent.status) == (
+        "HEAD",
+        f"/api/preview/insights/{ORG}/accounts/aws-org%2Feu-west-1",
+        200,
+    )
+
+
+def test_head_account_of_an_unknown_account_is_404(sdk: Sdk) -> None:
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        sdk.insights.head_account(ORG, "aws-org/nope")
+    assert (caught.value.code, caught.value.read()) == (404, b"")
+
+
+def test_read_account_answers_the_account_as_listed(sdk: Sdk) -> None:
+    [listed] = sdk.insights.list_accounts(ORG, parent="aws-org", count=1).accounts
+    found = sdk.insights.read_account(ORG, "aws-org/eu-west-1")
+    assert isinstance(found, m.ReadInsightsAccountResponse)
+    assert default_encoder.sanitize_for_serialization(found) == (
+        default_encoder.sanitize_for_serialization(listed)
+    )
+
+
+def test_read_account_of_an_unknown_account_is_404(sdk: Sdk) -> None:
+    assert failure(sdk.insights.read_account, ORG, "nope") == (
+        404,
+        "Insights account 'nope' not found",
+    )

@@ -6,6 +6,7 @@ import hmac
 import json
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Generic, TypeVar
 from urllib.parse import unquote
 
@@ -38,11 +39,15 @@ class Response:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+# Made once: json.dumps with options makes an encoder per call. Answers are trees, never cyclic.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+
+
 def json_response(status: int, value: Any, headers: Mapping[str, str] | None = None) -> Response:
     """A JSON response with its Content-Type."""
     return Response(
         status,
-        json.dumps(value, separators=(",", ":")).encode(),
+        _ENCODER.encode(value).encode(),
         {"Content-Type": "application/json", **(headers or {})},
     )
 
@@ -101,27 +106,27 @@ class App:
         account = "/api/preview/insights/{org}/accounts/{account}"
         # Order matters: the metadata route must win over the {name} route.
         legacy: list[_Route] = [
-            _route(org + "/policygroups", {"GET": self._list, "POST": self._create}),
-            _route(org + "/policygroups/metadata", {"GET": self._metadata}),
-            _route(group, {"GET": self._get, "PATCH": self._patch, "DELETE": self._delete}),
-            _route(group + "/batch", {"PATCH": self._batch}),
-            _route(org + "/policypacks", {"GET": self._packs}),
-            _route(org + "/policypacks/{pack}/versions/{version}", {"GET": self._pack_version}),
-            _route("/api/user/stacks", {"GET": self._stacks}),
-            _route("/api/preview/insights/{org}/accounts", {"GET": self._accounts}),
+            _Route(org + "/policygroups", {"GET": self._list, "POST": self._create}),
+            _Route(org + "/policygroups/metadata", {"GET": self._metadata}),
+            _Route(group, {"GET": self._get, "PATCH": self._patch, "DELETE": self._delete}),
+            _Route(group + "/batch", {"PATCH": self._batch}),
+            _Route(org + "/policypacks", {"GET": self._packs}),
+            _Route(org + "/policypacks/{pack}/versions/{version}", {"GET": self._pack_version}),
+            _Route("/api/user/stacks", {"GET": self._stacks}),
+            _Route("/api/preview/insights/{org}/accounts", {"GET": self._accounts}),
             # Older than policy groups, as is the Insights account of the next route.
-            _route(stack, {"GET": self._stack}),
-            _route(account, {"GET": self._account, "HEAD": self._account}),
+            _Route(stack, {"GET": self._stack}),
+            _Route(account, {"GET": self._account, "HEAD": self._account}),
         ]
         current: list[_Route] = [
             *legacy,
-            _route(org + "/policygroups/stackmatchrule/preview", {"POST": self._preview_stacks}),
-            _route(
+            _Route(org + "/policygroups/stackmatchrule/preview", {"POST": self._preview_stacks}),
+            _Route(
                 org + "/policygroups/accountmatchrule/preview", {"POST": self._preview_accounts}
             ),
-            _route(group + "/stacks", {"GET": self._group_stacks}),
-            _route(group + "/accounts", {"GET": self._group_accounts}),
-            _route(stack + "/policygroups", {"GET": self._stack_groups}),
+            _Route(group + "/stacks", {"GET": self._group_stacks}),
+            _Route(group + "/accounts", {"GET": self._group_accounts}),
+            _Route(stack + "/policygroups", {"GET": self._stack_groups}),
         ]
         self._routes: dict[Api, dict[int, list[_Route]]] = {
             "legacy": _by_length(legacy),
@@ -365,35 +370,32 @@ class _Cache(Generic[V]):
         self._values.clear()
 
 
-@dataclass(frozen=True)
 class _Route:
     """A path template split at '/': its literal segments, its {parameters}, its handlers."""
 
-    literals: tuple[tuple[int, str], ...]
-    params: tuple[tuple[int, str], ...]
-    handlers: dict[str, Handler]
+    def __init__(self, template: str, handlers: dict[str, Handler]) -> None:
+        parts = template.split("/")
+        self.size = len(parts)
+        self.params = tuple((i, p[1:-1]) for i, p in enumerate(parts) if p.startswith("{"))
+        self.handlers = handlers
+        literals = [(i, p) for i, p in enumerate(parts) if not p.startswith("{")]
+        self._texts = tuple(text for _, text in literals)
+        # One C call picks every segment to check: the literals, then the parameters. Every
+        # template starts "/api/", so there are always at least two.
+        self._pick = itemgetter(*(i for i, _ in literals), *(i for i, _ in self.params))
 
     def matches(self, segments: list[str]) -> bool:
         """Whether a path of as many segments fits: literals equal, parameters not empty."""
-        return all(segments[i] == text for i, text in self.literals) and all(
-            segments[i] for i, _ in self.params
-        )
-
-
-def _route(template: str, handlers: dict[str, Handler]) -> _Route:
-    parts = list(enumerate(template.split("/")))
-    return _Route(
-        tuple((i, part) for i, part in parts if not part.startswith("{")),
-        tuple((i, part[1:-1]) for i, part in parts if part.startswith("{")),
-        handlers,
-    )
+        picked = self._pick(segments)
+        count = len(self._texts)
+        return bool(picked[:count] == self._texts and "" not in picked[count:])
 
 
 def _by_length(routes: list[_Route]) -> dict[int, list[_Route]]:
     """The routes by their number of segments, in order: only those can match a path."""
     table: dict[int, list[_Route]] = {}
     for route in routes:
-        table.setdefault(len(route.literals) + len(route.params), []).append(route)
+        table.setdefault(route.size, []).append(route)
     return table
 
 
