@@ -93,7 +93,10 @@ def stack_names(server: EmulatorServer, group: str) -> set[str]:
 PACK = {"name": "aws", "versionTag": "1.3.0", "enforcementLevel": "mandatory"}
 
 
-def test_edit_after_the_plan_makes_apply_skip_and_report_the_group(tmp_path: Path) -> None:
+@pytest.mark.parametrize("parallelism", [1, 2])
+def test_edit_after_the_plan_makes_apply_skip_and_report_the_group(
+    tmp_path: Path, parallelism: int
+) -> None:
     live = [{"name": "Team A", "stacks": ["web/prod"]}, {"name": "b", "stacks": []}]
     with EmulatorServer(fixture_from_dict(org_spec(live))) as server:
         plan, api = planned(
@@ -105,10 +108,9 @@ def test_edit_after_the_plan_makes_apply_skip_and_report_the_group(tmp_path: Pat
             ],
         )
         cli_edit(server.url, "Team A", add_stacks=["payments/prod"])
+        catalog = api.read_live_state(load_desired([tmp_path / "groups.yaml"])).catalog
         with pytest.raises(ApplyFailed) as raised:
-            apply_plan(
-                plan, api, api.read_live_state(load_desired([tmp_path / "groups.yaml"])).catalog
-            )
+            apply_plan(plan, api, catalog, parallelism=parallelism)
         kept = stack_names(server, "Team A")
         api.client.close()
     assert "skipped       update  Team A: it changed live since the plan was made" in str(
