@@ -62,8 +62,8 @@ NO_CONTENT = Response(204)
 Params = dict[str, str]
 Handler = Callable[[Request, Params], Response]
 SOURCES = ("explicit", "rule")
-# Listings kept per cache; a plan pages through a few at a time.
-CACHED_LISTINGS = 64
+# Listings kept per cache: enough for a client paging through many at once, bounded in memory.
+CACHED_LISTINGS = 32
 # Per entity: the preview's request schema, its rule field and the key of its listing.
 _PREVIEWS: dict[Entity, tuple[str, str, str]] = {
     "stack": ("PreviewStackMatchRuleRequest", "stackMatchRule", "stacks"),
@@ -77,7 +77,9 @@ class App:
     `api` (default: the state's) chooses the service generation; see `state`. The legacy
     service has no member listings, rule previews or a stack's groups (404), and reads bodies
     against the older OpenAPI document, whose unknown keys it ignores as a Go decoder does.
-    Both have `GET /api/stacks/{org}/{project}/{stack}`, which is older than policy groups.
+    Both have `GET /api/stacks/{org}/{project}/{stack}` and GET / HEAD of one Insights account,
+    which are older than policy groups. Listings are kept between pages (see `views.Listing`)
+    until a write, or a change made without a request that the server reports.
     """
 
     def __init__(
@@ -114,7 +116,6 @@ class App:
             _Route(org + "/policypacks/{pack}/versions/{version}", {"GET": self._pack_version}),
             _Route("/api/user/stacks", {"GET": self._stacks}),
             _Route("/api/preview/insights/{org}/accounts", {"GET": self._accounts}),
-            # Older than policy groups, as is the Insights account of the next route.
             _Route(stack, {"GET": self._stack}),
             _Route(account, {"GET": self._account, "HEAD": self._account}),
         ]
