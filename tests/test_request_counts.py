@@ -66,6 +66,15 @@ def test_plan_adding_more_stacks_than_the_listing_has_pages_pages_the_listing(
         assert not [p for p in paths(server) if p.startswith("/api/stacks/")]
 
 
+def test_validate_live_chooses_between_lookups_and_the_listing_by_the_stack_count(
+    tmp_path: Path,
+) -> None:
+    with EmulatorServer(fixture_from_dict(org_spec([{"name": "g", "stacks": []}]))) as server:
+        run(server, tmp_path, [{"name": "g", "stacks": SVC[:4]}], "validate", "--live")
+        assert "/api/orgs/acme/policygroups/metadata" in paths(server)
+        assert paths(server).count("/api/user/stacks") == 3
+
+
 def test_plan_adding_an_account_no_group_holds_reads_the_account_listing(tmp_path: Path) -> None:
     audit = {"name": "g", "mode": "audit", "accounts": []}
     with EmulatorServer(fixture_from_dict(org_spec([audit]))) as server:

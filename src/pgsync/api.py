@@ -426,7 +426,10 @@ class PolicyGroupsApi:
             # declared (a replace copies undeclared packs).
             listed = pool.submit(self.group_names)
             packs = pool.submit(self.published_packs) if present else None
-            metadata = pool.submit(self.coverage) if coverage else None
+            # The coverage's stack count also tells whether checking declared stacks one
+            # by one or paging the org's listing takes fewer requests.
+            declares_stacks = any(g.stacks for g in present)
+            metadata = pool.submit(self.coverage) if coverage or declares_stacks else None
             names = listed.result()
             groups = self._collect(pool, self._to_read(desired, names, only), progress)
             # What live rules match is shown and weighed by the safety rules, never diffed.
@@ -453,7 +456,7 @@ class PolicyGroupsApi:
             groups=groups,
             catalog=catalog,
             unread=frozenset(names) - set(groups),
-            coverage=found_coverage,
+            coverage=found_coverage if coverage else None,
             previews=previews,
         )
 
