@@ -51,7 +51,7 @@ def output_options(command: Callable[..., R]) -> Callable[..., R]:
             type=click.IntRange(1, 64),
             default=8,
             show_default=True,
-            help="Group details read concurrently.",
+            help="Requests at once: group reads, and groups written at once by apply.",
         ),
         click.option("--no-color", is_flag=True, help="No colour (NO_COLOR is honoured too)."),
         click.option("-v", "--verbose", is_flag=True, help="Log requests and retries."),
