@@ -219,7 +219,7 @@ class App:
         filters = (query.get(name) for name in ("organization", "project", "tagName", "tagValue"))
         found = self._catalog.get(
             ("stacks", *filters),
-            lambda: views.listing(views.stack_items(self.state, query), _stack_key, 3),
+            lambda: views.Listing.of(views.stack_items(self.state, query), _stack_key, 3),
         )
         return self._page(request, "stacks", found, self._page_size(query, "maxResults"))
 
@@ -230,7 +230,7 @@ class App:
         parent = None if legacy else request.query.get("parent")
         found = self._catalog.get(
             ("accounts", org.name, parent),
-            lambda: views.listing(views.account_items(org, parent), _name_key, 1),
+            lambda: views.Listing.of(views.account_items(org, parent), _name_key, 1),
         )
         size = self.page_size if legacy else self._page_size(request.query, "count")
         return self._page(request, "accounts", found, size, token_key="nextToken")
@@ -248,7 +248,7 @@ class App:
         source = _source(request)
         found = self._members.get(
             ("stacks", org.name, group.name, source),
-            lambda: views.listing(
+            lambda: views.Listing.of(
                 views.stack_member_items(org, group, source), _member_stack_key, 2
             ),
         )
@@ -260,7 +260,7 @@ class App:
         source = _source(request)
         found = self._members.get(
             ("accounts", org.name, group.name, source),
-            lambda: views.listing(views.account_member_items(org, group, source), _name_key, 1),
+            lambda: views.Listing.of(views.account_member_items(org, group, source), _name_key, 1),
         )
         return self._page(request, "accounts", found, self._page_size(request.query, "count"))
 
@@ -284,9 +284,9 @@ class App:
         def build() -> tuple[views.Listing, int, int]:
             if entity == "stack":
                 items, matched, total = views.stack_preview(org, body[key], search)
-                return views.listing(items, _member_stack_key, 2), matched, total
+                return views.Listing.of(items, _member_stack_key, 2), matched, total
             items, matched, total = views.account_preview(org, body[key], search)
-            return views.listing(items, _name_key, 1), matched, total
+            return views.Listing.of(items, _name_key, 1), matched, total
 
         rule = json.dumps(body[key], sort_keys=True)
         found, matched, total = self._previews.get((entity, org.name, rule, search), build)

@@ -355,10 +355,10 @@ class Listing:
     keys: Sequence[Key]
     arity: int
 
-
-def listing(items: Sequence[Any], key: Callable[[Any], Key], arity: int) -> Listing:
-    """The listing of `items` (already sorted by `key`)."""
-    return Listing(items, [key(item) for item in items], arity)
+    @classmethod
+    def of(cls, items: Sequence[Any], key: Callable[[Any], Key], arity: int) -> Listing:
+        """The listing of `items`, already sorted by `key`."""
+        return cls(items, [key(item) for item in items], arity)
 
 
 def paginate(listing: Listing, token: str | None, size: int) -> tuple[list[Any], str | None]:
@@ -380,7 +380,7 @@ def _decode_token(token: str, arity: int) -> Key:
         text = base64.urlsafe_b64decode(token.encode()).decode()
         prefix, _, key = text.partition(":")
         parts = json.loads(key) if prefix == "after" else None
-    except ValueError:  # binascii.Error, UnicodeDecodeError and JSONDecodeError included
+    except (ValueError, RecursionError):  # ValueError: binascii, Unicode and JSON errors too
         parts = None
     if (
         isinstance(parts, list)
