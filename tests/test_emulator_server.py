@@ -647,6 +647,71 @@ def test_chunked_bodies_are_refused_with_411_and_the_connection_closed(
         assert (response.status, response.will_close) == (411, True)
 
 
+def exchange(server: EmulatorServer, head: str) -> tuple[http.client.HTTPResponse, bytes]:
+    """Send a raw request head in one write; the answer and its body."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as raw:
+        raw.sendall(head.encode("latin-1"))
+        response = http.client.HTTPResponse(raw)
+        response.begin()
+        return response, response.read()
+
+
+def test_an_http_1_0_request_is_answered_and_the_connection_closed(
+    server: EmulatorServer,
+) -> None:
+    response, body = exchange(server, f"GET {GROUPS}/prod HTTP/1.0\r\n\r\n")
+    assert (response.status, response.will_close, b'"name":"prod"' in body) == (200, True, True)
+
+
+def test_connection_close_closes_after_the_answer(server: EmulatorServer) -> None:
+    response, _ = exchange(server, f"GET {GROUPS} HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert (response.status, response.will_close) == (200, True)
+
+
+def test_header_names_are_read_in_any_case_and_folded_lines_joined(
+    server: EmulatorServer,
+) -> None:
+    head = f"GET {GROUPS} HTTP/1.1\r\nX-TRACE: a\r\n\tb\r\nconnection: close\r\n\r\n"
+    assert exchange(server, head)[0].status == 200
+    assert server.requests[-1].headers["x-trace"] == "a b"
+
+
+def test_expect_100_continue_is_answered_before_the_body_is_sent(
+    server: EmulatorServer,
+) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    body = '{"name": "fresh"}'
+    head = (
+        f"POST {GROUPS} HTTP/1.1\r\nContent-Length: {len(body)}\r\n"
+        "Expect: 100-continue\r\nContent-Type: application/json\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=5) as raw:
+        raw.sendall(head.encode())
+        interim = raw.recv(1024)
+        raw.sendall(body.encode())
+        response = http.client.HTTPResponse(raw)
+        response.begin()
+    assert (interim, response.status) == (b"HTTP/1.1 100 Continue\r\n\r\n", 204)
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (f"GET {GROUPS} HTTP/1.1\r\nno colon here\r\n\r\n", 400),
+        (f"GET {GROUPS} HTTP/1.1\r\nHost : x\r\n\r\n", 400),
+        (f"GET {GROUPS} HTTP/1.1\r\n" + "X: y\r\n" * 101 + "\r\n", 431),
+        (f"GET {GROUPS} HTTP/1.1\r\nX: {'y' * 70_000}\r\n\r\n", 431),
+    ],
+    ids=["no colon", "space before colon", "too many", "too long"],
+)
+def test_a_malformed_request_head_is_refused_and_the_connection_closed(
+    server: EmulatorServer, head: str, status: int
+) -> None:
+    response, _ = exchange(server, head)
+    assert (response.status, response.will_close, server.requests) == (status, True, [])
+
+
 def test_stop_closes_idle_keep_alive_connections() -> None:
     srv = EmulatorServer(demo_fixture()).start()
     with httpx.Client(base_url=srv.url) as c:

@@ -2,8 +2,8 @@
 
 Built on the standard library's `ThreadingHTTPServer`: zero extra dependencies, real sockets
 (clients are exercised through their real transport, timeouts and connection reuse) and one
-thread per connection (concurrent clients really run concurrently). The request head is read
-and the answer written without the `email` package, in one write: the server's CPU per request
+thread per connection (concurrent clients really run concurrently). The request head is parsed
+without the `email` package and the answer sent in one write: the server's CPU per request
 must stay small next to the client's it measures.
 """
 
@@ -185,6 +185,9 @@ class Handler(BaseHTTPRequestHandler):
             lines.append(f"{name}: {value}")
             if name.lower() == "connection" and value.lower() == "close":
                 self.close_connection = True
+        if self.close_connection and "Connection" not in response.headers:
+            # Said, so that the client does not send its next request on this connection.
+            lines.append("Connection: close")
         # A 204 carries neither a body nor a Content-Length (RFC 9110 §8.6); the answer to a
         # HEAD has the length of the GET's body, but not the body.
         body = response.body
