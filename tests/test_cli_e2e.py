@@ -239,6 +239,20 @@ def test_unknown_stack_is_reported_by_validate_live(
     assert f"{path}:4:14: error: unknown stack 'x/y'" in result.output
 
 
+def test_unknown_account_is_reported_by_plan_and_nothing_is_written(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        "organization: acme\npolicyGroups:\n  - name: a\n    mode: audit\n"
+        "    accounts: [aws-prod/nope]\n",
+    )
+    result = pgsync(emulator, "apply", "--yes", path)
+    assert result.exit_code == 1
+    assert f"{path}:5:16: error: unknown Insights account 'aws-prod/nope'" in result.output
+    assert emulator.writes() == []
+
+
 def test_apply_without_terminal_or_yes_refuses_and_writes_nothing(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:

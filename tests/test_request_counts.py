@@ -75,11 +75,23 @@ def test_validate_live_chooses_between_lookups_and_the_listing_by_the_stack_coun
         assert paths(server).count("/api/user/stacks") == 3
 
 
-def test_plan_adding_an_account_no_group_holds_reads_the_account_listing(tmp_path: Path) -> None:
+def test_plan_adding_an_account_no_group_holds_looks_it_up(tmp_path: Path) -> None:
     audit = {"name": "g", "mode": "audit", "accounts": []}
     with EmulatorServer(fixture_from_dict(org_spec([audit]))) as server:
         run(server, tmp_path, [audit | {"accounts": ["aws-prod"]}], "plan")
-        assert paths(server).count("/api/preview/insights/acme/accounts") == 1
+        insights = [p for p in paths(server) if "insights" in p]
+        assert insights == ["/api/preview/insights/acme/accounts/aws-prod"]
+
+
+def test_plan_adding_more_accounts_than_the_listing_has_pages_pages_the_listing(
+    tmp_path: Path,
+) -> None:
+    # Three accounts are one page: two lookups would be one request more.
+    audit = {"name": "g", "mode": "audit", "accounts": []}
+    with EmulatorServer(fixture_from_dict(org_spec([audit]))) as server:
+        run(server, tmp_path, [audit | {"accounts": ["aws-prod", "gcp-data"]}], "plan")
+        insights = [p for p in paths(server) if "insights" in p]
+        assert insights == ["/api/preview/insights/acme/accounts"]
 
 
 def test_plan_keeping_accounts_reads_no_account_listing(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn, TypeVar, cast
 from urllib.parse import quote
 
 from pgsync.client import Client
@@ -405,6 +405,14 @@ class PolicyGroupsApi:
             Answer(f"GET {path}").object(body)
         return body is not None
 
+    def account_exists(self, name: str) -> bool:
+        """Whether the org has the Insights account `name` (a child's name holds a `/`)."""
+        path = f"/api/preview/insights/{self._org}/accounts/{quote(name, safe='')}"
+        body = self.client.get_or_none(path)
+        if body is not None:
+            Answer(f"GET {path}").object(body)
+        return body is not None
+
     def read_live_state(
         self,
         desired: DesiredState,
@@ -426,10 +434,10 @@ class PolicyGroupsApi:
             # declared (a replace copies undeclared packs).
             listed = pool.submit(self.group_names)
             packs = pool.submit(self.published_packs) if present else None
-            # The coverage's stack count also tells whether checking declared stacks one
-            # by one or paging the org's listing takes fewer requests.
-            declares_stacks = any(g.stacks for g in present)
-            metadata = pool.submit(self.coverage) if coverage or declares_stacks else None
+            # The coverage's counts also tell whether checking declared stacks (accounts)
+            # one by one or paging the org's listing takes fewer requests.
+            declares = any(g.stacks or g.accounts for g in present)
+            metadata = pool.submit(self.coverage) if coverage or declares else None
             names = listed.result()
             groups = self._collect(pool, self._to_read(desired, names, only), progress)
             # What live rules match is shown and weighed by the safety rules, never diffed.
@@ -440,7 +448,7 @@ class PolicyGroupsApi:
             ]
             found_coverage = metadata.result() if metadata else None
             stacks = self._known_stacks(pool, present, groups, found_coverage)
-            accounts = self._known_accounts(present, groups)
+            accounts = self._known_accounts(pool, present, groups, found_coverage)
             previews = self.previews(desired, groups, pool)
             for future in ruled:
                 group, counts = future.result()
@@ -448,8 +456,8 @@ class PolicyGroupsApi:
                 previews.update(counts)
             catalog = OrgCatalog(
                 packs=packs.result() if packs else {},
-                stacks=stacks,
-                accounts=accounts,
+                stacks=stacks() if stacks else None,
+                accounts=accounts() if accounts else None,
             )
         return LiveState(
             organization=self.organization,
@@ -477,37 +485,64 @@ class PolicyGroupsApi:
         present: Iterable[DesiredGroup],
         groups: Mapping[str, LiveGroup],
         coverage: Coverage | None,
-    ) -> frozenset[StackRef] | None:
-        """Stacks known to exist: at least every declared one that does.
-
-        A member of a group just read exists, so only the other declared stacks are
-        checked: one lookup each, all at once, unless paging through the org's whole
-        listing takes fewer requests (a first apply of a large imported file).
-        """
+    ) -> Callable[[], frozenset[StackRef]] | None:
+        """Starts finding which declared stacks exist (None: no group declares any)."""
         declared = [g.stacks for g in present if g.stacks is not None]
         if not declared:
             return None
         seen = frozenset().union(*(g.stacks for g in groups.values()))
-        unknown = sorted(frozenset().union(*declared) - seen)
-        if not unknown:
-            return seen
-        if coverage is not None and len(unknown) > math.ceil(coverage.total_stacks / LISTING_PAGE):
-            return self.stacks() | seen
-        found = pool.map(self.stack_exists, unknown)
-        return seen | {stack for stack, exists in zip(unknown, found, strict=True) if exists}
+        total = coverage.total_stacks if coverage else None
+        return _existing(
+            pool, declared, seen, total=total, exists=self.stack_exists, listing=self.stacks
+        )
 
     def _known_accounts(
-        self, present: Iterable[DesiredGroup], groups: Mapping[str, LiveGroup]
-    ) -> frozenset[str] | None:
-        """Accounts known to exist; the listing is read only when a declared account is not
-        already a member of a group just read."""
-        declared = [g.accounts for g in present if g.accounts]
+        self,
+        pool: ThreadPoolExecutor,
+        present: Iterable[DesiredGroup],
+        groups: Mapping[str, LiveGroup],
+        coverage: Coverage | None,
+    ) -> Callable[[], frozenset[str]] | None:
+        """Starts finding which declared Insights accounts exist (None: none is declared)."""
+        declared = [g.accounts for g in present if g.accounts is not None]
         if not declared:
             return None
         seen = frozenset().union(*(g.accounts for g in groups.values()))
-        if frozenset().union(*declared) <= seen:
-            return seen
-        return self.accounts() | seen
+        total = coverage.total_accounts if coverage else None
+        return _existing(
+            pool, declared, seen, total=total, exists=self.account_exists, listing=self.accounts
+        )
+
+
+Item = TypeVar("Item", StackRef, str)
+
+
+def _existing(
+    pool: ThreadPoolExecutor,
+    declared: Iterable[frozenset[Item]],
+    seen: frozenset[Item],
+    *,
+    total: int | None,
+    exists: Callable[[Item], bool],
+    listing: Callable[[], frozenset[Item]],
+) -> Callable[[], frozenset[Item]]:
+    """Starts the reads that tell which declared items exist; the result waits for them.
+
+    What a group just read holds exists, so only the other declared items are checked: one
+    lookup each, all at once, unless paging through the org's whole listing (`total` items)
+    takes fewer requests, as a first apply of a large imported file does. The result holds
+    at least every declared item that exists.
+    """
+    unknown = sorted(frozenset[Item]().union(*declared) - seen)
+    if not unknown:
+        return lambda: seen
+    if total is not None and len(unknown) > math.ceil(total / LISTING_PAGE):
+        listed = pool.submit(listing)
+        return lambda: listed.result() | seen
+    checks = [pool.submit(exists, item) for item in unknown]
+    return lambda: (
+        seen | {item for item, check in zip(unknown, checks, strict=True) if check.result()}
+    )
 
 
 def _counts(body: Mapping[str, Any]) -> RulePreview | None:
