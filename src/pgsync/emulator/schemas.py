@@ -96,7 +96,27 @@ def update_validator(api: Api, *, batch: bool) -> Draft7Validator:
 
 def validator_for(schema: dict[str, Any], api: Api = "current") -> Draft7Validator:
     """A validator for `schema`, which may `$ref` the component schemas of `api`."""
-    return Draft7Validator({**_document(api), **schema})
+    document = _document(api)
+    return Draft7Validator({**document, **_inlined(schema, document["components"]["schemas"])})
+
+
+def _inlined(node: Any, components: dict[str, Any], within: tuple[str, ...] = ()) -> Any:
+    """`node` with each `$ref` replaced by its schema, except where a schema refers to itself.
+
+    Following a `$ref` costs jsonschema about as much as checking the value, for every value:
+    a batch of 200 stack adds took 2.4 times as long with them, under the server's lock.
+    """
+    if isinstance(node, list):
+        return [_inlined(item, components, within) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and len(node) == 1 and ref.startswith(_REF):
+        name = ref.removeprefix(_REF)
+        if name in within:
+            return node
+        return _inlined(components[name], components, (*within, name))
+    return {key: _inlined(value, components, within) for key, value in node.items()}
 
 
 def first_error(checker: Draft7Validator, instance: Any) -> str | None:
