@@ -13,6 +13,7 @@ import json
 import logging
 import random
 import re
+import socket
 import ssl
 import threading
 import time
@@ -21,7 +22,7 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, NamedTuple, Protocol, TypeVar, cast
+from typing import Any, NamedTuple, Protocol, cast
 from urllib.parse import urlencode, urlsplit
 
 import httpcore
@@ -210,28 +211,50 @@ class _DeadlineStream(httpcore.NetworkStream):
 
     httpcore gives each read the same timeout, so a server that sends a byte just before it
     runs out (headers included) would otherwise never be stopped.
+
+    A `direct` stream is httpcore's own over a socket (plain or TLS): that socket is read and
+    written here as httpcore would, less the exception-mapping context manager it enters on
+    every call. TLS within a proxy's TLS is left to httpcore.
     """
 
-    def __init__(self, stream: httpcore.NetworkStream) -> None:
+    def __init__(self, stream: httpcore.NetworkStream, *, direct: bool) -> None:
         self._stream = stream
+        self._sock: socket.socket | None = stream.get_extra_info("socket") if direct else None
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         limit, by_deadline = _within_deadline(timeout)
         try:
-            return self._stream.read(max_bytes, limit)
-        except httpcore.TimeoutException:
+            if self._sock is None:
+                return self._stream.read(max_bytes, limit)
+            self._sock.settimeout(limit)
+            return self._sock.recv(max_bytes)
+        except (TimeoutError, httpcore.TimeoutException) as error:
             if by_deadline:
                 raise _past_deadline() from None
+            if isinstance(error, TimeoutError):
+                raise httpcore.ReadTimeout(error) from error
             raise
+        except OSError as error:
+            raise httpcore.ReadError(error) from error
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if not buffer:
+            return
         limit, by_deadline = _within_deadline(timeout)
         try:
-            self._stream.write(buffer, limit)
-        except httpcore.TimeoutException:
+            if self._sock is None:
+                self._stream.write(buffer, limit)
+                return
+            self._sock.settimeout(limit)
+            self._sock.sendall(buffer)
+        except (TimeoutError, httpcore.TimeoutException) as error:
             if by_deadline:
                 raise _past_deadline() from None
+            if isinstance(error, TimeoutError):
+                raise httpcore.WriteTimeout(error) from error
             raise
+        except OSError as error:
+            raise httpcore.WriteError(error) from error
 
     def close(self) -> None:
         self._stream.close()
@@ -244,18 +267,21 @@ class _DeadlineStream(httpcore.NetworkStream):
     ) -> httpcore.NetworkStream:
         limit, by_deadline = _within_deadline(timeout)
         try:
-            return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, limit))
+            stream = self._stream.start_tls(ssl_context, server_hostname, limit)
         except httpcore.TimeoutException:
             if by_deadline:
                 raise _past_deadline() from None
             raise
+        # TLS over a plain socket is an SSLSocket; TLS within TLS is not a socket at all.
+        plain = self._sock is not None and not isinstance(self._sock, ssl.SSLSocket)
+        return _DeadlineStream(stream, direct=plain)
 
     def get_extra_info(self, info: str) -> Any:
         return self._stream.get_extra_info(info)
 
 
 class _DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's own sockets, each wrapped in a `_DeadlineStream`."""
+    """httpcore's own sockets (TCP_NODELAY and all), each wrapped in a `_DeadlineStream`."""
 
     def __init__(self) -> None:
         self._sockets = httpcore.SyncBackend()
@@ -275,7 +301,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
             if by_deadline:
                 raise _past_deadline() from None
             raise
-        return _DeadlineStream(stream)
+        return _DeadlineStream(stream, direct=True)
 
     def sleep(self, seconds: float) -> None:
         self._sockets.sleep(seconds)
@@ -296,20 +322,18 @@ _TRANSPORT_ERRORS = (
 )
 """Every other failure httpcore raises (all of its errors but the pool's internal one)."""
 
-_T = TypeVar("_T")
-
 
 class _Route(Protocol):
     """Where requests go: straight to the API, or through a proxy."""
 
-    def exchange(self, request: httpcore.Request, read: Callable[[httpcore.Response], _T]) -> _T:
-        """`read` of the answer to `request`, which is closed afterwards."""
+    def exchange(self, request: httpcore.Request, limit: int) -> _Answer:
+        """The answer to `request`, read whole (at most `limit` bytes of body)."""
 
     def close(self) -> None: ...
 
 
 class _Direct:
-    """Keep-alive connections to the API, at most `size` at once, one request on each at a time.
+    """Keep-alive connections to the API, at most `size` open, one request on each at a time.
 
     In place of httpcore's ConnectionPool, which for every request takes its lock four times
     and checks each connection it holds (a poll of every socket) twice: a request here takes
@@ -326,36 +350,38 @@ class _Direct:
         self._origin = origin
         self._ssl_context = ssl_context
         self._backend = _DeadlineBackend()
-        self._slots = threading.BoundedSemaphore(size)
+        self._size = size
         self._pool_timeout = pool_timeout
         self._idle: list[httpcore.HTTPConnection] = []
-        self._lock = threading.Lock()
+        self._open = 0
+        """Connections idle or carrying a request."""
+        self._changed = threading.Condition(threading.Lock())
         self._closed = False
 
-    def exchange(self, request: httpcore.Request, read: Callable[[httpcore.Response], _T]) -> _T:
-        if not self._slots.acquire(timeout=self._pool_timeout):
-            raise httpcore.PoolTimeout(f"no connection was free within {self._pool_timeout:g} s")
+    def exchange(self, request: httpcore.Request, limit: int) -> _Answer:
+        connection = self._take()
         try:
-            connection = self._take()
-            try:
-                answer = connection.handle_request(request)
-                try:
-                    return read(answer)
-                finally:
-                    answer.close()
-            finally:
-                self._give_back(connection)
+            return _answer(request, connection.handle_request(request), limit)
         finally:
-            self._slots.release()
+            self._give_back(connection)
 
     def _take(self) -> httpcore.HTTPConnection:
-        with self._lock:
-            while self._idle:
-                connection = self._idle.pop()
-                # Also true once the server has closed it while idle (its socket is readable).
-                if not connection.has_expired():
-                    return connection
-                connection.close()
+        with self._changed:
+            while True:
+                while self._idle:
+                    connection = self._idle.pop()
+                    # Also true once the server has closed it while idle (a readable socket).
+                    if not connection.has_expired():
+                        return connection
+                    connection.close()
+                    self._open -= 1
+                if self._open < self._size:
+                    self._open += 1
+                    break
+                if not self._changed.wait(self._pool_timeout):
+                    raise httpcore.PoolTimeout(
+                        f"no connection was free within {self._pool_timeout:g} s"
+                    )
         return httpcore.HTTPConnection(
             self._origin,
             ssl_context=self._ssl_context,
@@ -364,17 +390,22 @@ class _Direct:
         )
 
     def _give_back(self, connection: httpcore.HTTPConnection) -> None:
-        with self._lock:
-            # Available: connected, and the answer was read to its end (else it was closed).
-            if connection.is_available() and not self._closed:
+        with self._changed:
+            # Available: connected, and its last answer read to the end (else it was closed).
+            reuse = connection.is_available() and not self._closed
+            if reuse:
                 self._idle.append(connection)
-                return
-        connection.close()
+            else:
+                self._open -= 1
+            self._changed.notify()
+        if not reuse:
+            connection.close()
 
     def close(self) -> None:
-        with self._lock:
+        with self._changed:
             self._closed = True
             idle, self._idle = self._idle, []
+            self._open -= len(idle)
         for connection in idle:
             connection.close()
 
@@ -420,12 +451,8 @@ class _Proxied:
                 network_backend=_DeadlineBackend(),
             )
 
-    def exchange(self, request: httpcore.Request, read: Callable[[httpcore.Response], _T]) -> _T:
-        answer = self._pool.handle_request(request)
-        try:
-            return read(answer)
-        finally:
-            answer.close()
+    def exchange(self, request: httpcore.Request, limit: int) -> _Answer:
+        return _answer(request, self._pool.handle_request(request), limit)
 
     def close(self) -> None:
         self._pool.close()
@@ -516,6 +543,34 @@ class _Answer(NamedTuple):
         )
 
 
+def _answer(request: httpcore.Request, response: httpcore.Response, limit: int) -> _Answer:
+    """`response` read whole and closed."""
+    try:
+        if _REQUEST_LOG.isEnabledFor(logging.INFO):
+            _log_request(request, response)
+        stream = cast(Iterable[bytes], response.stream)  # a sync stream: httpcore's sync API
+        return _Answer(
+            response.status, response.headers, _read_body(response.headers, stream, limit)
+        )
+    finally:
+        response.close()
+
+
+def _log_request(request: httpcore.Request, response: httpcore.Response) -> None:
+    version = response.extensions.get("http_version", b"HTTP/1.1").decode("ascii")
+    reason = response.extensions.get("reason_phrase", b"").decode("ascii", errors="ignore")
+    url = request.url
+    port = b"" if url.port is None else b":%d" % url.port
+    _REQUEST_LOG.info(
+        'HTTP Request: %s %s "%s %d %s"',
+        request.method.decode("ascii"),
+        (url.scheme + b"://" + url.host + port + url.target).decode("ascii"),
+        version,
+        response.status,
+        reason or httpx.codes.get_reason_phrase(response.status),
+    )
+
+
 class Client:
     """All HTTP to the Policy Groups API goes through `request`."""
 
@@ -561,12 +616,10 @@ class Client:
         self._host = url.raw_host
         self._port = url.port
         self._prefix = url.raw_path.decode("ascii").rstrip("/")
-        self._origin_text = f"{url.scheme}://{url.netloc.decode('ascii')}"
         headers = [
             (b"Host", url.netloc),
             (b"Accept", ACCEPT.encode()),
             (b"Accept-Encoding", ACCEPT_ENCODING.encode()),
-            (b"Connection", b"keep-alive"),
             (b"User-Agent", f"pgsync/{__version__}".encode()),
         ]
         if token:
@@ -672,38 +725,16 @@ class Client:
                 (b"Content-Length", b"%d" % len(content or b"")),
             ]
         url = httpcore.URL(scheme=self._scheme, host=self._host, port=self._port, target=target)
+        # No body: an empty iterable, which h11 sends no data event for (b"" would be one).
         return httpcore.Request(
-            method, url, headers=headers, content=content, extensions=self._extensions
-        )
-
-    def _read(self, method: str, target: bytes) -> Callable[[httpcore.Response], _Answer]:
-        def read(response: httpcore.Response) -> _Answer:
-            if _REQUEST_LOG.isEnabledFor(logging.INFO):
-                self._log_request(method, target, response)
-            stream = cast(Iterable[bytes], response.stream)  # a sync stream: httpcore's sync API
-            body = _read_body(response.headers, stream, self.max_body)
-            return _Answer(response.status, response.headers, body)
-
-        return read
-
-    def _log_request(self, method: str, target: bytes, response: httpcore.Response) -> None:
-        version = response.extensions.get("http_version", b"HTTP/1.1").decode("ascii")
-        reason = response.extensions.get("reason_phrase", b"").decode("ascii", errors="ignore")
-        _REQUEST_LOG.info(
-            'HTTP Request: %s %s "%s %d %s"',
-            method,
-            self._origin_text + target.decode("ascii"),
-            version,
-            response.status,
-            reason or httpx.codes.get_reason_phrase(response.status),
+            method, url, headers=headers, content=content or (), extensions=self._extensions
         )
 
     def _exchange(self, method: str, target: bytes, content: bytes | None) -> _Answer:
         """One attempt: the answer's head and its whole body, within the size and time limits."""
         reset = _DEADLINE.set(time.monotonic() + self.deadline)
         try:
-            request = self._request(method, target, content)
-            return self._route.exchange(request, self._read(method, target))
+            return self._route.exchange(self._request(method, target, content), self.max_body)
         finally:
             _DEADLINE.reset(reset)
 
