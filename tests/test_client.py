@@ -260,3 +260,83 @@ def test_emulator_rate_limit_answers_429_with_retry_after_beyond_its_rate(
         statuses = [r.status for r in server.requests]
     assert statuses == [200] * 5 + [429] * fast_retry.attempts
     assert sleeps == [1.0] * (fast_retry.attempts - 1)
+
+
+@pytest.mark.parametrize(
+    ("path", "sent"),
+    [
+        (f"{LIST}/Prod Stacks", f"{LIST}/Prod%20Stacks"),
+        (f"{LIST}/größe", f"{LIST}/gr%C3%B6%C3%9Fe"),
+        (f"{LIST}/a%2Fb", f"{LIST}/a%2Fb"),
+        ("/api/orgs/acme/x/../policygroups/g", f"{LIST}/g"),
+    ],
+    ids=["space", "non-ascii", "encoded-slash", "dot-segments"],
+)
+def test_a_path_is_sent_percent_encoded_and_without_dot_segments(
+    emulator: EmulatorServer, fast_retry: RetryPolicy, path: str, sent: str
+) -> None:
+    with make_client(emulator.url, fast_retry, Sleeps()) as client:
+        client.get_or_none(path)
+    assert [r.path for r in emulator.requests] == [sent]
+
+
+def test_query_parameters_arrive_as_given(
+    emulator: EmulatorServer, fast_retry: RetryPolicy
+) -> None:
+    params = {"organization": "acme", "continuationToken": "a b+c/d=e&f"}
+    with make_client(emulator.url, fast_retry, Sleeps()) as client, pytest.raises(ApiError):
+        client.get("/api/user/stacks", params=params)
+    (seen,) = emulator.requests
+    assert seen.query == params
+
+
+def test_a_path_in_the_base_url_prefixes_every_request(
+    emulator: EmulatorServer, fast_retry: RetryPolicy
+) -> None:
+    with make_client(f"{emulator.url}/v2/", fast_retry, Sleeps()) as client:
+        assert client.get_or_none(LIST) is None
+    assert [r.path for r in emulator.requests] == [f"/v2{LIST}"]
+
+
+def test_a_write_without_a_body_says_its_length_is_zero(
+    emulator: EmulatorServer, fast_retry: RetryPolicy
+) -> None:
+    with make_client(emulator.url, fast_retry, Sleeps()) as client, pytest.raises(ApiError):
+        client.write("POST", LIST)
+    (seen,) = emulator.requests
+    assert seen.headers["content-length"] == "0"
+
+
+def test_an_api_url_that_is_not_http_is_refused() -> None:
+    with pytest.raises(PgsyncError, match="neither https:// nor http://"):
+        Client("ftp://127.0.0.1:9", None)
+
+
+class Recording(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_each_request_is_logged_with_its_url_and_status(
+    emulator: EmulatorServer, fast_retry: RetryPolicy
+) -> None:
+    emulator.inject_fault(path="policygroups$", status=503, times=1)
+    handler = Recording()
+    logger = logging.getLogger("httpx")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        with make_client(emulator.url, fast_retry, Sleeps()) as client:
+            client.get(LIST)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert [r.getMessage() for r in handler.records] == [
+        f'HTTP Request: GET {emulator.url}{LIST} "HTTP/1.1 503 Service Unavailable"',
+        f'HTTP Request: GET {emulator.url}{LIST} "HTTP/1.1 200 OK"',
+    ]

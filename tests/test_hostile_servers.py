@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import socket
 import ssl
 import struct
 import threading
@@ -16,6 +17,7 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -378,6 +380,62 @@ def test_a_server_that_never_answers_is_stopped_by_the_deadline_before_the_read_
     ):
         http.get(LIST)
     assert server.requests == 1
+
+
+# --- connections -------------------------------------------------------------------------------
+
+
+def noting_ports(ports: list[int]) -> Answer:
+    """An answer of {} that notes the client's port: one port per connection."""
+
+    def answer(handler: http.server.BaseHTTPRequestHandler) -> None:
+        ports.append(handler.client_address[1])
+        head(handler, Content_Length="2")
+        handler.wfile.write(b"{}")
+
+    return answer
+
+
+def test_requests_one_after_another_share_one_connection() -> None:
+    ports: list[int] = []
+    with HostileServer(noting_ports(ports)) as server, client(server.url) as http:
+        for _ in range(5):
+            http.get(LIST)
+    assert len(ports) == 5
+    assert len(set(ports)) == 1
+
+
+def test_concurrent_requests_open_no_more_connections_than_the_parallelism() -> None:
+    ports: list[int] = []
+    with (
+        HostileServer(noting_ports(ports)) as server,
+        client(server.url, parallelism=2) as http,
+        ThreadPoolExecutor(max_workers=8) as pool,
+    ):
+        answers = list(pool.map(lambda _: http.get(LIST), range(40)))
+    assert answers == [{}] * 40
+    assert len(set(ports)) <= 2
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
+    closed = threading.Event()
+
+    def answer(handler: http.server.BaseHTTPRequestHandler) -> None:
+        # A keep-alive answer (no Connection: close), then the server hangs up.
+        head(handler, Content_Length="2")
+        handler.wfile.write(b"{}")
+        handler.wfile.flush()
+        handler.connection.shutdown(socket.SHUT_RDWR)
+        handler.close_connection = True
+        closed.set()
+
+    sleeps: list[float] = []
+    with HostileServer(answer) as server, client(server.url, sleep=sleeps.append) as http:
+        http.get(LIST)
+        assert closed.wait(timeout=10)
+        assert http.get(LIST) == {}
+    assert server.requests == 2
+    assert sleeps == []
 
 
 # --- TLS ---------------------------------------------------------------------------------------

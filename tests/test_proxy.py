@@ -102,3 +102,37 @@ def test_https_through_a_proxy_is_a_connect_tunnel_the_proxy_cannot_read(
     assert all(
         TOKEN.encode() not in seen and b"Authorization" not in seen for seen in proxy.received
     )
+
+
+# 0.0.0.0 is not a loopback address, so proxy settings apply to it, yet on Linux a connection
+# to it reaches 127.0.0.1: a host for which NO_PROXY decides, with nothing leaving the machine.
+UNSPECIFIED = "0.0.0.0"
+
+
+@pytest.mark.parametrize("no_proxy", [UNSPECIFIED, "*", f"example.test, {UNSPECIFIED}"])
+def test_a_host_no_proxy_names_is_reached_directly(
+    proxy: RecordingProxy, monkeypatch: pytest.MonkeyPatch, no_proxy: str
+) -> None:
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    with EmulatorServer(fixture_from_dict(org_spec())) as server:
+        url = server.url.replace("127.0.0.1", UNSPECIFIED)
+        with Client(url, None, retry=RetryPolicy(attempts=1)) as client:
+            body = client.get(LIST)
+        assert [r.path for r in server.requests] == [LIST]
+    assert "policyGroups" in body
+    assert proxy.received == []
+
+
+@pytest.mark.parametrize("no_proxy", ["", "example.test, 0.0.0.1", "http://other.test"])
+def test_a_host_no_proxy_does_not_name_goes_through_the_proxy(
+    proxy: RecordingProxy, monkeypatch: pytest.MonkeyPatch, no_proxy: str
+) -> None:
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    with EmulatorServer(fixture_from_dict(org_spec())) as server:
+        url = server.url.replace("127.0.0.1", UNSPECIFIED)
+        client = Client(url, None, retry=RetryPolicy(attempts=1))
+        with client, pytest.raises(TransportError, match="HTTP 502"):
+            client.get(LIST)
+        assert server.requests == []
+    (forwarded,) = proxy.received
+    assert forwarded.startswith(f"GET {url}{LIST} HTTP/1.1\r\n".encode())
