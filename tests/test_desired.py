@@ -391,7 +391,75 @@ def test_directory_without_yaml_files_is_a_problem(
 ) -> None:
     (tmp_path / "nothing").mkdir()
     monkeypatch.chdir(tmp_path)
-    assert problems("nothing") == ["nothing:1:1: no *.yaml or *.yml files in this directory"]
+    message = "nothing:1:1: no *.yaml or *.yml files in this directory or below it"
+    assert problems("nothing") == [message]
+
+
+def group_file(path: Path, name: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"organization: acme\npolicyGroups:\n  - name: {name}\n", encoding="utf-8")
+
+
+def test_sub_directories_are_read_depth_first_in_name_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    group_file(tmp_path / "groups" / "b.yaml", "b")
+    group_file(tmp_path / "groups" / "a" / "z" / "deep.yml", "deep")
+    group_file(tmp_path / "groups" / "a" / "x.yaml", "x")
+    group_file(tmp_path / "groups" / "c" / "y.yaml", "y")
+    assert [i.path for i in load_desired(["groups"]).inputs] == [
+        "groups/a/x.yaml",
+        "groups/a/z/deep.yml",
+        "groups/b.yaml",
+        "groups/c/y.yaml",
+    ]
+
+
+def test_hidden_sub_directories_and_files_in_sub_directories_are_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    group_file(tmp_path / "groups" / "team" / "a.yaml", "a")
+    group_file(tmp_path / "groups" / "team" / ".draft.yaml", "draft")
+    group_file(tmp_path / "groups" / ".git" / "b.yaml", "b")
+    assert [i.path for i in load_desired(["groups"]).inputs] == ["groups/team/a.yaml"]
+
+
+def test_a_directory_with_yaml_files_only_below_it_is_not_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    group_file(tmp_path / "groups" / "team" / "a.yaml", "a")
+    assert [g.name for g in load_desired(["groups"]).groups] == ["a"]
+
+
+def test_a_file_given_also_through_its_directory_is_read_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    group_file(tmp_path / "groups" / "team" / "a.yaml", "a")
+    state = load_desired(["groups", "groups/team/a.yaml", "./groups/team/"])
+    assert [i.path for i in state.inputs] == ["groups/team/a.yaml"]
+    assert [g.name for g in state.groups] == ["a"]
+
+
+def test_a_link_back_up_the_tree_is_not_walked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    group_file(tmp_path / "groups" / "a.yaml", "a")
+    (tmp_path / "groups" / "team").mkdir()
+    (tmp_path / "groups" / "team" / "up").symlink_to("..")
+    assert [i.path for i in load_desired(["groups"]).inputs] == ["groups/a.yaml"]
+
+
+def test_a_linked_directory_is_walked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    group_file(tmp_path / "shared" / "s.yaml", "s")
+    (tmp_path / "groups").mkdir()
+    (tmp_path / "groups" / "shared").symlink_to(tmp_path / "shared")
+    assert [i.path for i in load_desired(["groups"]).inputs] == ["groups/shared/s.yaml"]
 
 
 # --- normalisation --------------------------------------------------------------------------

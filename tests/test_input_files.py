@@ -124,12 +124,35 @@ def test_unreadable_file_in_a_directory_is_an_error_and_prunes_nothing(
     assert live_keep.group("acme", "keep00") is not None
 
 
-def test_directory_with_a_yaml_name_in_a_directory_is_reported(tmp_path: Path) -> None:
+def test_a_group_in_a_sub_directory_is_declared_and_so_not_pruned(
+    live_keep: EmulatorServer, tmp_path: Path
+) -> None:
     directory = pruning_directory(tmp_path)
-    (directory / "20-keep.yaml").mkdir()
-    assert only_problem(directory) == (
-        f"{directory}/20-keep.yaml:1:1: cannot read: not a regular file (a directory)"
+    (directory / "team").mkdir()
+    (directory / "team" / "20-keep.yaml").write_text(json.dumps(KEEP), encoding="utf-8")
+    result = pgsync(live_keep, "apply", str(directory), "--yes")
+    assert result.exit_code == 0, result.output
+    assert live_keep.writes() == []
+    assert live_keep.group("acme", "keep00") is not None
+
+
+def test_unreadable_sub_directory_is_an_error_and_prunes_nothing(
+    live_keep: EmulatorServer, tmp_path: Path
+) -> None:
+    directory = pruning_directory(tmp_path)
+    team = directory / "team"
+    team.mkdir()
+    (team / "20-keep.yaml").write_text(json.dumps(KEEP), encoding="utf-8")
+    team.chmod(0)
+    command = [sys.executable, "-m", "pgsync", "apply", str(directory), "--yes"]
+    command += ["--allow", "delete:keep00", "--api-url", live_keep.url]
+    prefix = without_file_permission_override()
+    done = subprocess.run(prefix + command, capture_output=True, text=True, check=False)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == (
+        f"{team}:1:1: error: cannot read: Permission denied\nerror: 1 problem found\n"
     )
+    assert live_keep.requests == []
 
 
 def test_a_readable_link_in_a_directory_is_read(tmp_path: Path) -> None:

@@ -19,8 +19,9 @@ from pgsync.scrub import shown
 def validate(paths: tuple[str, ...], live: bool, settings: Settings) -> None:
     """Check desired-state files: schema, semantics, and with --live the org's contents.
 
-    PATHS are YAML files or directories (every *.yaml / *.yml in them). Every problem is
-    printed as file:line:col; exit 1 if there is any.
+    PATHS are YAML files or directories (every *.yaml / *.yml in them and in their
+    sub-directories, skipping names that start with '.'). Every problem is printed as
+    file:line:col; exit 1 if there is any.
     """
     desired = load_desired(paths)
     if live:

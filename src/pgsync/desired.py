@@ -47,10 +47,13 @@ def load_desired(
 ) -> DesiredState:
     """Load, check and normalise desired-state files; raise ValidationFailed with every problem.
 
-    A directory stands for its `*.yaml` and `*.yml` entries (sorted by name, not recursive,
-    hidden ones skipped). Locations name files as given: `dir/name` for a directory's. An
-    entry that cannot be read (a dangling or looping link, a FIFO, a device, a directory,
-    no permission) or is over `max_bytes` (default: `input_limit` of the environment) is a
+    A directory stands for every `*.yaml` and `*.yml` file in it and in its sub-directories,
+    walked depth first in name order; entries whose name starts with `.` (files and
+    directories) are skipped. A file reached twice (a directory and a file in it both given,
+    or through a link) is read once, under the name it was first reached by. Locations name
+    files as given: `dir/sub/name` for a directory's. An entry that cannot be read (a
+    dangling or looping link, a FIFO, a device, a directory that cannot be listed, no
+    permission) or is over `max_bytes` (default: `input_limit` of the environment) is a
     problem like any other, so nothing is planned, let alone pruned, without every file.
 
     An unfilled secret placeholder (`fn::secret: null`, as `import` writes them) is an error,
@@ -114,26 +117,68 @@ def _safety(files: list[_File]) -> SafetySettings:
 
 
 def _expand(paths: Sequence[str | Path], problems: list[Problem]) -> Iterator[tuple[str, Path]]:
+    """Each file to read once, with the name messages give it."""
+    seen: set[object] = set()
     for given in paths:
         path = Path(given)
-        if not path.is_dir():
-            yield str(given), path
+        if path.is_dir():
+            found = list(_walk(str(given), path, problems, frozenset()))
+            if not found:
+                message = "no *.yaml or *.yml files in this directory or below it"
+                problems.append(Problem(Location(str(given), 1, 1), message))
+        else:
+            found = [(str(given), path)]
+        for display, file in found:
+            identity = _identity(file)
+            if identity not in seen:
+                seen.add(identity)
+                yield display, file
+
+
+def is_desired_file(parts: Sequence[str]) -> bool:
+    """Whether the walk of a directory reads the file at these path parts below it."""
+    return parts[-1].endswith(SUFFIXES) and not any(part.startswith(".") for part in parts)
+
+
+def _walk(
+    display: str, directory: Path, problems: list[Problem], ancestors: frozenset[tuple[int, int]]
+) -> Iterator[tuple[str, Path]]:
+    """The YAML files under `directory`, depth first in name order, hidden entries skipped."""
+    try:
+        info = os.stat(directory)
+        with os.scandir(directory) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+    except OSError as err:
+        # Whatever the entry is, it is read or reported: a skipped file could be pruned.
+        problems.append(Problem(Location(display, 1, 1), f"cannot read: {err.strerror}"))
+        return
+    here = (info.st_dev, info.st_ino)
+    if here in ancestors:
+        # A link back up the tree: every file below it is read through the ancestor.
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
             continue
+        name = os.path.join(display, entry.name)
         try:
-            # Whatever the entry is, it is read or reported: a skipped file could be pruned.
-            names = sorted(
-                child.name
-                for child in path.iterdir()
-                if child.suffix in SUFFIXES and not child.name.startswith(".")
-            )
-        except OSError as err:
-            problems.append(Problem(Location(str(given), 1, 1), f"cannot read: {err.strerror}"))
-            continue
-        if not names:
-            message = "no *.yaml or *.yml files in this directory"
-            problems.append(Problem(Location(str(given), 1, 1), message))
-        for name in names:
-            yield os.path.join(str(given), name), path / name
+            is_directory = entry.is_dir()
+        except OSError:
+            # A looping link, say: read as a file if its name is a YAML one, and so reported.
+            is_directory = False
+        if is_directory:
+            yield from _walk(name, Path(entry.path), problems, ancestors | {here})
+        elif entry.name.endswith(SUFFIXES):
+            yield name, Path(entry.path)
+
+
+def _identity(path: Path) -> object:
+    """The same for every name of one file (links, `dir/./x`); a file that cannot be read
+    is known by its path, and is reported when it is read."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return os.path.abspath(path)
+    return (info.st_dev, info.st_ino)
 
 
 def _parse(display: str, data: bytes, problems: list[Problem]) -> _File | None:
@@ -156,7 +201,7 @@ def _parse(display: str, data: bytes, problems: list[Problem]) -> _File | None:
     secret_keys = _file_secret_keys(value)
     invalid_groups: set[str | int] = set()
     # Errors quote no value under a key that looks secret, by the defaults or by this file.
-    for found in schema.check(value, (*DEFAULT_SECRET_KEYS, *(secret_keys or ()))):
+    for found in schema.check(value, (*DEFAULT_SECRET_KEYS, *(secret_keys or ())), doc.written):
         where = doc.key_at(found.path) if found.at_key else doc.at(found.path)
         problems.append(Problem(where, found.message))
         if found.path[:1] == ("policyGroups",) and len(found.path) > 1:

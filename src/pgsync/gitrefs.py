@@ -6,7 +6,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from pgsync.desired import SUFFIXES
+from pgsync.desired import is_desired_file
 from pgsync.errors import PgsyncError
 
 
@@ -24,8 +24,8 @@ def _git(*args: str, cwd: Path) -> bytes:
 def files_at(ref: str, paths: Sequence[str], into: Path) -> list[str]:
     """Write the desired-state files that `paths` named at `ref` under `into`; return them.
 
-    A directory stands for its *.yaml / *.yml files, as for the loader. A path that did not
-    exist at `ref` contributes nothing (the base had no such file).
+    A directory stands for the *.yaml / *.yml files in and below it, as for the loader. A
+    path that did not exist at `ref` contributes nothing (the base had no such file).
     """
     cwd = Path.cwd()
     top = Path(_git("rev-parse", "--show-toplevel", cwd=cwd).decode().strip())
@@ -33,12 +33,13 @@ def files_at(ref: str, paths: Sequence[str], into: Path) -> list[str]:
     written = []
     for given in paths:
         relative = PurePosixPath(Path(given).resolve().relative_to(top.resolve()).as_posix())
-        listed = _git("ls-tree", ref, "--", f"{relative}/", str(relative), cwd=top)
+        listed = _git("ls-tree", "-r", ref, "--", str(relative), cwd=top)
         for line in sorted(set(listed.decode().splitlines())):
             meta, _, name = line.partition("\t")
             member = PurePosixPath(name)
             is_file = meta.split()[1] == "blob"
-            in_dir = member.parent == relative and member.suffix in SUFFIXES
+            below = relative in member.parents
+            in_dir = below and is_desired_file(member.relative_to(relative).parts)
             if not is_file or not (member == relative or in_dir):
                 continue
             target = into / member
