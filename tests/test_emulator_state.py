@@ -1009,8 +1009,11 @@ def account_fixture(*accounts: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ({"token": "t"}, "'organizations' is a required property"),
-        ({"organizations": {"o": {"stacks": ["nope"]}}}, "$.organizations.o.stacks[0]"),
+        ({"token": "t"}, "missing key 'organizations'"),
+        (
+            {"organizations": {"o": {"stacks": ["nope"]}}},
+            "organizations.o.stacks[0]: 'nope' is not a stack",
+        ),
         (
             {"organizations": {"o": {"policyGroups": [{"name": "g", "stacks": ["a/b"]}]}}},
             "policyGroups[0]: Stack 'a/b' not found",
@@ -1023,18 +1026,21 @@ def account_fixture(*accounts: dict[str, Any]) -> dict[str, Any]:
             },
             "the mode of default-policy-group is always preventative",
         ),
-        ({"organizations": {"o": {"stacks": ["a/b", "a/b"]}}}, "duplicate name(s) a/b"),
-        ({"api": "v3", "organizations": {}}, "$.api"),
+        (
+            {"organizations": {"o": {"stacks": ["a/b", "a/b"]}}},
+            "organizations.o.stacks[1]: duplicate name 'a/b'",
+        ),
+        ({"api": "v3", "organizations": {}}, "api: 'v3' is not one of"),
         (
             account_fixture({"name": "a/b", "provider": "aws", "parent": "a"}),
-            "(a/b: parent account 'a' not found)",
+            "accounts[0].parent: a/b: parent account 'a' not found",
         ),
         (
             account_fixture(
                 {"name": "a", "provider": "aws"},
                 {"name": "b/c", "provider": "aws", "parent": "a"},
             ),
-            "(b/c: a child account is named 'a/<something>')",
+            "accounts[1].parent: b/c: a child account is named 'a/<something>'",
         ),
         (
             account_fixture(
@@ -1042,7 +1048,7 @@ def account_fixture(*accounts: dict[str, Any]) -> dict[str, Any]:
                 {"name": "a/b", "provider": "aws", "parent": "a"},
                 {"name": "a/b/c", "provider": "aws", "parent": "a/b"},
             ),
-            "(a/b/c: parent account 'a/b' is a child account itself)",
+            "accounts[2].parent: a/b/c: parent account 'a/b' is a child account itself",
         ),
         (
             {"organizations": {"o": {"defaultGroups": {"audit": "default-policy-group"}}}},
@@ -1050,7 +1056,7 @@ def account_fixture(*accounts: dict[str, Any]) -> dict[str, Any]:
         ),
         (
             {"organizations": {"o": {"defaultGroups": {"audit": " x"}}}},
-            "defaultGroups: Invalid policy group name ' x'",
+            "defaultGroups.audit: Invalid policy group name ' x'",
         ),
         (
             {
@@ -1090,6 +1096,68 @@ def test_bad_fixtures_are_refused_saying_where(data: dict[str, Any], expected: s
 def test_missing_fixture_file_is_a_fixture_error(tmp_path: Path) -> None:
     with pytest.raises(FixtureError, match=re.escape("missing.yaml")):
         load_fixture(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        (
+            "organizations:\n  acme:\n    stacks: [a/b\n",
+            "4:1",
+            "invalid YAML: while parsing a flow sequence (line 3, column 13), "
+            "did not find expected ',' or ']'",
+        ),
+        (
+            "organizations:\n  acme:\n    stacks: [a/b]\n    colour: red\n",
+            "4:5",
+            "unknown key 'colour' (known: accounts, defaultGroups, features, policyGroups, "
+            "policyPacks, stacks)",
+        ),
+        (
+            "organizations:\n  acme:\n    stacks: web/prod\n",
+            "3:13",
+            "expected a list, not a string",
+        ),
+        (
+            "organizations:\n  acme:\n    policyPacks:\n      - {name: p, versionTags: [2.0]}\n",
+            "4:33",
+            "expected a string, not an integer (quote it to make it a string)",
+        ),
+        ("token: x\n", "1:1", "missing key 'organizations'"),
+        (
+            "organizations:\n  acme:\n    stacks: [web]\n",
+            "3:14",
+            "'web' is not a stack: write it as project/stack",
+        ),
+        (
+            "organizations:\n  acme: {}\n  acme: {}\n",
+            "3:3",
+            "duplicate key 'acme' (first at line 2, column 3)",
+        ),
+        (
+            "organizations:\n  acme:\n    policyGroups:\n      - name: g\n        stacks: [x/y]\n",
+            "4:9",
+            "Stack 'x/y' not found",
+        ),
+        ("", "1:1", "expected a mapping, not empty"),
+    ],
+)
+def test_a_bad_fixture_file_is_refused_at_its_line_and_column(
+    tmp_path: Path, text: str, where: str, message: str
+) -> None:
+    path = tmp_path / "fixture.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(FixtureError) as refused:
+        load_fixture(path)
+    assert (refused.value.where, refused.value.message) == (f"{path}:{where}", message)
+
+
+def test_a_fixture_type_error_does_not_show_the_value_it_may_be_the_token(tmp_path: Path) -> None:
+    path = tmp_path / "fixture.yaml"
+    path.write_text("token: 918273645\norganizations: {}\n", encoding="utf-8")
+    with pytest.raises(FixtureError) as refused:
+        load_fixture(path)
+    assert "918273645" not in str(refused.value)
 
 
 # --- state files ---------------------------------------------------------------------------

@@ -65,16 +65,14 @@ from __future__ import annotations
 import copy
 import os
 import uuid
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonschema import Draft7Validator
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import ValidationError, best_match
 
 from pgsync.emulator import schemas
 from pgsync.emulator.faults import FIXTURE_SCHEMA as FAULTS_SCHEMA
@@ -91,6 +89,8 @@ from pgsync.emulator.state import (
     Stack,
     State,
 )
+from pgsync.errors import InputError
+from pgsync.yamlnodes import JsonPointer, load_yaml
 
 
 def _list_of(item: dict[str, Any]) -> dict[str, Any]:
@@ -212,7 +212,24 @@ _OWNER = {
 
 
 class FixtureError(ValueError):
-    """A fixture or state file that cannot be loaded; the message says where and why."""
+    """A fixture or state file that cannot be loaded: where (`file:line:col`, or the file, or
+    the file and a path in its data) and why."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+        self.where = where
+        self.message = message
+
+
+class _Refused(Exception):
+    """A problem at a path in the fixture's data; the loader says where that is."""
+
+    def __init__(self, path: JsonPointer, message: str, *, key: bool = False) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+        # An unknown key is shown where the key is written, not where its value starts.
+        self.key = key
 
 
 @dataclass(frozen=True)
@@ -229,44 +246,132 @@ class Fixture:
 
 
 def load_fixture(path: str | os.PathLike[str]) -> Fixture:
-    """The fixture in a YAML file."""
+    """The fixture in a YAML file; a problem in it is a FixtureError at its `file:line:col`."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as error:
-        raise FixtureError(f"{path}: {error.strerror}") from None
-    return _parse(text, str(path))
+        raise FixtureError(str(path), f"cannot read the fixture: {error.strerror}") from None
+    return _parse(data, str(path))
 
 
 def demo_fixture() -> Fixture:
     """The packaged demo organization `acme` (fixtures/demo.yaml) of `pgsync demo`."""
-    text = files("pgsync.emulator").joinpath("fixtures/demo.yaml").read_text(encoding="utf-8")
-    return _parse(text, "demo.yaml")
+    data = files("pgsync.emulator").joinpath("fixtures/demo.yaml").read_bytes()
+    return _parse(data, "demo.yaml")
 
 
 def fixture_from_dict(data: Any, source: str = "<fixture>") -> Fixture:
-    """The fixture described by already-parsed YAML (or JSON) data."""
+    """The fixture described by already-parsed YAML (or JSON) data; a problem in it is a
+    FixtureError that names the path, e.g. `organizations.acme.policyGroups[0]`."""
+    try:
+        return _fixture(data)
+    except _Refused as refused:
+        where = f"{source}: {_dotted(refused.path)}" if refused.path else source
+        raise FixtureError(where, refused.message) from None
+
+
+def _parse(data: bytes, source: str) -> Fixture:
+    try:
+        document = load_yaml(data, source)
+    except InputError as error:
+        raise FixtureError(str(error.problem.location), error.problem.message) from None
+    if document.problems:
+        first = min(document.problems)
+        raise FixtureError(str(first.location), first.message)
+    try:
+        return _fixture(document.value)
+    except _Refused as refused:
+        at = document.key_at if refused.key else document.at
+        raise FixtureError(str(at(refused.path)), refused.message) from None
+
+
+def _fixture(data: Any) -> Fixture:
     checker = Draft7Validator({**_FIXTURE_SCHEMA, "definitions": _DEFINITIONS})
     error = best_match(checker.iter_errors(data))
     if error is not None:
-        raise FixtureError(f"{source}: at {error.json_path}: {error.message}")
+        raise _schema_problem(error)
     api: Api = data.get("api", "current")
     orgs = {
-        str(name): _org(str(name), spec or {}, f"{source}: organizations.{name}", api)
+        str(name): _org(str(name), spec or {}, ("organizations", name), api)
         for name, spec in data["organizations"].items()
     }
     faults = mix_from_fixture(data["faults"]) if "faults" in data else None
     return Fixture(State(orgs, api), data.get("token"), faults)
 
 
-def _parse(text: str, source: str) -> Fixture:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise FixtureError(f"{source}: invalid YAML: {error}") from None
-    return fixture_from_dict(data, source)
+_KINDS = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "empty",
+}
 
 
-def _org(name: str, spec: Mapping[str, Any], where: str, api: Api) -> Org:
+def _schema_problem(error: ValidationError) -> _Refused:
+    """The schema violation said in the fixture's terms: keys, mappings and lists."""
+    path = tuple(error.absolute_path)
+    # jsonschema types these as "or unset"; a reported error has all of them.
+    instance: Any = error.instance
+    schema: Any = error.schema
+    rule: Any = error.validator_value
+    if error.validator == "additionalProperties":
+        known = schema.get("properties", {})
+        unknown = next(key for key in instance if key not in known)
+        message = f"unknown key '{unknown}' (known: {', '.join(sorted(known))})"
+        return _Refused((*path, unknown), message, key=True)
+    if error.validator == "required":
+        missing = next(key for key in rule if key not in instance)
+        return _Refused(path, f"missing key '{missing}'")
+    if error.validator == "pattern" and rule == _STACK["pattern"]:
+        return _Refused(path, f"'{instance}' is not a stack: write it as project/stack")
+    wanted = _wanted_types(error)
+    if wanted:
+        return _Refused(path, _wrong_type(wanted, instance))
+    return _Refused(path, error.message)
+
+
+def _wanted_types(error: ValidationError) -> list[str]:
+    """The JSON types the schema wanted when the value has none of them, else none."""
+    if error.validator == "type":
+        value: Any = error.validator_value
+        return [value] if isinstance(value, str) else list(value)
+    branches = error.context or []
+    if error.validator not in ("oneOf", "anyOf") or not branches:
+        return []
+    if not all(branch.validator == "type" and not branch.relative_path for branch in branches):
+        return []
+    return list(dict.fromkeys(kind for branch in branches for kind in _wanted_types(branch)))
+
+
+def _wrong_type(wanted: list[str], value: Any) -> str:
+    # The value itself is not shown: it may be the fixture's token.
+    message = f"expected {' or '.join(_KINDS[kind] for kind in wanted)}, not {_kind_of(value)}"
+    if "string" in wanted and isinstance(value, bool | int | float):
+        message += " (quote it to make it a string)"
+    return message
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return _KINDS["boolean"]
+    if isinstance(value, int):
+        return _KINDS["integer"]
+    kinds = {dict: "object", list: "array", str: "string", float: "number", type(None): "null"}
+    return _KINDS[kinds[type(value)]]
+
+
+def _dotted(path: JsonPointer) -> str:
+    """`organizations.acme.policyGroups[0]`, as the fixture's own keys spell it."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text.removeprefix(".")
+
+
+def _org(name: str, spec: Mapping[str, Any], path: JsonPointer, api: Api) -> Org:
     stack_entries: list[Mapping[str, Any]] = [
         {"name": s} if isinstance(s, str) else s for s in spec.get("stacks", [])
     ]
@@ -276,10 +381,10 @@ def _org(name: str, spec: Mapping[str, Any], where: str, api: Api) -> Org:
         ("accounts", spec.get("accounts", [])),
         ("policyGroups", spec.get("policyGroups", [])),
     ):
-        _refuse_duplicates((e["name"] for e in entries), f"{where}.{what}")
+        _refuse_duplicates((e["name"] for e in entries), (*path, what))
     default_groups = {**DEFAULT_GROUP_NAMES, **spec.get("defaultGroups", {})}
     if default_groups["preventative"] == default_groups["audit"]:
-        raise FixtureError(f"{where}.defaultGroups: the two default groups need two names")
+        raise _Refused((*path, "defaultGroups"), "the two default groups need two names")
     org = Org(
         name,
         stacks={_stack_key(e["name"]): _stack(e) for e in stack_entries},
@@ -289,20 +394,23 @@ def _org(name: str, spec: Mapping[str, Any], where: str, api: Api) -> Org:
             )
             for p in spec.get("policyPacks", [])
         },
-        accounts={a["name"]: _account(name, a, where) for a in spec.get("accounts", [])},
+        accounts={
+            a["name"]: _account(name, a, (*path, "accounts", index))
+            for index, a in enumerate(spec.get("accounts", []))
+        },
         api=api,
         match_rules=spec.get("features", {}).get("matchRules", True),
         default_groups=default_groups,
     )
-    for group_name in default_groups.values():
+    for mode, group_name in default_groups.items():
         try:
             org.check_name(group_name)
         except HttpError as error:
-            raise FixtureError(f"{where}.defaultGroups: {error.message}") from None
-    _check_parents(org, f"{where}.accounts")
+            raise _Refused((*path, "defaultGroups", mode), error.message) from None
+    _check_parents(org, (*path, "accounts"))
     groups = spec.get("policyGroups", [])
     for index, group in enumerate(groups):
-        _add_group(org, group, f"{where}.policyGroups[{index}]")
+        _add_group(org, group, (*path, "policyGroups", index))
     listed = {group["name"]: group for group in groups}
     stacks_default, accounts_default = default_groups["preventative"], default_groups["audit"]
     others = [g for g in org.groups.values() if not g.is_org_default]
@@ -338,19 +446,21 @@ def check_parent(org: Org, name: str) -> str | None:
     return None
 
 
-def _check_parents(org: Org, where: str) -> None:
-    for name in org.accounts:
+def _check_parents(org: Org, path: JsonPointer) -> None:
+    # The accounts are in the fixture's order, so each one's index is its place in the list.
+    for index, name in enumerate(org.accounts):
         problem = check_parent(org, name)
         if problem is not None:
-            raise FixtureError(f"{where} ({problem})")
+            raise _Refused((*path, index, "parent"), problem)
 
 
-def _add_group(org: Org, spec: Mapping[str, Any], where: str) -> None:
+def _add_group(org: Org, spec: Mapping[str, Any], path: JsonPointer) -> None:
     name = spec["name"]
-    _refuse_duplicates((p["name"] for p in spec.get("policyPacks", [])), f"{where}.policyPacks")
+    _refuse_duplicates((p["name"] for p in spec.get("policyPacks", [])), (*path, "policyPacks"))
     rules = [key for key in ("stackMatchRule", "accountMatchRule") if key in spec]
     if rules and org.api == "legacy":
-        raise FixtureError(f"{where}: {rules[0]} needs the current API (api: current)")
+        message = f"{rules[0]} needs the current API (api: current)"
+        raise _Refused((*path, rules[0]), message, key=True)
     updates: list[dict[str, Any]] = [
         {"addStack": {"routingProject": project, "name": stack}}
         for project, stack in map(_stack_key, spec.get("stacks", []))
@@ -365,12 +475,12 @@ def _add_group(org: Org, spec: Mapping[str, Any], where: str) -> None:
         if existing is not None and existing.is_org_default:
             for key, value in (("entityType", existing.entity_type), ("mode", existing.mode)):
                 if spec.get(key, value) != value:
-                    raise FixtureError(f"{where}: the {key} of {name} is always {value}")
+                    raise _Refused((*path, key), f"the {key} of {name} is always {value}")
         else:
             org.create_group(_create_body(spec))
         org.update_group(name, updates, single=False)
     except HttpError as error:
-        raise FixtureError(f"{where}: {error.message}") from None
+        raise _Refused(path, error.message) from None
 
 
 def _create_body(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -380,7 +490,7 @@ def _create_body(spec: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _account(org: str, spec: Mapping[str, Any], where: str) -> Account:
+def _account(org: str, spec: Mapping[str, Any], path: JsonPointer) -> Account:
     info: dict[str, Any] = {
         "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"pgsync-emulator:{org}/{spec['name']}")),
         "name": spec["name"],
@@ -391,7 +501,7 @@ def _account(org: str, spec: Mapping[str, Any], where: str) -> Account:
     info.update((key, value) for key, value in spec.items() if key not in _ACCOUNT_EXTRAS)
     problem = schemas.first_error(schemas.validator("InsightsAccount"), info)
     if problem is not None:
-        raise FixtureError(f"{where}.accounts ({spec['name']}): not an InsightsAccount {problem}")
+        raise _Refused(path, f"account '{spec['name']}' is not an InsightsAccount {problem}")
     return Account(
         info, spec.get("resourceCount", 0), dict(spec.get("tags", {})), spec.get("parent")
     )
@@ -402,7 +512,10 @@ def _stack_key(ref: str) -> tuple[str, str]:
     return project, stack
 
 
-def _refuse_duplicates(names: Iterable[str], where: str) -> None:
-    duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
-    if duplicates:
-        raise FixtureError(f"{where}: duplicate name(s) {', '.join(duplicates)}")
+def _refuse_duplicates(names: Iterable[str], path: JsonPointer) -> None:
+    """Refuse the first name that is given twice, where it is given the second time."""
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        if name in seen:
+            raise _Refused((*path, index), f"duplicate name '{name}'")
+        seen.add(name)

@@ -118,46 +118,52 @@ def read_state_file(path: Path, fixture: Fixture) -> State:
     """The fixture's state with what the file records (api, tags, groups...) put over it."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise FixtureError(f"{path}: cannot read the state file: {error}") from None
+    except OSError as error:
+        raise FixtureError(str(path), f"cannot read the state file: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        where = f"{path}:{error.lineno}:{error.colno}"
+        raise FixtureError(where, f"the state file is not JSON: {error.msg}") from None
+    except ValueError as error:
+        raise FixtureError(str(path), f"cannot read the state file: {error}") from None
     problem = schemas.first_error(schemas.validator_for(_FILE_SCHEMA), document)
     if problem is not None:
-        raise FixtureError(f"{path}: not an emulator state file {problem}")
+        raise FixtureError(str(path), f"not an emulator state file {problem}")
     state = fixture.new_state()
     state.set_api(document.get("api", state.api))
     for org_name, content in document["organizations"].items():
         if org_name not in state.orgs:
-            raise FixtureError(f"{path}: organization '{org_name}' is not in the fixture")
-        _restore(state.orgs[org_name], content, f"{path}: organization '{org_name}'")
+            raise FixtureError(str(path), f"organization '{org_name}' is not in the fixture")
+        _restore(state.orgs[org_name], content, str(path))
     return state
 
 
-def _restore(org: Org, content: Mapping[str, Any], where: str) -> None:
+def _restore(org: Org, content: Mapping[str, Any], file: str) -> None:
+    whose = f"organization '{org.name}'"
     org.match_rules = content.get("features", {}).get("matchRules", org.match_rules)
     for ref, entry in content.get("stacks", {}).items():
         project, _, name = ref.partition("/")
         if (project, name) not in org.stacks:
-            raise FixtureError(f"{where}: stack '{ref}' is not in the fixture")
+            raise FixtureError(file, f"{whose}: stack '{ref}' is not in the fixture")
         org.stacks[project, name].tags = dict(entry.get("tags", {}))
     for name, entry in content.get("accounts", {}).items():
         if name not in org.accounts:
-            raise FixtureError(f"{where}: account '{name}' is not in the fixture")
+            raise FixtureError(file, f"{whose}: account '{name}' is not in the fixture")
         org.accounts[name].tags = dict(entry.get("tags", {}))
         org.accounts[name].parent = entry.get("parent")
     for name in org.accounts:
         problem = check_parent(org, name)
         if problem is not None:
-            raise FixtureError(f"{where}: {problem}")
-    org.groups = {view["name"]: _group(view, where) for view in content["policyGroups"]}
+            raise FixtureError(file, f"{whose}: {problem}")
+    org.groups = {view["name"]: _group(view, file, whose) for view in content["policyGroups"]}
     org.ensure_default_groups()
 
 
-def _group(view: Mapping[str, Any], where: str) -> Group:
+def _group(view: Mapping[str, Any], file: str, whose: str) -> Group:
     for key, entity in RULE_ENTITIES.items():
         if key in view:
             problem = matchrules.problem(view[key], entity, root=f"$.{key}")
             if problem is not None:
-                raise FixtureError(f"{where}: group '{view['name']}' {problem}")
+                raise FixtureError(file, f"{whose}: group '{view['name']}' {problem}")
     return Group(
         name=view["name"],
         entity_type=view["entityType"],
