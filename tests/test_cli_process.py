@@ -80,8 +80,9 @@ def test_emulator_command_serves_the_demo_org_on_loopback() -> None:
     try:
         assert process.stdout is not None
         first = process.stdout.readline()
-        url = first.rsplit(" ", 1)[-1].strip()
+        url = process.stdout.readline().removeprefix("  export PULUMI_BACKEND_URL=").strip()
         assert url.startswith("http://127.0.0.1:")
+        assert first.startswith(f"pgsync emulator: serving acme (5 groups) at {url};")
         body = httpx.get(f"{url}/api/orgs/acme/policygroups").json()
         assert "default-policy-group" in {g["name"] for g in body["policyGroups"]}
     finally:

@@ -349,7 +349,7 @@ def test_emulator_flags_override_the_fixtures_faults(tmp_path: Path) -> None:
     )
     try:
         assert process.stdout is not None
-        url = process.stdout.readline().rsplit(" ", 1)[-1].strip()
+        url = process.stdout.readline().split(" at ")[1].split(";")[0]
         described = process.stdout.readline().strip()
         assert described == "faults: 100% of requests fail (503), seed 9; latency 0.01s ± 0s"
         assert httpx.get(f"{url}{GROUPS}").status_code == 503

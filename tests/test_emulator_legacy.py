@@ -170,8 +170,9 @@ def test_the_emulator_command_serves_legacy_with_api_legacy() -> None:
     )
     try:
         assert process.stdout is not None
-        url = process.stdout.readline().rsplit(" ", 1)[-1].strip()
-        assert process.stdout.readline().strip() == "api: legacy"
+        banner = process.stdout.readline()
+        url = banner.split(" at ")[1].split(";")[0]
+        assert "; legacy API;" in banner
         assert httpx.post(f"{url}{GROUPS}", json={"name": "g"}).status_code == 400
     finally:
         process.terminate()

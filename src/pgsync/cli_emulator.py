@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
+import socket
+import sys
 import tempfile
 import threading
 import time
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from pgsync import __version__
 from pgsync.cli_options import output_options
+from pgsync.console import use_color
+from pgsync.scrub import escape
 
 if TYPE_CHECKING:
+    from pgsync.emulator import EmulatorServer
     from pgsync.emulator.state import Api
 
 EXAMPLE = Path("examples") / "policygroups.yaml"
@@ -141,10 +147,14 @@ def emulator(
     fixture's `faults:` settings.
     """
     # The emulator is imported only by the commands that serve it.
-    from pgsync.emulator import EmulatorServer, demo_fixture, load_fixture  # noqa: PLC0415
+    from pgsync.emulator import (  # noqa: PLC0415
+        EmulatorServer,
+        FixtureError,
+        demo_fixture,
+        load_fixture,
+    )
     from pgsync.emulator.faults import FaultMix  # noqa: PLC0415
 
-    fx = load_fixture(fixture) if fixture else demo_fixture()
     overrides: dict[str, Any] = {
         name: value
         for name, value in (
@@ -156,25 +166,34 @@ def emulator(
         )
         if value is not None
     }
-    mix = fx.faults
-    if overrides:
-        mix = dataclasses.replace(mix or FaultMix(seed=0, rate=0.0, kinds=FAULT_KINDS), **overrides)
-    server = EmulatorServer(
-        fx,
-        host=host,
-        port=port,
-        token=token,
-        state_file=state,
-        faults=mix,
-        rate_limit=rate_limit,
-        api=api,
-    ).start()
-    click.echo(f"pgsync emulator listening on {server.url}")
+    try:
+        fx = load_fixture(fixture) if fixture else demo_fixture()
+        mix = fx.faults
+        if overrides:
+            start = mix or FaultMix(seed=0, rate=0.0, kinds=FAULT_KINDS)
+            mix = dataclasses.replace(start, **overrides)
+        # This reads the state file, if there is one.
+        server = EmulatorServer(
+            fx,
+            host=host,
+            port=port,
+            token=token,
+            state_file=state,
+            faults=mix,
+            rate_limit=rate_limit,
+            api=api,
+        )
+    except FixtureError as error:
+        _fail(f"{error.where}: error: {error.message}")
+    try:
+        server.start()
+    except OSError as error:
+        _fail(f"error: cannot listen on {host}:{port}: {_listen_problem(error)}")
+    click.echo(_banner(server, "the --token value" if token is not None else "the fixture's token"))
     if mix is not None:
         click.echo(f"  faults: {mix.describe()}")
     if rate_limit:
         click.echo(f"  rate limit: {rate_limit:g} requests/s, then 429 with Retry-After")
-    click.echo(f"  api: {server.api}")
     click.echo(f"  export PULUMI_BACKEND_URL={server.url}")
     click.echo("Press Ctrl-C to stop.")
     try:
@@ -183,6 +202,49 @@ def emulator(
         pass
     finally:
         server.stop()
+
+
+def _fail(message: str) -> NoReturn:
+    """One line on stderr and exit 1: what a tool says when it cannot start."""
+    click.echo(escape(message), err=True)
+    sys.exit(1)
+
+
+def _listen_problem(error: OSError) -> str:
+    """Why the port cannot be had, and what to do about it."""
+    if error.errno == errno.EADDRINUSE:
+        return "address already in use (choose another with --port, or --port 0 for any free port)"
+    if error.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need privileges: choose another with --port)"
+    if error.errno == errno.EADDRNOTAVAIL:
+        return "not an address of this machine (choose another with --host)"
+    if isinstance(error, socket.gaierror):
+        return f"unknown host: {error.strerror} (choose another with --host)"
+    return error.strerror or str(error)
+
+
+# A fixture may serve many organizations; the banner names the first few.
+BANNER_ORGS = 5
+
+
+def _banner(server: EmulatorServer, token_source: str) -> str:
+    """What is served where: the organizations with their group counts, the API generation and
+    whether a token is wanted (never the token itself)."""
+    counts = server.group_counts()
+    shown = [
+        f"{name} ({count} group{'' if count == 1 else 's'})"
+        for name, count in list(counts.items())[:BANNER_ORGS]
+    ]
+    if len(counts) > BANNER_ORGS:
+        shown.append(f"and {len(counts) - BANNER_ORGS} more")
+    orgs = ", ".join(shown) or "no organization"
+    token = (
+        f"token required (set PULUMI_ACCESS_TOKEN to {token_source})"
+        if server.wants_token
+        else "no token needed"
+    )
+    # ASCII only: the banner must print on any terminal's encoding.
+    return f"pgsync emulator: serving {orgs} at {server.url}; {server.api} API; {token}"
 
 
 def _example() -> Path:
@@ -207,6 +269,7 @@ def demo(ctx: click.Context, verbose: bool, no_color: bool, parallelism: int) ->
     forwarded = ["--parallelism", str(parallelism)]
     forwarded += ["-v"] * verbose + ["--no-color"] * no_color
     example = str(_example())
+    color = use_color(no_color, sys.stdout)
     started = time.monotonic()
     # The demo leaves nothing behind: its apply journal goes to a temporary directory.
     with EmulatorServer(demo_fixture()) as server, tempfile.TemporaryDirectory() as scratch:
@@ -219,7 +282,9 @@ def demo(ctx: click.Context, verbose: bool, no_color: bool, parallelism: int) ->
             ["plan", example, "--detailed-exitcode"],
         )
         for number, args in enumerate(steps, start=1):
-            click.secho(f"── {number}/{len(steps)}  pgsync {' '.join(args)}", bold=True)
+            click.secho(
+                f"── {number}/{len(steps)}  pgsync {' '.join(args)}", bold=True, color=color
+            )
             root.main(
                 [*args, *forwarded, "--api-url", server.url],
                 prog_name="pgsync",

@@ -140,6 +140,16 @@ class EmulatorServer:
             self._app.state.org(org).update_group(name, [update], single=False)
             self._save()
 
+    def group_counts(self) -> dict[str, int]:
+        """How many policy groups each organization has now, default groups included."""
+        with self._lock:
+            return {name: len(org.groups) for name, org in self._app.state.orgs.items()}
+
+    @property
+    def wants_token(self) -> bool:
+        """Whether requests must carry the access token (given to the server or the fixture)."""
+        return self._app.token is not None
+
     @property
     def api(self) -> Api:
         """The service generation the emulator speaks."""
