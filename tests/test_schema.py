@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from pgsync import schema
+from pgsync import __version__, schema
+from pgsync.importer import SCHEMA_URL
 from pgsync.model import ENFORCEMENT_LEVELS
 from pgsync.schema import PATTERN_MESSAGES, SchemaProblem, check, schema_text
 
 ROOT = Path(__file__).parent.parent
 REPO_SCHEMA = ROOT / "schemas" / "policygroups.schema.json"
 PACKAGED_SCHEMA = ROOT / "src" / "pgsync" / "schemas" / "policygroups.schema.json"
+# Files whose modeline users copy into their own files.
+MODELINE_FILES = (ROOT / "README.md", ROOT / "examples" / "policygroups.yaml")
 
 
 def loaded() -> dict[str, Any]:
@@ -53,11 +59,34 @@ def test_schema_text_is_the_shipped_file() -> None:
     assert schema_text() == PACKAGED_SCHEMA.read_text(encoding="utf-8")
 
 
+def test_the_schema_url_serves_the_packaged_schema_at_this_versions_tag() -> None:
+    url = urlsplit(SCHEMA_URL)
+    owner, repository, tag, *path = url.path.removeprefix("/").split("/")
+    assert (url.scheme, url.netloc, owner, repository) == (
+        "https",
+        "raw.githubusercontent.com",
+        "pgsync",
+        "pgsync",
+    )
+    assert tag == f"v{__version__}"
+    served = ROOT.joinpath(*path)
+    # raw.githubusercontent.com serves a symbolic link as the path it holds, not as the file.
+    assert not served.is_symlink()
+    assert served.read_text(encoding="utf-8") == schema_text()
+
+
+@pytest.mark.parametrize("path", MODELINE_FILES, ids=[p.name for p in MODELINE_FILES])
+def test_every_modeline_users_copy_names_the_schema_url(path: Path) -> None:
+    named = re.findall(r"# yaml-language-server: \$schema=(\S+)", path.read_text("utf-8"))
+    assert named
+    assert set(named) == {SCHEMA_URL}
+
+
 def test_schema_is_valid_draft_2020_12_with_an_id() -> None:
     document = loaded()
     Draft202012Validator.check_schema(document)
     assert document["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert document["$id"] == "https://github.com/pgsync/pgsync/schemas/policygroups.schema.json"
+    assert document["$id"] == SCHEMA_URL
     assert document["title"]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from pgsync import __version__
 from pgsync.diff import parent_of
 from pgsync.matchrule import readable_rules
 from pgsync.model import (
@@ -26,7 +27,12 @@ from pgsync.model import (
 from pgsync.packconfig import Placeholder
 from pgsync.secrets import is_secret_key
 
-SCHEMA_URL = "https://github.com/pgsync/pgsync/schemas/policygroups.schema.json"
+# The packaged schema's bytes at this version's tag. Not the repository's schemas/ link:
+# raw.githubusercontent.com serves a symbolic link as the path it holds.
+SCHEMA_URL = (
+    f"https://raw.githubusercontent.com/pgsync/pgsync/v{__version__}/src/pgsync/schemas/"
+    "policygroups.schema.json"
+)
 SCHEMA_COMMENT = f"# yaml-language-server: $schema={SCHEMA_URL}\n"
 
 _STR_TAG = "tag:yaml.org,2002:str"
