@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,46 +17,79 @@ from pgsync.cli import cli
 from pgsync.diff import diff
 from pgsync.drift import classify
 from pgsync.emulator import EmulatorServer, fixture_from_dict
+from pgsync.model import DesiredState, LiveState
 
 
-def test_git_only_change_is_classified_git() -> None:
+def origins(now: DesiredState, base: DesiredState, current: LiveState) -> dict[str, Any]:
+    """Each changed group's origin, and its differences' (the creation or deletion first)."""
+    drifts = classify(diff(now, current), diff(base, current))
+    return {name: (d.origin, d.action, d.changes) for name, d in drifts.items()}
+
+
+def test_a_change_only_in_git_is_git() -> None:
     current = live(live_group("a", stacks=stacks("w/1")))
-    now, base = (
-        state(desired_group("a", stacks=stacks("w/2"))),
-        state(desired_group("a", stacks=stacks("w/1"))),
-    )
-    assert classify(diff(now, current), diff(base, current), now, base) == {"a": "git"}
+    now = state(desired_group("a", stacks=stacks("w/2")))
+    base = state(desired_group("a", stacks=stacks("w/1")))
+    assert origins(now, base, current) == {"a": ("git", None, ("git", "git"))}
 
 
-def test_live_only_change_is_classified_live() -> None:
+def test_a_change_only_live_is_live() -> None:
     current = live(live_group("a", stacks=stacks("w/1", "w/9")))
     declared = state(desired_group("a", stacks=stacks("w/1")))
-    assert classify(diff(declared, current), diff(declared, current), declared, declared) == {
-        "a": "live"
-    }
+    assert origins(declared, declared, current) == {"a": ("live", None, ("live",))}
 
 
-def test_change_in_both_is_classified_both() -> None:
+def test_each_difference_of_one_group_has_its_own_origin() -> None:
     current = live(live_group("a", stacks=stacks("w/9")))
-    now, base = (
-        state(desired_group("a", stacks=stacks("w/2"))),
-        state(desired_group("a", stacks=stacks("w/1"))),
-    )
-    assert classify(diff(now, current), diff(base, current), now, base) == {"a": "both"}
+    now = state(desired_group("a", stacks=stacks("w/2")))
+    base = state(desired_group("a", stacks=stacks("w/1")))
+    drift = classify(diff(now, current), diff(base, current))["a"]
+    subjects = [c.subject for c in diff(now, current)[0].changes]
+    shown = dict(zip(subjects, drift.changes, strict=True))
+    # w/9 joined live; w/2 is new in Git; w/1, which left live, Git no longer wants.
+    assert (shown, drift.origin) == ({"w/9": "live", "w/2": "git"}, "both")
 
 
-def test_rename_in_git_is_a_git_change() -> None:
+def test_one_subject_changed_in_git_and_live_is_both() -> None:
+    current = live(live_group("a", agent_pool_id="pool-live"))
+    now = state(desired_group("a", agent_pool_id="pool-new"))
+    base = state(desired_group("a", agent_pool_id="pool-old"))
+    assert origins(now, base, current) == {"a": ("both", None, ("both",))}
+
+
+def test_a_rename_in_git_is_git() -> None:
     current = live(live_group("prod"))
     now = state(desired_group("production", previously=("prod",)))
     base = state(desired_group("prod"))
-    assert classify(diff(now, current), diff(base, current), now, base) == {"production": "git"}
+    assert origins(now, base, current) == {"production": ("git", None, ("git",))}
 
 
-def test_group_deleted_live_but_declared_in_both_is_live() -> None:
+def test_a_group_new_in_git_is_git() -> None:
+    now = state(desired_group("a", stacks=stacks("w/1")))
+    assert origins(now, state(), live()) == {"a": ("git", "git", ("git",))}
+
+
+def test_a_group_deleted_in_git_is_git() -> None:
+    current = live(live_group("a"))
+    now = state(desired_group("a", absent=True))
+    assert origins(now, state(desired_group("a")), current) == {"a": ("git", "git", ())}
+
+
+def test_a_group_deleted_live_but_declared_in_both_is_live() -> None:
     declared = state(desired_group("a"))
-    assert classify(diff(declared, live()), diff(declared, live()), declared, declared) == {
-        "a": "live"
-    }
+    assert origins(declared, declared, live()) == {"a": ("live", "live", ())}
+
+
+def test_a_group_deleted_live_and_changed_in_git_is_both_with_each_difference() -> None:
+    now = state(desired_group("a", stacks=stacks("w/1", "w/2")))
+    base = state(desired_group("a", stacks=stacks("w/1")))
+    assert origins(now, base, live()) == {"a": ("both", "live", ("live", "git"))}
+
+
+def test_a_group_deleted_live_and_renamed_in_git_is_found_under_its_former_name() -> None:
+    now = state(desired_group("production", previously=("prod",)))
+    base = state(desired_group("prod"))
+    assert origins(now, base, live()) == {"production": ("live", "live", ())}
 
 
 # --- end to end, with a real git repository ----------------------------------------------
@@ -87,7 +121,9 @@ def drift(server: EmulatorServer, *args: str) -> Result:
     return CliRunner().invoke(cli, ["drift", *args, "--api-url", server.url])
 
 
-def test_drift_classifies_git_live_and_both(repo: Path) -> None:
+@pytest.fixture
+def moved(repo: Path) -> Iterator[EmulatorServer]:
+    """Groups a, b, c in sync at HEAD; since: a and c changed in Git, b and c changed live."""
     in_sync = {"a": ["web/prod"], "b": ["web/prod"], "c": ["web/prod"]}
     live_groups: list[dict[str, Any]] = [{"name": n, "stacks": s} for n, s in in_sync.items()]
     (repo / "policygroups" / "groups.yaml").write_text(groups_doc(in_sync))
@@ -97,23 +133,69 @@ def test_drift_classifies_git_live_and_both(repo: Path) -> None:
         groups_doc({"a": ["web/prod", "web/dev"], "b": ["web/prod"], "c": ["payments/prod"]})
     )
     with EmulatorServer(fixture_from_dict(org_spec(live_groups))) as server:
-        assert drift(server, "policygroups/").exit_code == 2
         server.mutate("acme", "b", {"addStack": {"name": "dev", "routingProject": "web"}})
         server.mutate("acme", "c", {"addStack": {"name": "s001", "routingProject": "svc"}})
-        result = drift(server, "policygroups/", "--base", "HEAD")
-        shown = json.loads(
-            drift(server, "policygroups/", "--base", "HEAD", "--format", "json").output
-        )
+        yield server
+
+
+def test_drift_labels_each_difference_against_the_base(moved: EmulatorServer) -> None:
+    result = drift(moved, "policygroups/", "--base", "HEAD")
     assert result.exit_code == 2, result.output
-    assert "Drift against HEAD:" in result.output
-    assert "  a: change in Git not yet applied" in result.output
-    assert "  b: changed live outside Git" in result.output
-    assert "  c: changed in Git and live" in result.output
-    assert {g["name"]: g.get("drift") for g in shown["groups"] if "drift" in g} == {
-        "a": "git",
-        "b": "live",
-        "c": "both",
+    assert result.output.endswith(
+        "Drift against HEAD:\n"
+        "  a: change in Git not yet applied\n"
+        "  b: changed live outside Git\n"
+        "  c: changed in Git and live:\n"
+        "      - stack svc/s001: changed live outside Git\n"
+        "      - stack web/prod: change in Git not yet applied\n"
+        "      + stack payments/prod: change in Git not yet applied\n"
+    )
+
+
+def test_drift_labels_each_difference_in_markdown(moved: EmulatorServer) -> None:
+    result = drift(moved, "policygroups/", "--base", "HEAD", "--format", "markdown")
+    assert result.exit_code == 2, result.output
+    assert result.output.endswith(
+        "#### Drift against `HEAD`\n\n"
+        "- `a`: change in Git not yet applied\n"
+        "- `b`: changed live outside Git\n"
+        "- `c`: changed in Git and live:\n"
+        "  - `- stack svc/s001`: changed live outside Git\n"
+        "  - `- stack web/prod`: change in Git not yet applied\n"
+        "  - `+ stack payments/prod`: change in Git not yet applied\n"
+    )
+
+
+def test_drift_json_labels_each_group_and_each_change(moved: EmulatorServer) -> None:
+    shown = json.loads(drift(moved, "policygroups/", "--base", "HEAD", "--format", "json").output)
+    labels = {
+        g["name"]: (g["drift"], [(c["kind"], c["value"]["name"], c["drift"]) for c in g["changes"]])
+        for g in shown["groups"]
+        if "drift" in g
     }
+    assert labels == {
+        "a": ("git", [("addStack", "dev", "git")]),
+        "b": ("live", [("removeStack", "dev", "live")]),
+        "c": (
+            "both",
+            [
+                ("removeStack", "s001", "live"),
+                ("removeStack", "prod", "git"),
+                ("addStack", "prod", "git"),
+            ],
+        ),
+    }
+
+
+def test_drift_is_headed_drift_not_plan(moved: EmulatorServer) -> None:
+    lines = drift(moved, "policygroups/").output.splitlines()
+    assert lines[0] == 'pgsync drift for organization "acme" (1 file read)'
+    assert lines[-1].startswith("Drift: 0 to create, 3 to update,")
+
+
+def test_drift_in_markdown_is_headed_drift(moved: EmulatorServer) -> None:
+    output = drift(moved, "policygroups/", "--format", "markdown").output
+    assert output.startswith("### pgsync drift for `acme` (1 file read)\n")
 
 
 def test_drift_in_sync_exits_0_with_coverage(repo: Path) -> None:
@@ -125,16 +207,36 @@ def test_drift_in_sync_exits_0_with_coverage(repo: Path) -> None:
         result = drift(s, "policygroups/", "--base", "HEAD")
     assert result.exit_code == 0, result.output
     assert "Coverage: " in result.output
+    assert result.output.splitlines()[-1].startswith("No drift. The live policy groups match")
 
 
-def test_drift_with_an_unknown_ref_exits_1(repo: Path) -> None:
+def test_drift_with_an_unknown_ref_names_it_and_exits_1(repo: Path) -> None:
     (repo / "policygroups" / "groups.yaml").write_text(groups_doc({"a": []}))
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "base")
     with EmulatorServer(fixture_from_dict(org_spec())) as server:
-        result = drift(server, "policygroups/", "--base", "no-such-ref")
+        result = drift(server, "policygroups/", "--base", "origin/mian")
+        assert server.requests == []
     assert result.exit_code == 1
-    assert "error: git rev-parse" in result.output
+    assert result.output == (
+        "error: --base origin/mian: no such commit in this repository "
+        "(git fetch it, or check the name)\n"
+    )
+
+
+def test_drift_base_outside_a_git_repository_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "groups.yaml").write_text(groups_doc({"a": []}))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    with EmulatorServer(fixture_from_dict(org_spec())) as server:
+        result = drift(server, "groups.yaml", "--base", "HEAD")
+    assert result.exit_code == 1
+    assert result.output == (
+        f"error: --base HEAD: {tmp_path} is not in a git repository "
+        "(run drift in the checkout that holds the files)\n"
+    )
 
 
 def test_drift_with_files_new_since_the_ref_counts_them_as_git_changes(repo: Path) -> None:

@@ -6,6 +6,7 @@ import dataclasses
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -13,11 +14,12 @@ from pgsync.cli_options import PATHS, Settings, common_options, reports_errors
 from pgsync.cli_workflow import EXIT_CHANGES, FORMAT, make_api, read_live, show_plan
 from pgsync.desired import load_desired
 from pgsync.diff import GroupDiff, diff
-from pgsync.drift import Origin, classify, render_origins
+from pgsync.drift import GroupDrift, classify, render_drift
 from pgsync.errors import PgsyncError, ValidationFailed
 from pgsync.gitrefs import files_at
 from pgsync.model import DesiredState, LiveState
-from pgsync.plan import build_plan
+from pgsync.plan import Plan, build_plan
+from pgsync.render import change_json
 from pgsync.scrub import escape, shown
 
 
@@ -35,9 +37,11 @@ from pgsync.scrub import escape, shown
 def drift(paths: tuple[str, ...], fmt: str, base: str | None, settings: Settings) -> None:
     """For scheduled jobs: exit 0 in sync, 2 on drift, 1 on error.
 
-    Prints the plan that would bring the live groups back to the files, with the org's
-    policy coverage. With --base, each difference is classified against the files as
-    they were at REF, which is what a scheduled job and a reviewer want to know.
+    Prints, headed "drift", what would bring the live groups back to the files, with the
+    org's policy coverage. With --base, each difference is labelled against the files as
+    they were at REF: a change in Git not yet applied, a change made live outside Git, or
+    both. Safety rules are not evaluated: a change they would block is drift like any
+    other, so drift never exits 3.
     """
     desired = load_desired(paths)
     api = make_api(settings, desired.organization)
@@ -52,14 +56,15 @@ def drift(paths: tuple[str, ...], fmt: str, base: str | None, settings: Settings
     live = read_live(api, scope, coverage=True)
     verdicts = diff(desired, live)
     result = build_plan(desired.organization, verdicts, desired.inputs, live.coverage)
-    origins = _origins(verdicts, base_state, desired, live, base) if base_state else {}
+    drifts = _drifts(verdicts, base_state, live, base) if base_state else {}
     show_plan(
         result,
         fmt,
         None,
         settings,
-        extras={name: {"drift": origin} for name, origin in origins.items()},
-        epilogue=lambda markdown: render_origins(origins, base or "", markdown=markdown),
+        extras=_extras(drifts, result),
+        epilogue=lambda markdown: render_drift(drifts, result, base or "", markdown=markdown),
+        kind="drift",
     )
     if result.has_changes:
         sys.exit(EXIT_CHANGES)
@@ -84,13 +89,9 @@ def _base_state(ref: str, paths: tuple[str, ...], desired: DesiredState) -> Desi
             return None
 
 
-def _origins(
-    verdicts: tuple[GroupDiff, ...],
-    base_state: DesiredState,
-    desired: DesiredState,
-    live: LiveState,
-    ref: str | None,
-) -> dict[str, Origin]:
+def _drifts(
+    verdicts: tuple[GroupDiff, ...], base_state: DesiredState, live: LiveState, ref: str | None
+) -> dict[str, GroupDrift]:
     try:
         base_verdicts = diff(base_state, live)
     except PgsyncError as error:
@@ -105,7 +106,22 @@ def _origins(
             err=True,
         )
         return {}
-    return classify(verdicts, base_verdicts, desired, base_state)
+    return classify(verdicts, base_verdicts)
+
+
+def _extras(drifts: dict[str, GroupDrift], result: Plan) -> dict[str, dict[str, Any]]:
+    """JSON keys added to the classified groups: `drift` on the group and on each change."""
+    return {
+        group.name: {
+            "drift": drifts[group.name].origin,
+            "changes": [
+                {**change_json(change), "drift": origin}
+                for change, origin in zip(group.changes, drifts[group.name].changes, strict=True)
+            ],
+        }
+        for group in result.groups
+        if group.name in drifts
+    }
 
 
 def _first_problem(error: PgsyncError) -> str:

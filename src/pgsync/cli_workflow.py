@@ -33,7 +33,7 @@ from pgsync.journal import own_temporaries
 from pgsync.markdown import render_markdown
 from pgsync.model import DesiredState, LiveState
 from pgsync.plan import Plan, build_plan
-from pgsync.render import render_json, render_text
+from pgsync.render import Kind, render_json, render_text
 from pgsync.safety import could_unprotect, evaluate
 from pgsync.scrub import escape, remember_live, shown, shown_json
 
@@ -178,11 +178,12 @@ def show_plan(
     *,
     extras: Mapping[str, Mapping[str, Any]] | None = None,
     epilogue: Callable[[bool], str] = lambda markdown: "",
+    kind: Kind = "plan",
 ) -> None:
     """Print the plan in `fmt`, save its JSON to `out`, and publish it to GitHub Actions.
 
     `extras` adds keys to groups of the JSON plan; `epilogue(markdown)` is a section to
-    print after the text or Markdown plan.
+    print after the text or Markdown plan; `kind` heads the text and Markdown plans.
     """
     as_json = shown_json(render_json(result, __version__, extras))
     # `--out -`: stdout holds the JSON plan alone, and the plan in `fmt` goes to stderr.
@@ -193,24 +194,26 @@ def show_plan(
         click.echo(as_json, nl=False)
     if fmt == "markdown":
         click.echo(
-            shown(render_markdown(display_plan(result)) + epilogue(True)), nl=False, err=to_stdout
+            shown(render_markdown(display_plan(result), kind=kind) + epilogue(True)),
+            nl=False,
+            err=to_stdout,
         )
     elif fmt == "text":
         text = shown(
-            render_text(display_plan(result), color=settings.color) + epilogue(False),
+            render_text(display_plan(result), color=settings.color, kind=kind) + epilogue(False),
             colors=settings.color,
         )
         click.echo(text, nl=False, err=to_stdout)
     if is_github_actions(os.environ):
-        _publish(result, as_json, None if to_stdout else out, epilogue(True))
+        _publish(result, as_json, None if to_stdout else out, epilogue(True), kind)
 
 
-def _publish(result: Plan, as_json: str, out: str | None, epilogue: str) -> None:
+def _publish(result: Plan, as_json: str, out: str | None, epilogue: str, kind: Kind) -> None:
     """Step summary and step outputs; the JSON plan is saved for the outputs to point at."""
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         markdown = render_markdown(
-            display_plan(result), limit=STEP_SUMMARY_CAP, full_plan_hint=JSON_HINT
+            display_plan(result), limit=STEP_SUMMARY_CAP, full_plan_hint=JSON_HINT, kind=kind
         )
         try:
             append_step_summary(summary, shown(markdown + epilogue))

@@ -10,14 +10,18 @@ from pgsync.desired import is_desired_file
 from pgsync.errors import PgsyncError
 
 
+class _GitFailed(PgsyncError):
+    """A git command that ran and failed; callers say what it means for --base."""
+
+
 def _git(*args: str, cwd: Path) -> bytes:
     try:
         done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise PgsyncError(f"cannot run git: {error}") from None
+        raise PgsyncError(f"--base needs git, which could not be run: {error}") from None
     if done.returncode != 0:
         message = done.stderr.decode(errors="replace").strip().splitlines()
-        raise PgsyncError(f"git {' '.join(args)}: {message[-1] if message else 'failed'}")
+        raise _GitFailed(f"git {args[0]}: {message[-1] if message else 'failed'}")
     return done.stdout
 
 
@@ -28,11 +32,31 @@ def files_at(ref: str, paths: Sequence[str], into: Path) -> list[str]:
     path that did not exist at `ref` contributes nothing (the base had no such file).
     """
     cwd = Path.cwd()
-    top = Path(_git("rev-parse", "--show-toplevel", cwd=cwd).decode().strip())
-    _git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=top)
+    try:
+        top = Path(_git("rev-parse", "--show-toplevel", cwd=cwd).decode().strip())
+    except _GitFailed:
+        raise PgsyncError(
+            f"--base {ref}: {cwd} is not in a git repository (run drift in the checkout "
+            "that holds the files)"
+        ) from None
+    try:
+        commit = _git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=top)
+    except _GitFailed:
+        raise PgsyncError(
+            f"--base {ref}: no such commit in this repository (git fetch it, or check the name)"
+        ) from None
+    # The commit's id from here on: a ref name is never read as an option or a path.
+    ref = commit.decode().strip()
     written = []
     for given in paths:
-        relative = PurePosixPath(Path(given).resolve().relative_to(top.resolve()).as_posix())
+        try:
+            inside = Path(given).resolve().relative_to(top.resolve())
+        except ValueError:
+            raise PgsyncError(
+                f"--base: {given} is not in the git repository at {top}, so it has no "
+                "version at a commit"
+            ) from None
+        relative = PurePosixPath(inside.as_posix())
         listed = _git("ls-tree", "-r", ref, "--", str(relative), cwd=top)
         for line in sorted(set(listed.decode().splitlines())):
             meta, _, name = line.partition("\t")

@@ -17,7 +17,16 @@ from pgsync.changes import (
     Reshape,
 )
 from pgsync.plan import GroupPlan, Plan
-from pgsync.render import SAFETY_HELP, SYMBOLS, UNMANAGED_SHOWN, change_line, summary_line
+from pgsync.render import (
+    SAFETY_HELP,
+    SYMBOLS,
+    UNMANAGED_SHOWN,
+    Kind,
+    change_line,
+    files_read,
+    summary_line,
+)
+from pgsync.wording import counted
 
 FULL_PLAN_HINT = "the full plan is in the step summary and the plan.json artifact"
 SEPARATOR = "\n\n"
@@ -44,7 +53,10 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#])")
 
 @dataclass(frozen=True, slots=True)
 class _Listing:
-    """A titled bullet list that may be cut after any item, ending with '…and N more'."""
+    """A titled bullet list that may be cut after any item, ending with '…and N more'.
+
+    `what` names one item ("note"); counts give it its plural.
+    """
 
     title: str
     items: tuple[str, ...]
@@ -74,38 +86,40 @@ class _Listing:
 
     def _more(self, shown: int) -> str:
         hidden = len(self.items) - shown
-        return f"- …and {hidden} more {self.what}" if shown else f"- {hidden} {self.what} not shown"
+        if shown:
+            return f"- …and {counted(hidden, f'more {self.what}')}"
+        return f"- {counted(hidden, self.what)} not shown"
 
 
 def render_markdown(
-    plan: Plan, *, limit: int = 60_000, full_plan_hint: str = FULL_PLAN_HINT
+    plan: Plan, *, limit: int = 60_000, full_plan_hint: str = FULL_PLAN_HINT, kind: Kind = "plan"
 ) -> str:
     """The plan as a PR comment of at most `limit` characters, shedding detail first."""
     changed = plan.changed
-    head = _head(plan)
+    head = _head(plan, kind)
     removals = _destructive(changed)
     destructive = _Listing(
-        f"#### ⚠️ Destructive changes ({len(removals)})", removals, "destructive changes"
+        f"#### ⚠️ Destructive changes ({len(removals)})", removals, "destructive change"
     )
     # Notes of changed groups are inside their <details>; the others get a list of their own.
     unchanged_notes = tuple(
-        f"- {_code(g.name)}: {_md(note)}"
+        f"- {code_span(g.name)}: {_md(note)}"
         for g in plan.groups
         if not g.is_change
         for note in g.notes
     )
-    notes = _Listing("#### ℹ️ Notes", unchanged_notes, "notes")
+    notes = _Listing("#### ℹ️ Notes", unchanged_notes, "note")
     details = [_details(g) for g in changed]
     full = _join([*head, *destructive.whole(), *notes.whole(), *details])
     if len(full) <= limit:
         return full
 
     def truncation(shown: int) -> str:
-        counted = f": {shown} of {len(changed)} changed groups shown in detail" if changed else ""
-        return f"> ✂️ Truncated{counted}; {full_plan_hint}."
+        detail = f": {shown} of {counted(len(changed), 'changed group')} shown in detail"
+        return f"> ✂️ Truncated{detail if changed else ''}; {full_plan_hint}."
 
     # The symbol goes in a code span: a bare "- + x" or "- - x" would be a nested list.
-    compact = tuple(f"- {_code(SYMBOLS[g.action])} {_header(g, _code)}" for g in changed)
+    compact = tuple(f"- {code_span(SYMBOLS[g.action])} {_header(g, code_span)}" for g in changed)
     return _truncated(
         head,
         destructive,
@@ -133,7 +147,7 @@ def _truncated(
     if kept is not None:
         return kept
     candidates = (
-        (fixed, _Listing("#### Changed groups", compact, "changed groups")),
+        (fixed, _Listing("#### Changed groups", compact, "changed group")),
         ([*head, *destructive.whole()], notes),
         (head, destructive),
     )
@@ -166,7 +180,7 @@ def _keep_details(
         separators = len(SEPARATOR) * (blocks - 1) + 1  # the final newline too
         size = base + shown_len + rest_len + len(truncation(shown)) + separators
         if size <= limit:
-            rest = _Listing(title, tuple(compact[shown:]), "changed groups")
+            rest = _Listing(title, tuple(compact[shown:]), "changed group")
             return _join([*fixed, *details[:shown], rest.block(len(rest.items)), truncation(shown)])
         shown_len -= len(details[shown - 1])
         rest_len += len(compact[shown - 1]) + 1
@@ -186,8 +200,8 @@ def _join(blocks: Sequence[str]) -> str:
     return SEPARATOR.join(blocks) + "\n" if blocks else ""
 
 
-def _head(plan: Plan) -> list[str]:
-    blocks = [f"### pgsync plan for {_code(plan.organization)}"]
+def _head(plan: Plan, kind: Kind) -> list[str]:
+    blocks = [f"### pgsync {kind} for {code_span(plan.organization)}{files_read(plan)}"]
     if plan.has_changes:
         counts = plan.summary()
         blocks.append(
@@ -202,12 +216,12 @@ def _head(plan: Plan) -> list[str]:
             )
         )
     else:
-        blocks.append(f"✅ {summary_line(plan)}")
+        blocks.append(f"✅ {summary_line(plan, kind)}")
     if plan.coverage is not None:
         blocks.append(f"**Coverage:** {plan.coverage.summary()}.")
     unmanaged = [g.name for g in plan.groups if g.action == "unmanaged"]
     if unmanaged:
-        shown = ", ".join(_code(name) for name in unmanaged[:UNMANAGED_SHOWN])
+        shown = ", ".join(code_span(name) for name in unmanaged[:UNMANAGED_SHOWN])
         if len(unmanaged) > UNMANAGED_SHOWN:
             shown += f", …and {len(unmanaged) - UNMANAGED_SHOWN} more"
         blocks.append(f"**Unmanaged** (live, not declared, left alone): {shown}")
@@ -228,7 +242,9 @@ def _safety(plan: Plan) -> list[str]:
         if not findings:
             continue
         lines = [f"#### {title} ({len(findings)})"]
-        lines += [f"- {_code(f.id)} ({f.rule}): {_md(f.reason)}" for f in findings[:SAFETY_SHOWN]]
+        lines += [
+            f"- {code_span(f.id)} ({f.rule}): {_md(f.reason)}" for f in findings[:SAFETY_SHOWN]
+        ]
         if len(findings) > SAFETY_SHOWN:
             lines.append(f"- …and {len(findings) - SAFETY_SHOWN} more")
         blocks.append("\n".join(lines))
@@ -241,12 +257,18 @@ def _destructive(changed: Sequence[GroupPlan]) -> tuple[str, ...]:
     items: list[str] = []
     for group in changed:
         if group.action == "delete":
-            items.append(f"- {_code(group.name)}: delete the group")
+            items.append(f"- {code_span(group.name)}: delete the group")
         if group.action == "replace":
-            items.append(f"- {_code(group.name)}: replace the group (new one filled first)")
+            renamed = group.live_name not in (None, group.name)
+            was = f", renamed from {code_span(group.live_name or '')}" if renamed else ""
+            items.append(
+                f"- {code_span(group.name)}: replace the group{was} (new one filled first)"
+            )
         for change in group.changes:
             if isinstance(change, _REMOVALS):
-                items.append(f"- {_code(group.name)}: remove {_code(change_line(change)[1])}")
+                items.append(
+                    f"- {code_span(group.name)}: remove {code_span(change_line(change)[1])}"
+                )
     return tuple(items)
 
 
@@ -257,8 +279,8 @@ def _details(group: GroupPlan) -> str:
         if isinstance(change, Rename):
             continue  # the summary line says it
         symbol, text, detail = change_line(change)
-        lines.append(f"- {_code(f'{symbol} {text}')}")
-        lines += [f"  - {_code(d)}" for d in detail]
+        lines.append(f"- {code_span(f'{symbol} {text}')}")
+        lines += [f"  - {code_span(d)}" for d in detail]
     lines += [f"- ℹ️ {_md(note)}" for note in group.notes]
     if len(lines) == 2:
         lines.append("The group is deleted." if group.action == "delete" else "No other changes.")
@@ -268,11 +290,16 @@ def _details(group: GroupPlan) -> str:
 def _header(group: GroupPlan, name: Callable[[str], str]) -> str:
     """Name, action and change counts of a group; names are formatted by `name`."""
     shape = ", ".join(s for s in (group.entity_type, group.mode) if s)
+    renamed = f"renamed from {name(group.live_name or '')}"
+    if group.action == "replace" and group.live_name not in (None, group.name):
+        replaced = f"replaced, {renamed}, now {shape}"
+    else:
+        replaced = f"replaced, now {shape}"
     action = {
         "create": f"new, {shape}",
         "update": "updated",
-        "rename": f"renamed from {name(group.live_name or '')}",
-        "replace": f"replaced, now {shape}",
+        "rename": renamed,
+        "replace": replaced,
         "delete": f"deleted, {shape}",
     }[group.action]
     counts = _counts(group)
@@ -298,7 +325,7 @@ def _one_line(text: str) -> str:
     return _LINE_BREAK.sub(" ", text)
 
 
-def _code(text: str) -> str:
+def code_span(text: str) -> str:
     """`text` as a code span: literal, whatever it holds (backticks, |, <, @mentions)."""
     text = _one_line(text)
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pgsync.changes import (
     AddAccount,
@@ -29,6 +29,10 @@ from pgsync.matchrule import describe
 from pgsync.model import AppliedPack, MatchRule, RulePreview
 from pgsync.plan import FORMAT_VERSION, Finding, GroupPlan, Plan
 from pgsync.secrets import masked_config
+from pgsync.wording import counted
+
+Kind = Literal["plan", "drift"]
+"""What a rendering is headed: a plan, or drift (the same plan, made by `drift`)."""
 
 SYMBOLS = {"create": "+", "update": "~", "rename": "→", "replace": "±", "delete": "-"}
 COLORS = {"+": "32", "~": "33", "→": "36", "±": "35", "-": "31"}
@@ -39,9 +43,9 @@ def _paint(text: str, symbol: str, color: bool) -> str:
     return f"\x1b[{COLORS[symbol]}m{text}\x1b[0m" if color else text
 
 
-def render_text(plan: Plan, *, color: bool = False) -> str:
+def render_text(plan: Plan, *, color: bool = False, kind: Kind = "plan") -> str:
     """The plan as a person reads it in a terminal or CI log."""
-    lines = [f'pgsync plan for organization "{plan.organization}"', ""]
+    lines = [f'pgsync {kind} for organization "{plan.organization}"{files_read(plan)}', ""]
     for group in plan.changed:
         lines += _group_lines(group, color)
     lines += safety_lines(plan)
@@ -56,8 +60,13 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         lines += [f"Unmanaged (live, not declared, left alone): {shown}", ""]
     if plan.coverage is not None:
         lines.append(f"Coverage: {plan.coverage.summary()}.")
-    lines.append(summary_line(plan))
+    lines.append(summary_line(plan, kind))
     return "\n".join(lines) + "\n"
+
+
+def files_read(plan: Plan) -> str:
+    """` (3 files read)`, for the heading: whether every file was read shows at a glance."""
+    return f" ({counted(len(plan.inputs), 'file')} read)" if plan.inputs else ""
 
 
 SAFETY_HELP = (
@@ -77,19 +86,19 @@ def safety_lines(plan: Plan) -> list[str]:
     return [*lines, ""]
 
 
-def summary_line(plan: Plan) -> str:
+def summary_line(plan: Plan, kind: Kind = "plan") -> str:
     counts = plan.summary()
     if not plan.has_changes:
         return (
-            f"No changes. The live policy groups match the desired state "
-            f"({counts['unchanged']} unchanged, {counts['unmanaged']} unmanaged)."
+            f"No {'changes' if kind == 'plan' else 'drift'}. The live policy groups match the "
+            f"desired state ({counts['unchanged']} unchanged, {counts['unmanaged']} unmanaged)."
         )
     return (
-        f"Plan: {counts['create']} to create, {counts['update']} to update, "
+        f"{kind.capitalize()}: {counts['create']} to create, {counts['update']} to update, "
         f"{counts['rename']} to rename, {counts['replace']} to replace, "
         f"{counts['delete']} to delete; "
         f"{counts['unchanged']} unchanged, {counts['unmanaged']} unmanaged; "
-        f"{plan.write_count()} write requests."
+        f"{counted(plan.write_count(), 'write request')}."
     )
 
 
@@ -100,6 +109,9 @@ def _group_lines(group: GroupPlan, color: bool) -> list[str]:
         header += f" ({group.entity_type}, {group.mode})"
     elif group.action == "rename":
         header += f" (was {group.live_name})"
+    elif group.action == "replace" and group.live_name not in (None, group.name):
+        # A rename in the same change: the old name is what a reviewer finds live.
+        header += f" (was {group.live_name}; {group.entity_type}, {group.mode})"
     elif group.action in ("delete", "replace"):
         header += f" ({group.entity_type}, {group.mode})"
     lines = ["  " + _paint(header, symbol, color)]
@@ -169,11 +181,16 @@ def change_line(change: Change) -> tuple[str, str, tuple[str, ...]]:
                 tuple(details),
             )
         case RemoveStackRule(before, previous) | RemoveAccountRule(before, previous):
-            matched = f"{previous.matched}" if previous is not None else "the"
+            one = previous is not None and previous.matched == 1
+            matched = (
+                counted(previous.matched, before.entity)
+                if previous is not None
+                else f"the {_noun(before)}"
+            )
             return (
                 "-",
                 f"{_rule_label(before)}: {_rule_text(before)}",
-                (f"{matched} {_noun(before)} it matches stay only if listed",),
+                (f"{matched} it matches {'stays' if one else 'stay'} only if listed",),
             )
 
 
@@ -197,7 +214,7 @@ def _counts(
 ) -> str:
     """`matches 12 of 203 stacks (was 4)`: the preview endpoint's counts, before and after."""
     now = (
-        f"matches {preview.matched} of {preview.total} {_noun(after)}"
+        f"matches {preview.matched} of {counted(preview.total, after.entity)}"
         if preview is not None
         else f"matches an unknown number of {_noun(after)} (no preview)"
     )
@@ -230,6 +247,11 @@ def plan_json(
     }
 
 
+def change_json(change: Change) -> dict[str, Any]:
+    """A change in the JSON plan; secret values are masked by the change itself."""
+    return {"kind": change.kind, "value": change.to_json()}
+
+
 def _group_json(group: GroupPlan, findings: tuple[Finding, ...]) -> dict[str, Any]:
     shown: dict[str, Any] = {"name": group.name, "action": group.action}
     if group.live_name is not None and group.live_name != group.name:
@@ -238,7 +260,7 @@ def _group_json(group: GroupPlan, findings: tuple[Finding, ...]) -> dict[str, An
         shown["entityType"] = group.entity_type
         shown["mode"] = group.mode
     shown["liveFingerprint"] = group.live_fingerprint
-    shown["changes"] = [{"kind": c.kind, "value": c.to_json()} for c in group.changes]
+    shown["changes"] = [change_json(c) for c in group.changes]
     shown["requests"] = [r.to_json() for r in group.requests]
     if group.notes:
         shown["notes"] = list(group.notes)
