@@ -15,6 +15,7 @@ import httpx
 from pgsync.emulator import EmulatorServer
 
 GROUPS = "organization: acme\npolicyGroups:\n  - name: tty-made\n    stacks: [web/prod]\n"
+CHANGED_PROD = "organization: acme\npolicyGroups:\n  - name: prod\n    stacks: [web/prod]\n"
 
 
 def pgsync_process(*args: str, **kwargs: object) -> list[str]:
@@ -50,6 +51,51 @@ def run_on_tty(args: list[str], answer: bytes) -> tuple[int, bytes]:
     finally:
         os.close(master)
     return code, output
+
+
+def plan_on_tty(server: EmulatorServer, tmp_path: Path, **env: str) -> bytes:
+    """What `pgsync plan` shows on a terminal (stdout and stderr both), with `env` set."""
+    path = tmp_path / "groups.yaml"
+    path.write_text(CHANGED_PROD)
+    args = pgsync_process("plan", str(path), "--api-url", server.url)
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        args, stdout=slave, stderr=slave, close_fds=True, env={**os.environ, **env}
+    )
+    os.close(slave)
+    try:
+        # No marker: the output ends when the process closes the terminal.
+        output = read_until(master, b"\x00")
+        process.wait(timeout=60)
+    finally:
+        os.close(master)
+    return output
+
+
+def test_a_plan_on_a_dumb_terminal_has_no_colour_and_progress_as_plain_lines(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    output = plan_on_tty(server, tmp_path, TERM="dumb")
+    assert b"\x1b" not in output
+    # The terminal itself turns each line feed into \r\n; no other \r is pgsync's.
+    assert b"\r" not in output.replace(b"\r\n", b"\n")
+    assert b"reading policy groups 1/1\r\n" in output
+
+
+def test_a_plan_on_a_terminal_with_an_empty_no_color_is_coloured_with_progress_in_place(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    output = plan_on_tty(server, tmp_path, TERM="xterm-256color", NO_COLOR="")
+    assert b"\x1b[33m~ prod" in output
+    assert b"\rreading policy groups 1/1" in output
+
+
+def test_a_plan_on_a_terminal_with_no_color_set_has_no_colour(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    output = plan_on_tty(server, tmp_path, TERM="xterm-256color", NO_COLOR="1")
+    assert b"\x1b[3" not in output
+    assert b"~ prod" in output
 
 
 def test_apply_on_a_terminal_applies_after_yes(emulator: EmulatorServer, tmp_path: Path) -> None:

@@ -53,7 +53,9 @@ def output_options(command: Callable[..., R]) -> Callable[..., R]:
             show_default=True,
             help="Requests at once: group reads, and groups written at once by apply.",
         ),
-        click.option("--no-color", is_flag=True, help="No colour (NO_COLOR is honoured too)."),
+        click.option(
+            "--no-color", is_flag=True, help="No colour (NO_COLOR and TERM=dumb turn it off too)."
+        ),
         click.option("-v", "--verbose", is_flag=True, help="Log requests and retries."),
     ):
         command = option(command)

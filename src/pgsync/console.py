@@ -16,25 +16,41 @@ from pgsync.scrub import shown_line
 
 
 def use_color(no_color: bool, stream: TextIO) -> bool:
-    """Colour only on a terminal, never with --no-color or NO_COLOR (no-color.org)."""
-    return not no_color and "NO_COLOR" not in os.environ and stream.isatty()
+    """Colour only on a terminal that shows it: never with --no-color, with NO_COLOR set to
+    anything but "" (no-color.org), or on TERM=dumb."""
+    return not no_color and not os.environ.get("NO_COLOR") and not _dumb() and stream.isatty()
+
+
+def _dumb() -> bool:
+    """A terminal that knows no escape sequences and no carriage return (Emacs' shell, say)."""
+    return os.environ.get("TERM") == "dumb"
 
 
 class Progress:
-    """`reading groups 12/340` on stderr, rewritten in place; silent when stderr is no TTY."""
+    """`reading groups 12/340` on stderr: rewritten in place on a terminal, on TERM=dumb a
+    plain line at each tenth of the way; silent when stderr is no terminal."""
 
     def __init__(self, label: str, stream: TextIO | None = None) -> None:
         self.label = label
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty()
+        self.in_place = self.enabled and not _dumb()
         self._shown = False
+        self._tenths = 0
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled:
             return
-        self.stream.write(f"\r{self.label} {done}/{total}")
+        if self.in_place:
+            self.stream.write(f"\r{self.label} {done}/{total}")
+            self._shown = True
+        else:
+            tenths = done * 10 // max(total, 1)
+            if tenths <= self._tenths:
+                return
+            self._tenths = tenths
+            self.stream.write(f"{self.label} {done}/{total}\n")
         self.stream.flush()
-        self._shown = True
 
     def finish(self) -> None:
         if self._shown:
