@@ -108,7 +108,8 @@ def test_malformed_stack_references_point_at_each_item() -> None:
     assert problems("bad-stack-refs.yaml") == [
         "bad-stack-refs.yaml:5:9: expected a stack as 'project/stack', got 'payments-prod'",
         "bad-stack-refs.yaml:7:15: expected a name without '/' or spaces, got ''",
-        "bad-stack-refs.yaml:8:9: expected a string or a mapping, got an integer",
+        "bad-stack-refs.yaml:8:9: expected a string or a mapping,"
+        ' got the number 42; quote it: "42"',
     ]
 
 
@@ -304,7 +305,7 @@ def test_malformed_safety_is_reported(tmp_path: Path) -> None:
     assert problems(str(path)) == [
         f"{path}:2:23: expected a key name with a letter or digit, got ''",
         f"{path}:2:27: expected a key name with a letter or digit, got '-'",
-        f"{path}:2:32: expected a string, got an integer",
+        f'{path}:2:32: expected a string, got the number 3; quote it: "3"',
         f"{path}:2:36: unknown key 'other' (allowed: maxDeletePercent, maxUnprotected, secretKeys)",
     ]
 

@@ -26,6 +26,7 @@ from pgsync.model import (
 )
 from pgsync.packconfig import Placeholder
 from pgsync.secrets import is_secret_key
+from pgsync.yamlparse import IMPLICIT, YAML_1_1_BOOL
 
 # The packaged schema's bytes at this version's tag. Not the repository's schemas/ link:
 # raw.githubusercontent.com serves a symbolic link as the path it holds.
@@ -46,7 +47,12 @@ class _Quoted(str):
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block style with list items indented under their key, as people write these files."""
+    """Block style with list items indented under their key, as people write these files.
+
+    A string is written plain only when no reader takes it for anything else: not YAML 1.2
+    (pgsync, editors), nor YAML 1.1 (PyYAML, and many tools that read `y` and `n` as booleans
+    too). So `yes`, `on`, `y`, `1e3` and `0o17` are quoted.
+    """
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
@@ -70,6 +76,9 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 
 _Dumper.add_representer(_Quoted, _represent_quoted)
 _Dumper.add_representer(str, _represent_str)
+for _tag, _pattern, _first in IMPLICIT:
+    _Dumper.add_implicit_resolver(_tag, _pattern, _first)
+_Dumper.add_implicit_resolver("tag:yaml.org,2002:bool", YAML_1_1_BOOL, list("yYnNtTfFoO"))
 
 
 def export_yaml(live: LiveState) -> str:
@@ -79,7 +88,12 @@ def export_yaml(live: LiveState) -> str:
         "prune": False,
         "policyGroups": [_group(g) for g in _ordered(live.groups.values())],
     }
-    body = yaml.dump(
+    return SCHEMA_COMMENT + dump_yaml(document)
+
+
+def dump_yaml(document: Any) -> str:
+    """JSON-like data as YAML in import's style, which reads back as the same data."""
+    text: str = yaml.dump(
         document,
         Dumper=_Dumper,
         sort_keys=False,
@@ -88,7 +102,7 @@ def export_yaml(live: LiveState) -> str:
         # Never fold long strings across lines: one value, one line, clean diffs.
         width=2**31 - 1,
     )
-    return SCHEMA_COMMENT + body
+    return text
 
 
 def _ordered(groups: Iterable[LiveGroup]) -> list[LiveGroup]:

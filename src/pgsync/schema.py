@@ -10,11 +10,13 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from pgsync.model import SECRET_KEY, SECRET_MASK
 from pgsync.secrets import DEFAULT_SECRET_KEYS, is_secret_key
 from pgsync.yamlnodes import JsonPointer
+from pgsync.yamlparse import BOOL, YAML_1_1_BOOL
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator, ValidationError
@@ -115,24 +117,32 @@ def validator() -> Draft202012Validator:
     from jsonschema import Draft202012Validator  # noqa: PLC0415
 
     # The schema ships with pgsync and tests/test_schema.py checks it against its
-    # metaschema: checking it again on every run would cost 30–40 ms.
+    # metaschema: checking it again on every run would cost 30-40 ms.
     schema = json.loads(schema_text())
     return Draft202012Validator(_inline_refs(schema, schema.get("$defs", {})))
 
 
 def check(
-    instance: object, secret_keys: tuple[str, ...] = DEFAULT_SECRET_KEYS
+    instance: object,
+    secret_keys: tuple[str, ...] = DEFAULT_SECRET_KEYS,
+    written: Mapping[JsonPointer, str] = MappingProxyType({}),
 ) -> list[SchemaProblem]:
     """Every schema violation of a document, in plain words, without duplicates.
 
     No message quotes a value written `fn::secret` or under a config key matching `secret_keys`.
+    `written` holds the text of values the file wrote as numbers or booleans (Document.written),
+    for a message to show what to quote exactly as it is in the file.
     """
     found: dict[SchemaProblem, None] = dict.fromkeys(hidden_characters(instance))
     # A string with a hidden character gets that message only: a pattern's would quote it.
     hidden = {problem.path for problem in found}
     slim, kept = _without_valid_bulk_strings(instance)
+
+    def text_at(path: JsonPointer) -> str | None:
+        return written.get(_original_path(path, kept))
+
     for error in validator().iter_errors(slim):
-        explained = _explain(error, secret_keys)
+        explained = _explain(error, secret_keys, text_at)
         restored = (_restore_index(problem, kept) for problem in explained)
         found.update(dict.fromkeys(p for p in restored if p.path not in hidden))
     return list(found)
@@ -260,11 +270,16 @@ def _valid(accept: Callable[[str], bool], item: object) -> bool:
 
 def _restore_index(problem: SchemaProblem, kept: Kept) -> SchemaProblem:
     """Point a problem found in a slimmed list back at the item's place in the file."""
-    needed = kept.get(problem.path[:3])
-    if needed is None or len(problem.path) < 4 or not isinstance(problem.path[3], int):
-        return problem
-    path = (*problem.path[:3], needed[problem.path[3]], *problem.path[4:])
-    return SchemaProblem(path, problem.at_key, problem.message)
+    path = _original_path(problem.path, kept)
+    return problem if path is problem.path else SchemaProblem(path, problem.at_key, problem.message)
+
+
+def _original_path(path: JsonPointer, kept: Kept) -> JsonPointer:
+    """A path into the slimmed document as a path into the file's."""
+    needed = kept.get(path[:3])
+    if needed is None or len(path) < 4 or not isinstance(path[3], int):
+        return path
+    return (*path[:3], needed[path[3]], *path[4:])
 
 
 @functools.cache
@@ -303,8 +318,14 @@ def _inline_refs(node: Any, defs: Mapping[str, Any]) -> Any:
     return {**target, **result}
 
 
+def _no_text(path: JsonPointer) -> str | None:
+    return None
+
+
 def _explain(
-    error: ValidationError, secret_keys: tuple[str, ...] = DEFAULT_SECRET_KEYS
+    error: ValidationError,
+    secret_keys: tuple[str, ...] = DEFAULT_SECRET_KEYS,
+    text_at: Callable[[JsonPointer], str | None] = _no_text,
 ) -> list[SchemaProblem]:
     path = tuple(error.absolute_path)
     keyword = error.validator
@@ -336,8 +357,9 @@ def _explain(
     if keyword == "type":
         wanted = [expected] if isinstance(expected, str) else expected
         names = " or ".join(_JSON_TYPES[name] for name in wanted)
-        return [SchemaProblem(path, False, f"expected {names}, got {_kind(value)}")]
-    # The messages above name keys and kinds only; those below may quote the value.
+        got = _misread(path, value, wanted, text_at(path)) or _kind(value)
+        return [SchemaProblem(path, False, f"expected {names}, got {got}")]
+    # The messages above quote no value that may be secret; those below may quote the value.
     if SECRET_KEY in path or _holds_secret(value) or _under_secret_key(path, secret_keys):
         # Never quote what the user marked secret, not even in an error.
         return [
@@ -352,6 +374,22 @@ def _explain(
     if keyword == "minLength" and expected == 1:
         return [SchemaProblem(path, False, "must not be empty")]
     return [SchemaProblem(path, False, error.message)]
+
+
+def _misread(path: JsonPointer, value: object, wanted: list[str], text: str | None) -> str | None:
+    """What YAML made of the value, with the fix, when the file meant the other kind.
+
+    Never for a pack's config, whose values are free-form and may be secret.
+    """
+    if _in_config(path) or SECRET_KEY in path:
+        return None
+    if text is not None and "string" in wanted:
+        kind = "the boolean" if isinstance(value, bool) else "the number"
+        return f"{kind} {text}; quote it: {json.dumps(text)}"
+    if isinstance(value, str) and "boolean" in wanted and YAML_1_1_BOOL.match(value):
+        fix = "write it without quotes" if BOOL.match(value) else "write true or false"
+        return f'the string "{value}"; {fix}'
+    return None
 
 
 def _unknown_key(key: str, allowed: list[str]) -> str:

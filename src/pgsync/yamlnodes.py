@@ -11,12 +11,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from pgsync.errors import InputError, Location, Problem
 from pgsync.gcpause import gc_paused
-from pgsync.yamlparse import MAX_DEPTH, TOO_DEEP, compose, decode
+from pgsync.yamlparse import BOOL, FLOAT, INT, MAX_DEPTH, TOO_DEEP, compose, decode
 
 JsonPointer = tuple[str | int, ...]
 Position = tuple[int, int]
@@ -26,7 +25,9 @@ MAX_NODES = 5_000_000
 
 _CORE = "tag:yaml.org,2002:"
 _STR, _SEQ, _MAP, _MERGE = (_CORE + name for name in ("str", "seq", "map", "merge"))
-_CONSTRUCT = SafeConstructor()
+_BOOL, _INT, _FLOAT = (_CORE + name for name in ("bool", "int", "float"))
+_WRITTEN = frozenset({_BOOL, _INT, _FLOAT})
+"""The tags whose values the Document keeps the text of, for messages that quote it."""
 
 
 def _text(node: ScalarNode) -> Any:
@@ -40,37 +41,55 @@ def _null(node: ScalarNode) -> Any:
 # Integers beyond 2**53 and non-finite floats do not survive a JSON round trip through the
 # service (Go decodes config numbers as float64), so they are refused where they are written.
 _SAFE_INT = 2**53
+_NOT_FINITE = "infinity and NaN are not valid JSON"
+_BASES = {"0o": 8, "0x": 16}
 
 
 class _NotPortable(ValueError):
     """A number that is valid YAML but would not come back from the API unchanged."""
 
 
+# The text of an explicitly tagged scalar (`!!int 1_000`) is held to the same forms as a
+# plain one: what YAML 1.2's core schema reads as that type (see yamlparse.IMPLICIT).
+def _bool(node: ScalarNode) -> Any:
+    if BOOL.match(node.value) is None:
+        raise ValueError(node.value)
+    return node.value[0] in "tT"
+
+
 def _int(node: ScalarNode) -> Any:
-    value = _CONSTRUCT.construct_yaml_int(node)
+    text: str = node.value
+    if INT.match(text) is None:
+        raise ValueError(text)
+    base = _BASES.get(text[:2])
+    value = int(text) if base is None else int(text[2:], base)
     if abs(value) > _SAFE_INT:
         raise _NotPortable("integers beyond ±2^53 lose precision in JSON")
     return value
 
 
 def _float(node: ScalarNode) -> Any:
-    value = _CONSTRUCT.construct_yaml_float(node)
+    text: str = node.value
+    if FLOAT.match(text) is None:
+        raise ValueError(text)
+    # Python's float() does not read YAML's `.inf`; `1e999` is infinite all the same.
+    value = math.inf if text[-3:].lower() in ("inf", "nan") else float(text)
     if not math.isfinite(value):
-        raise _NotPortable("infinity and NaN are not valid JSON")
+        raise _NotPortable(_NOT_FINITE)
     return int(value) if value.is_integer() and abs(value) <= _SAFE_INT else value
 
 
-# Only JSON's kinds of value. Timestamps, `=` and a `<<` outside key position stay the text
-# that was written (an unquoted 2024-01-01 is a string, not a date).
+# Only JSON's kinds of value. An explicit `!!timestamp` or `!!value` and a `<<` outside key
+# position stay the text that was written (a plain 2024-01-01 is a string: see yamlparse).
 _SCALARS: dict[str, Callable[[ScalarNode], Any]] = {
     _STR: _text,
     _CORE + "timestamp": _text,
     _CORE + "value": _text,
     _MERGE: _text,
     _CORE + "null": _null,
-    _CORE + "bool": _CONSTRUCT.construct_yaml_bool,
-    _CORE + "int": _int,
-    _CORE + "float": _float,
+    _BOOL: _bool,
+    _INT: _int,
+    _FLOAT: _float,
 }
 
 
@@ -85,6 +104,8 @@ class Document:
     """Where the value at each path starts."""
     keys: Mapping[JsonPointer, Position]
     """Where the mapping key that leads to each path is written."""
+    written: Mapping[JsonPointer, str]
+    """The text of each value read as a boolean or a number, as written (`2.10`, not 2.1)."""
 
     def at(self, path: JsonPointer) -> Location:
         """Where the value at `path` starts, or else its nearest recorded ancestor."""
@@ -118,13 +139,13 @@ def load_yaml(data: bytes, file: str) -> Document:
 def _convert(text: str, file: str) -> Document:
     root = compose(text, file)
     if root is None:
-        return Document(file, None, (), {}, {})
+        return Document(file, None, (), {}, {}, {})
     if "&" in text or "<<" in text:
         _check_graph(root, file)
     walker = _Walker(file, merges="<<" in text)
     value = walker.value(root, ())
     walker.values[()] = _position(root)
-    return Document(file, value, tuple(walker.problems), walker.values, walker.keys)
+    return Document(file, value, tuple(walker.problems), walker.values, walker.keys, walker.written)
 
 
 def _position(node: Node) -> Position:
@@ -184,12 +205,13 @@ class _Walker:
         self.merges = merges
         self.values: dict[JsonPointer, Position] = {}
         self.keys: dict[JsonPointer, Position] = {}
+        self.written: dict[JsonPointer, str] = {}
         self.problems: list[Problem] = []
         self.merged: dict[int, int] = {}
 
     def value(self, node: Node, path: JsonPointer) -> Any:
         if isinstance(node, ScalarNode):
-            return self._scalar(node)
+            return self._scalar(node, path)
         if len(path) >= MAX_DEPTH:
             raise InputError(_problem(self.file, node, TOO_DEEP))
         if isinstance(node, SequenceNode):
@@ -200,13 +222,13 @@ class _Walker:
             self._unsupported(node)
         return self._mapping(node, path)
 
-    def _scalar(self, node: ScalarNode) -> Any:
+    def _scalar(self, node: ScalarNode, path: JsonPointer) -> Any:
         build = _SCALARS.get(node.tag)
         if build is None:
             self._unsupported(node)
             return node.value
         try:
-            return build(node)
+            value = build(node)
         except _NotPortable as err:
             message = f"number not allowed: {err}"
             self.problems.append(_problem(self.file, node, message))
@@ -216,6 +238,9 @@ class _Walker:
             message = f"not a valid {_short(node.tag)}"
             self.problems.append(_problem(self.file, node, message))
             return node.value
+        if node.tag in _WRITTEN:
+            self.written[path] = node.value
+        return value
 
     def _unsupported(self, node: Node) -> None:
         message = (

@@ -10,7 +10,52 @@ from yaml.nodes import Node
 
 from pgsync.errors import InputError, Location, Problem
 
-LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_CORE = "tag:yaml.org,2002:"
+
+# Plain scalars are read by YAML 1.2's core schema, as JSON Schema tools and editors
+# (yaml-language-server) read these files, not by PyYAML's YAML 1.1 rules: only true/false
+# in three spellings are booleans, so `yes`, `no`, `on`, `off`, `y` and `n` are strings. Numbers
+# follow the same schema for one rule throughout: `017` is 17, `0o17` is 15 and `1e3` is 1000,
+# while 1.1's `1_000`, `0b101` and sexagesimal `1:20` are strings. Dates are strings as well.
+# The one 1.1 type kept is the merge key `<<`, which files use with anchors.
+BOOL = re.compile(r"(?:true|True|TRUE|false|False|FALSE)\Z")
+INT = re.compile(r"(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)\Z")
+FLOAT = re.compile(
+    r"(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))\Z"
+)
+NULL = re.compile(r"(?:~|null|Null|NULL|)\Z")
+YAML_1_1_BOOL = re.compile(
+    r"(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)\Z"
+)
+"""What YAML 1.1 reads as a boolean, and so many tools still do (PyYAML leaves out y and n)."""
+_MERGE = re.compile(r"<<\Z")
+
+IMPLICIT: tuple[tuple[str, re.Pattern[str], list[str]], ...] = (
+    (_CORE + "bool", BOOL, list("tTfF")),
+    # Before float: `12` matches both and is an integer.
+    (_CORE + "int", INT, list("-+0123456789")),
+    (_CORE + "float", FLOAT, list("-+.0123456789")),
+    (_CORE + "null", NULL, ["~", "n", "N", ""]),
+    (_CORE + "merge", _MERGE, ["<"]),
+)
+"""Each implicit type: its tag, the whole text it matches, and the characters it may start with."""
+
+
+def core_schema(base: Any) -> Any:
+    """A subclass of the PyYAML loader `base` that resolves plain scalars by IMPLICIT.
+
+    The resolver is where both of PyYAML's parsers (libyaml's and the Python one) ask what
+    a plain scalar is, so this costs nothing per node beyond what PyYAML's own rules cost.
+    """
+    loader: Any = type(f"Core{base.__name__}", (base,), {"yaml_implicit_resolvers": {}})
+    for tag, pattern, first in IMPLICIT:
+        loader.add_implicit_resolver(tag, pattern, first)
+    return loader
+
+
+PURE_LOADER: Any = core_schema(yaml.SafeLoader)
+LOADER: Any = core_schema(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 """libyaml's parser when PyYAML was built with it: several times faster."""
 
 MAX_DEPTH = 100
