@@ -441,13 +441,45 @@ def test_saved_plan_that_is_not_a_plan_is_refused_cleanly(
     assert emulator.writes() == []
 
 
-def test_unwritable_out_file_is_an_error_not_a_traceback(
+def test_plan_out_in_a_missing_directory_creates_it(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     out = tmp_path / "missing-dir" / "plan.json"
     result = pgsync(emulator, "plan", write(tmp_path, THREE_GROUPS), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["summary"]["create"] == 3
+
+
+def test_saved_plan_refused_for_a_changed_file_names_the_file(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    first = write(tmp_path, THREE_GROUPS, "a.yaml")
+    second = write(tmp_path, "organization: acme\npolicyGroups: []\n", "b.yaml")
+    out = tmp_path / "plan.json"
+    assert pgsync(emulator, "plan", first, second, "--out", str(out)).exit_code == 0
+    write(tmp_path, THREE_GROUPS.replace("web/dev", "svc/s001"), "a.yaml")
+    emulator.clear_requests()
+    result = pgsync(emulator, "apply", first, second, "--yes", "--plan", str(out))
     assert result.exit_code == 1
-    assert f"error: cannot write {out}: No such file or directory" in result.output
+    assert result.stderr == (
+        "error: the saved plan is stale:\n"
+        "  the input files differ from the ones the plan was made from:\n"
+        f"      {first}: changed since the plan was made\n"
+    )
+    assert emulator.requests == []
+
+
+def test_saved_plan_refused_for_other_files_names_them(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    planned = write(tmp_path, THREE_GROUPS, "a.yaml")
+    out = tmp_path / "plan.json"
+    assert pgsync(emulator, "plan", planned, "--out", str(out)).exit_code == 0
+    other = write(tmp_path, THREE_GROUPS.replace("web/dev", "svc/s001"), "other.yaml")
+    result = pgsync(emulator, "apply", other, "--yes", "--plan", str(out))
+    assert result.exit_code == 1
+    assert f"      {other}: not read for the plan\n" in result.stderr
+    assert f"      {planned}: read for the plan, not given now\n" in result.stderr
 
 
 def test_saved_plan_rereads_only_the_groups_it_touches(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from click.testing import CliRunner, Result
 
@@ -230,13 +231,27 @@ def test_token_is_required_off_loopback() -> None:
     )
 
 
-def test_out_in_a_missing_directory_is_a_clean_error(
+def test_out_in_a_directory_of_a_fresh_repository_creates_the_directory(
+    emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = import_(emulator, "--org", "acme", "--out", "policygroups/acme.yaml")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "policygroups" / "acme.yaml").read_text().startswith(SCHEMA_COMMENT)
+
+
+def test_out_under_a_file_is_refused_before_any_request(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
-    out = tmp_path / "missing" / "groups.yaml"
+    (tmp_path / "policygroups").write_text("")
+    out = tmp_path / "policygroups" / "acme.yaml"
     result = import_(emulator, "--org", "acme", "--out", str(out))
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"error: cannot write {out}: ")
+    assert result.stderr == (
+        f"error: cannot write {out}: {tmp_path / 'policygroups'} is not a directory;"
+        " give --out another path\n"
+    )
+    assert emulator.requests == []
 
 
 def test_help_explains_the_round_trip() -> None:

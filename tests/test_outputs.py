@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from pgsync.cli import cli
 from pgsync.emulator import EmulatorServer
 from pgsync.files import RefusedFile, StagedFile, open_append, replace_file
 from test_cli_e2e import THREE_GROUPS, write
+from test_input_files import without_file_permission_override
 
 PLAN_START = '{\n  "formatVersion": 1,'
 
@@ -33,7 +36,10 @@ def test_plan_out_onto_a_fifo_is_refused_and_the_fifo_stays(
     os.mkfifo(fifo)
     result = plan_to(emulator, tmp_path, fifo)
     assert result.exit_code == 1
-    assert result.stderr == f"error: cannot write {fifo}: not a regular file (a FIFO)\n"
+    assert result.stderr == (
+        f"error: cannot write {fifo}: not a regular file (a FIFO); give --out another path\n"
+    )
+    assert emulator.requests == []
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["groups.yaml", "plan.json"]
 
@@ -45,7 +51,7 @@ def test_plan_out_through_a_link_to_a_device_is_refused_and_the_link_stays(
     link.symlink_to("/dev/null")
     result = plan_to(emulator, tmp_path, link)
     assert result.exit_code == 1
-    message = "a symbolic link to a file outside its directory"
+    message = "a symbolic link to a file outside its directory; give --out another path"
     assert result.stderr == f"error: cannot write {link}: {message}\n"
     assert os.readlink(link) == "/dev/null"
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
@@ -159,12 +165,14 @@ def test_import_out_onto_a_fifo_is_refused_before_anything_is_written(
     os.mkfifo(fifo)
     result = pgsync(emulator, "import", "--org", "acme", "--out", str(fifo))
     assert result.exit_code == 1
-    assert result.stderr == f"error: cannot write {fifo}: not a regular file (a FIFO)\n"
+    assert result.stderr == (
+        f"error: cannot write {fifo}: not a regular file (a FIFO); give --out another path\n"
+    )
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["groups.yaml"]
 
 
-def test_journal_on_a_device_is_refused_before_the_first_write(
+def test_journal_on_a_device_is_refused_before_any_request(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     result = pgsync(
@@ -172,9 +180,10 @@ def test_journal_on_a_device_is_refused_before_the_first_write(
     )
     assert result.exit_code == 1
     assert result.stderr == (
-        "error: cannot open journal /dev/null: not a regular file (a character device)\n"
+        "error: cannot write /dev/null: not a regular file (a character device);"
+        " give --journal another path\n"
     )
-    assert emulator.writes() == []
+    assert emulator.requests == []
 
 
 def test_journal_through_a_link_out_of_its_directory_is_refused(
@@ -219,3 +228,99 @@ def test_appending_creates_a_missing_file_and_keeps_what_was_there(tmp_path: Pat
         with open_append(target) as stream:
             stream.write(line)
     assert target.read_text() == "one\ntwo\n"
+
+
+# --- outputs checked, and their directories made, before any request -----------------------
+
+
+def test_plan_out_in_missing_directories_creates_them_and_saves_the_plan(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    out = tmp_path / "plans" / "pr-7" / "plan.json"
+    assert plan_to(emulator, tmp_path, out).exit_code == 0
+    assert out.read_text().startswith(PLAN_START)
+
+
+def test_plan_out_under_a_file_is_refused_before_any_request(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    (tmp_path / "notes.txt").write_text("")
+    out = tmp_path / "notes.txt" / "plans" / "plan.json"
+    result = plan_to(emulator, tmp_path, out)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: cannot write {out}: {tmp_path / 'notes.txt'} is not a directory;"
+        " give --out another path\n"
+    )
+    assert emulator.requests == []
+
+
+def test_plan_out_naming_a_directory_is_refused_before_any_request(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    (tmp_path / "plans").mkdir()
+    result = plan_to(emulator, tmp_path, tmp_path / "plans")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: cannot write {tmp_path / 'plans'}: it names a directory;"
+        " give --out the path of a file in it\n"
+    )
+    assert emulator.requests == []
+
+
+def test_plan_out_ending_in_a_slash_is_refused_and_creates_nothing(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    result = plan_to(emulator, tmp_path, f"{tmp_path}/plans/")
+    assert result.exit_code == 1
+    assert "it names a directory" in result.stderr
+    assert not (tmp_path / "plans").exists()
+    assert emulator.requests == []
+
+
+def test_plan_out_onto_its_own_input_file_is_refused_and_the_file_kept(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    path = write(tmp_path, THREE_GROUPS)
+    result = pgsync(emulator, "plan", path, "--out", path)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: cannot write {path}: it is a desired-state file read by this command;"
+        " give --out another path\n"
+    )
+    assert Path(path).read_text() == THREE_GROUPS
+    assert emulator.requests == []
+
+
+def test_plan_out_in_a_directory_without_write_permission_is_refused_before_any_request(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    out = locked / "plan.json"
+    command = [sys.executable, "-m", "pgsync", "plan", write(tmp_path, THREE_GROUPS)]
+    command += ["--out", str(out), "--api-url", emulator.url]
+    done = subprocess.run(
+        without_file_permission_override() + command, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == (
+        f"error: cannot write {out}: Permission denied; give --out another path\n"
+    )
+    assert emulator.requests == []
+
+
+def test_journal_under_a_file_is_refused_before_any_request(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    (tmp_path / "notes.txt").write_text("")
+    journal = tmp_path / "notes.txt" / "journal.jsonl"
+    path = write(tmp_path, THREE_GROUPS)
+    result = pgsync(emulator, "apply", path, "--yes", "--journal", str(journal))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: cannot write {journal}: {tmp_path / 'notes.txt'} is not a directory;"
+        " give --journal another path\n"
+    )
+    assert emulator.requests == []

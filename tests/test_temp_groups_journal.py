@@ -137,17 +137,19 @@ def test_pgsync_journal_takes_precedence_over_the_default_journal(
     )
 
 
-def test_plan_without_pgsync_journal_reads_the_default_journal_in_the_working_directory(
+def test_plan_without_pgsync_journal_reads_the_default_journal_that_apply_wrote(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("PGSYNC_JOURNAL")
-    monkeypatch.chdir(tmp_path)
-    config = tmp_path / "a.yaml"
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    monkeypatch.chdir(checkout)
+    config = checkout / "a.yaml"
     with EmulatorServer(fixture_from_dict(org_spec([LIVE_PROD]))) as server:
         interrupted_replace(server, config, rf"/{TEMP}/batch$")
         write(config, WITHOUT_PROD)
         planned = pgsync(server, "plan", str(config))
-    assert (tmp_path / "pgsync-journal.jsonl").is_file()
     assert f"- {TEMP}" in planned.output
 
 

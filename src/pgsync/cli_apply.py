@@ -12,13 +12,14 @@ from pgsync.apply import apply_plan
 from pgsync.cli_options import PATHS, Settings, common_options, reports_errors
 from pgsync.cli_workflow import (
     ALLOW,
-    DEFAULT_JOURNAL,
     JOURNAL_ENV,
     Planned,
     exit_if_blocked,
+    journal_path,
     judged,
     make_api,
     make_plan,
+    prepare_output,
     read_file,
     read_live,
 )
@@ -26,7 +27,8 @@ from pgsync.desired import load_desired
 from pgsync.diff import diff
 from pgsync.display import display_plan
 from pgsync.errors import Refused, StalePlan
-from pgsync.journal import Journal, last_run_report, own_temporaries, read_events
+from pgsync.journal import Journal, check_not_stdout, own_temporaries, resume_report
+from pgsync.model import DesiredState
 from pgsync.plan import build_plan
 from pgsync.render import render_text
 from pgsync.savedplan import input_reasons, parse_saved, restrict, stale_reasons, touched_names
@@ -45,21 +47,27 @@ from pgsync.scrub import shown, shown_line
 @ALLOW
 @click.option(
     "--journal",
-    "journal_path",
+    "journal_option",
     envvar=JOURNAL_ENV,
-    default=DEFAULT_JOURNAL,
-    show_default=True,
     type=click.Path(dir_okay=False),
     help=(
         "Append each step (intended, sent, confirmed) to this JSONL file (env PGSYNC_JOURNAL);"
-        " the temporary groups it shows this checkout made may be rolled back."
+        " the temporary groups it shows this checkout made may be rolled back. Default: one"
+        " file per organization and working directory in $RUNNER_TEMP/pgsync in GitHub"
+        " Actions, else in $XDG_STATE_HOME/pgsync or ~/.local/state/pgsync."
     ),
 )
 @click.option(
     "--resume",
     "resume_path",
+    is_flag=False,
+    flag_value="",
+    metavar="[FILE]",
     type=click.Path(dir_okay=False),
-    help="First report what the last run in this journal did (e.g. one that crashed).",
+    help=(
+        "First report what the last run in this journal (without FILE: the --journal one)"
+        " did, e.g. one that crashed; no journal means it wrote nothing."
+    ),
 )
 @common_options
 @reports_errors
@@ -69,7 +77,7 @@ def apply(
     yes: bool,
     plan_file: str | None,
     allow: tuple[str, ...],
-    journal_path: str,
+    journal_option: str | None,
     resume_path: str | None,
     settings: Settings,
 ) -> None:
@@ -84,10 +92,19 @@ def apply(
     on a terminal unless --yes; without a terminal and without --yes it refuses.
     """
     if resume_path:
-        click.echo(shown(last_run_report(read_events(resume_path))))
-        click.echo()
-    planned = _saved(paths, plan_file, settings, allow, journal_path) if plan_file else None
-    planned = planned or make_plan(paths, settings, allow, journal_path)
+        # A journal named outright is reported first, even if the files no longer load.
+        _report(resume_path)
+    desired = load_desired(paths)
+    journal_file = journal_path(journal_option, desired.organization)
+    check_not_stdout(journal_file)
+    prepare_output(journal_file, "--journal", desired.inputs)
+    if resume_path == "":
+        _report(journal_file)
+    planned = (
+        _saved(desired, plan_file, settings, allow, journal_file)
+        if plan_file
+        else make_plan(desired, settings, allow, journal_file)
+    )
     result = planned.plan
     click.echo(
         shown(render_text(display_plan(result), color=settings.color), colors=settings.color),
@@ -98,7 +115,7 @@ def apply(
         return
     _confirm(yes)
     started = time.monotonic()
-    journal = Journal(journal_path)
+    journal = Journal(journal_file)
     try:
         report = apply_plan(
             result,
@@ -110,18 +127,22 @@ def apply(
         )
     finally:
         journal.close()
-    click.echo(
-        f"Apply complete: {len(report.outcomes)} groups changed with {report.writes} write "
-        f"requests, all verified ({time.monotonic() - started:.1f}s)."
-    )
+    click.echo(report.completed(time.monotonic() - started))
+
+
+def _report(journal: str) -> None:
+    # A missing journal is reported, not an error (exit 1 is for errors, §3): it means the
+    # run being resumed sent no write, and the apply that follows starts from what is live.
+    click.echo(shown(resume_report(journal)))
+    click.echo()
 
 
 def _saved(
-    paths: tuple[str, ...],
+    desired: DesiredState,
     plan_file: str,
     settings: Settings,
     allow: tuple[str, ...],
-    journal_path: str,
+    journal: str,
 ) -> Planned:
     """The saved plan, re-checked: same input files, and the groups it touches unchanged.
 
@@ -129,7 +150,6 @@ def _saved(
     others where a change could leave a stack unprotected).
     """
     saved = parse_saved(read_file(plan_file), plan_file)
-    desired = load_desired(paths)
     reasons = input_reasons(saved, desired)
     if reasons:
         raise StalePlan(reasons)
@@ -137,7 +157,7 @@ def _saved(
     scope = restrict(desired, touched)
     api = make_api(settings, desired.organization)
     live = read_live(api, scope, touched)
-    own = own_temporaries(journal_path, desired.organization)
+    own = own_temporaries(journal, desired.organization)
     fresh = build_plan(desired.organization, diff(scope, live, own), desired.inputs)
     reasons = stale_reasons(saved, fresh, __version__)
     if reasons:

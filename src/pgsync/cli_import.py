@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from pgsync.cli_options import Settings, common_options, reports_errors
-from pgsync.cli_workflow import make_api
+from pgsync.cli_workflow import make_api, prepare_output
 from pgsync.console import Progress
 from pgsync.desired import load_desired
 from pgsync.diff import diff
@@ -35,8 +35,11 @@ if TYPE_CHECKING:
 @click.option("--org", "organization", required=True, help="The organization to import.")
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False),
-    help="Write the file here (atomically; '-' is stdout) instead of to stdout.",
+    type=click.Path(),
+    help=(
+        "Write the file here (atomically, creating its directory if need be; '-' is stdout)"
+        " instead of to stdout."
+    ),
 )
 @common_options
 @reports_errors
@@ -58,6 +61,8 @@ def import_command(organization: str, out: str | None, settings: Settings) -> No
     _check_organization(organization)
     if out == STDOUT:
         out = None
+    if out is not None:
+        prepare_output(out, "--out")
     live = _read_everything(make_api(settings, organization))
     text = export_yaml(live)
     placeholders: list[Placeholder] = []

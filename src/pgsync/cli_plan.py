@@ -7,13 +7,28 @@ import sys
 import click
 
 from pgsync.cli_options import PATHS, Settings, common_options, reports_errors
-from pgsync.cli_workflow import ALLOW, EXIT_CHANGES, FORMAT, exit_if_blocked, make_plan, show_plan
+from pgsync.cli_workflow import (
+    ALLOW,
+    EXIT_CHANGES,
+    FORMAT,
+    exit_if_blocked,
+    journal_path,
+    make_plan,
+    prepare_output,
+    show_plan,
+)
+from pgsync.desired import load_desired
+from pgsync.files import STDOUT
 
 
 @click.command()
 @PATHS
 @FORMAT
-@click.option("--out", type=click.Path(dir_okay=False), help="Also save the JSON plan here.")
+@click.option(
+    "--out",
+    type=click.Path(),
+    help="Also save the JSON plan here ('-': stdout), creating its directory if need be.",
+)
 @ALLOW
 @click.option(
     "--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none."
@@ -33,7 +48,11 @@ def plan(
 
     Save the plan with --out and apply exactly it later with `apply --plan`.
     """
-    result = make_plan(paths, settings, allow).plan
+    desired = load_desired(paths)
+    if out and out != STDOUT:
+        prepare_output(out, "--out", desired.inputs)
+    journal = journal_path(None, desired.organization)
+    result = make_plan(desired, settings, allow, journal).plan
     show_plan(result, fmt, out, settings)
     exit_if_blocked(result)
     if detailed_exitcode and result.has_changes:

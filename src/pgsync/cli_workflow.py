@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,11 +16,10 @@ from pgsync import __version__
 from pgsync.accesstoken import TOKEN_ENV
 from pgsync.cli_options import Settings
 from pgsync.console import Progress
-from pgsync.desired import load_desired
 from pgsync.diff import diff
 from pgsync.display import display_plan
 from pgsync.errors import PgsyncError
-from pgsync.files import STDOUT, input_limit, read_input, replace_file
+from pgsync.files import STDOUT, check_writable, input_limit, read_input, replace_file
 from pgsync.gcpause import gc_paused
 from pgsync.github import (
     STEP_SUMMARY_CAP,
@@ -29,9 +28,9 @@ from pgsync.github import (
     plan_outputs,
     write_outputs,
 )
-from pgsync.journal import own_temporaries
+from pgsync.journal import default_journal, own_temporaries
 from pgsync.markdown import render_markdown
-from pgsync.model import DesiredState, LiveState
+from pgsync.model import DesiredState, InputFile, LiveState
 from pgsync.plan import Plan, build_plan
 from pgsync.render import Kind, render_json, render_text
 from pgsync.safety import could_unprotect, evaluate
@@ -40,7 +39,6 @@ from pgsync.scrub import escape, remember_live, shown, shown_json
 if TYPE_CHECKING:
     from pgsync.api import PolicyGroupsApi
 
-DEFAULT_JOURNAL = "pgsync-journal.jsonl"
 JOURNAL_ENV = "PGSYNC_JOURNAL"
 EXIT_CHANGES = 2
 EXIT_BLOCKED = 3
@@ -97,25 +95,25 @@ class Planned:
     api: PolicyGroupsApi
 
 
-def journal_path(path: str | None = None) -> str:
-    """The apply journal: `path`, else $PGSYNC_JOURNAL, else the default in the working dir."""
-    return path or os.environ.get(JOURNAL_ENV) or DEFAULT_JOURNAL
+def journal_path(given: str | None, organization: str) -> str:
+    """The apply journal: `given`, else $PGSYNC_JOURNAL, else journal.default_journal."""
+    chosen = given or os.environ.get(JOURNAL_ENV)
+    return chosen or str(default_journal(organization, os.environ, Path.cwd()))
 
 
 def make_plan(
-    paths: tuple[str, ...],
+    desired: DesiredState,
     settings: Settings,
-    allow: tuple[str, ...] = (),
-    journal: str | None = None,
+    allow: tuple[str, ...],
+    journal: str,
 ) -> Planned:
-    """Load, read live state, diff, plan, and judge the plan by the safety rules.
+    """Read live state, diff, plan, and judge the plan by the safety rules.
 
-    The journal (`journal_path(journal)`) tells which temporary groups this checkout made.
+    The journal at `journal` tells which temporary groups this checkout made.
     """
-    desired = load_desired(paths)
     api = make_api(settings, desired.organization)
     live = read_live(api, desired, coverage=True)
-    own = own_temporaries(journal_path(journal), desired.organization)
+    own = own_temporaries(journal, desired.organization)
     with gc_paused():
         verdicts = diff(desired, live, own)
         result = build_plan(desired.organization, verdicts, desired.inputs, live.coverage)
@@ -151,6 +149,55 @@ ALLOW = click.option(
     metavar="ID",
     help="Acknowledge the safety finding ID printed in the plan (repeatable).",
 )
+
+
+def prepare_output(path: str, option: str, inputs: Iterable[InputFile] = ()) -> None:
+    """Before any request: check that `path` can be written, creating its directory.
+
+    An output that cannot be written fails the command before the organization is read,
+    not after. `inputs` are the desired-state files, which an output must not replace.
+    """
+    target = Path(path)
+    if path.endswith(os.sep) or target.is_dir():
+        raise PgsyncError(
+            f"cannot write {path}: it names a directory; give {option} the path of a file in it"
+        )
+    if any(_same_file(target, Path(f.path)) for f in inputs):
+        raise PgsyncError(
+            f"cannot write {path}: it is a desired-state file read by this command;"
+            f" give {option} another path"
+        )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        blocker = _not_a_directory(target.parent)
+        reason = (
+            f"{blocker} is not a directory"
+            if blocker is not None
+            else f"cannot create {target.parent}: {error.strerror}"
+        )
+        raise PgsyncError(f"cannot write {path}: {reason}; give {option} another path") from None
+    try:
+        check_writable(target)
+    except OSError as error:
+        raise PgsyncError(
+            f"cannot write {path}: {error.strerror}; give {option} another path"
+        ) from None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _not_a_directory(directory: Path) -> Path | None:
+    """The first of `directory` and the directories above it that exists and is no directory."""
+    for candidate in (*reversed(directory.parents), directory):
+        if candidate.exists() and not candidate.is_dir():
+            return candidate
+    return None
 
 
 def write_file(path: str, text: str) -> None:

@@ -118,6 +118,17 @@ def write_target(path: Path) -> Path:
     return path
 
 
+def check_writable(target: str | Path) -> None:
+    """Raise OSError unless a file could be written at `target` now, in its existing directory.
+
+    What `StagedFile` refuses is refused here too, and a directory where no file can be
+    created (permissions, a read-only file system) is found by creating one and removing it.
+    """
+    fd, temp = _exclusive_temp(write_target(Path(target)))
+    os.close(fd)
+    temp.unlink()
+
+
 class StagedFile:
     """`text` in a new temporary file beside `target`, until `commit()` renames it into place.
 

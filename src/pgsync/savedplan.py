@@ -27,6 +27,7 @@ def parse_saved(text: str, source: str) -> dict[str, Any]:
         not isinstance(groups, list)
         or not all(isinstance(g, dict) and isinstance(g.get("name"), str) for g in groups)
         or not isinstance(files, dict)
+        or not all(isinstance(digest, str) for digest in files.values())
     ):
         raise PgsyncError(f"{source}: not a pgsync plan (expected the JSON of `plan --out`)")
     result: dict[str, Any] = saved
@@ -43,9 +44,33 @@ def input_reasons(saved: Mapping[str, Any], desired: DesiredState) -> list[str]:
             f"the files name {desired.organization!r}"
         ]
     # Bound to content, not paths: the same files checked out elsewhere still match.
-    if sorted(saved["inputs"]["files"].values()) != sorted(f.sha256 for f in desired.inputs):
-        return ["the input files differ from the ones the plan was made from"]
+    planned: Mapping[str, str] = saved["inputs"]["files"]
+    if sorted(planned.values()) != sorted(f.sha256 for f in desired.inputs):
+        return [
+            "the input files differ from the ones the plan was made from:",
+            *_file_lines(planned, desired),
+        ]
     return []
+
+
+def _file_lines(planned: Mapping[str, str], desired: DesiredState) -> list[str]:
+    """Each file whose content the plan was not made from, and each one it was made from
+    that is not given now, by name."""
+    before = set(planned.values())
+    now = {f.sha256 for f in desired.inputs}
+    given = {f.path for f in desired.inputs}
+    lines = [
+        f"    {f.path}: "
+        + ("changed since the plan was made" if f.path in planned else "not read for the plan")
+        for f in desired.inputs
+        if f.sha256 not in before
+    ]
+    lines += [
+        f"    {path}: read for the plan, not given now"
+        for path, digest in planned.items()
+        if digest not in now and path not in given
+    ]
+    return lines
 
 
 def touched_names(saved: Mapping[str, Any]) -> frozenset[str]:
