@@ -127,7 +127,10 @@ def apply(
         )
     finally:
         journal.close()
-    click.echo(report.completed(time.monotonic() - started))
+    click.echo(
+        f"Apply complete: {len(report.outcomes)} groups changed with {report.writes} write "
+        f"requests, all verified ({time.monotonic() - started:.1f}s)."
+    )
 
 
 def _report(journal: str) -> None:
