@@ -80,8 +80,15 @@ class _Commands(MutableMapping[str, click.Command]):
 
 
 class _Group(click.Group):
-    """Commands loaded when used; usage errors exit 1, not click's 2: in the contract 2 means
-    "changes pending" (§3)."""
+    """Commands loaded when used; no arguments print the help and exit 0; usage errors exit 1,
+    not click's 2: in the contract 2 means "changes pending" (§3)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Asking for nothing is asking what there is (click 8.2 and later call it an error).
+        if not args and not ctx.resilient_parsing:
+            click.echo(ctx.get_help(), color=ctx.color)
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The commands with their summaries from COMMANDS, as click lists them, none imported."""
