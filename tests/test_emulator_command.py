@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 DATA = Path(__file__).parent / "data" / "emulator"
+README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 
 
 def emulator_process(*args: str) -> list[str]:
@@ -154,3 +155,15 @@ def test_the_banner_says_the_token_option_is_wanted_and_never_shows_it() -> None
         "; current API; token required (set PULUMI_ACCESS_TOKEN to the --token value)"
     )
     assert "s3cret-emulator-token" not in "\n".join(lines)
+
+
+def test_the_readme_shows_the_banner_as_the_emulator_prints_it() -> None:
+    first = banner()[0]
+    url = first.split(" at ")[1].split(";")[0]
+    assert f"\n{first.replace(url, 'http://127.0.0.1:8080')}\n" in README
+
+
+def test_the_readme_shows_the_busy_port_error_as_the_emulator_prints_it(busy_port: int) -> None:
+    error = failed_start("--port", str(busy_port)).stderr.strip()
+    documented = " ".join(README.split())
+    assert error.replace(str(busy_port), "8080") in documented.replace("`", "")
