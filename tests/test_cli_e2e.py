@@ -405,7 +405,7 @@ def test_failure_stops_apply_and_reports_done_failed_and_not_attempted(
     assert "  done          create  cloud" in lines
     assert (
         "  failed        create  production: PATCH /api/orgs/acme/policygroups/production/batch:"
-        " HTTP 400: Bad Request: nope (after 1 successful request(s) for it)" in lines
+        " HTTP 400: Bad Request: nope (after 1 successful request for it)" in lines
     )
     assert "  not attempted create  staging" in lines
     assert emulator.group("acme", "staging") is None

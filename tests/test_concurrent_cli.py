@@ -153,7 +153,7 @@ def test_edit_of_a_list_pgsync_owns_is_kept_and_reported_not_fought(tmp_path: Pa
     # pgsync sends single adds and removes, never a whole list: the CLI's stack stays, and
     # the read-back says the group is not yet as declared instead of removing it blindly.
     assert kept == {"web/prod", "web/dev", "payments/prod"}
-    assert "needs 1 change(s): removeStack payments/prod" in str(raised.value)
+    assert "needs 1 change: removeStack payments/prod" in str(raised.value)
 
 
 def test_an_edit_that_reverts_pgsyncs_write_is_caught_by_the_read_back(tmp_path: Path) -> None:
@@ -170,4 +170,4 @@ def test_an_edit_that_reverts_pgsyncs_write_is_caught_by_the_read_back(tmp_path:
         api.client.close()
     # The CLI's stale whole list undid pgsync's add: apply does not claim success.
     assert kept == {"web/prod", "payments/prod"}
-    assert "read-back still needs 2 change(s)" in str(raised.value)
+    assert "read-back still needs 2 changes" in str(raised.value)

@@ -185,7 +185,7 @@ def test_an_empty_list_removes_the_live_rule(tmp_path: Path) -> None:
     assert "3 stacks it matches stay only if listed" in planned.output
     # The stacks the rule brought in would be in no group any more: a reviewer must agree.
     assert planned.exit_code == 3
-    assert "✗ blocked unprotected:g: leave-groups: 3 stack(s)/account(s)" in planned.output
+    assert "✗ blocked unprotected:g: leave-groups: 3 stacks leave every" in planned.output
     assert applied.exit_code == 0, applied.output
     assert bodies == [[{"removeStackMatchRule": True}]]
     assert group is not None and "stackMatchRule" not in group
@@ -384,6 +384,6 @@ def test_pruning_a_group_counts_the_stacks_its_rule_held(tmp_path: Path) -> None
         planned = pgsync(server, "plan", path, "--allow", "delete:ruled")
     assert planned.exit_code == 3, planned.output
     assert (
-        "✗ blocked unprotected:ruled: leave-groups: 3 stack(s)/account(s) leave every non-default"
+        "✗ blocked unprotected:ruled: leave-groups: 3 stacks leave every non-default"
         " group (data/prod, payments/prod, web/prod)"
     ) in planned.output

@@ -26,9 +26,7 @@ def test_removing_a_mandatory_pack_from_a_group_with_members_is_blocked() -> Non
     current = live(live_group("prod", stacks=stacks("web/prod"), packs=MANDATORY))
     found = findings(state(desired_group("prod", packs=())), current)
     assert found["mandatory-loss:prod:aws"].blocked
-    assert found["mandatory-loss:prod:aws"].reason == (
-        "1 stack(s)/account(s) lose mandatory 'aws' (web/prod)"
-    )
+    assert found["mandatory-loss:prod:aws"].reason == ("1 stack loses mandatory 'aws' (web/prod)")
 
 
 def test_downgrade_from_mandatory_to_advisory_is_blocked() -> None:
@@ -138,7 +136,7 @@ def test_removing_a_rule_that_alone_holds_stacks_is_flagged_leave_groups() -> No
     current = live(live_group("prod", stack_rule=ENV_PROD, rule_stacks=stacks("web/prod")))
     desired = state(desired_group("prod", stack_match=RuleSetting(None)))
     assert findings(desired, current)["unprotected:prod"].reason == (
-        "1 stack(s)/account(s) leave every non-default group (web/prod)"
+        "1 stack leaves every non-default group (web/prod)"
     )
 
 
@@ -162,7 +160,7 @@ def test_replacing_an_audit_group_by_a_preventative_one_lets_its_accounts_go() -
     desired = state(desired_group("cloud", None, "preventative"))
     found = findings(desired, current)
     assert found["unprotected:cloud"].reason == (
-        "1 stack(s)/account(s) leave every non-default group (aws-prod)"
+        "1 account leaves every non-default group (aws-prod)"
     )
     assert found["replace:cloud"].blocked
 

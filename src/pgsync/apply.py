@@ -17,6 +17,7 @@ from pgsync.model import LiveGroup, OrgCatalog
 from pgsync.plan import GroupPlan, Plan, Request, live_fingerprint, requests_for
 from pgsync.replace import needs_replace, temp_name
 from pgsync.scrub import escape
+from pgsync.wording import counted
 
 Status = Literal["done", "skipped", "failed", "not attempted"]
 Event = Callable[[str], None]
@@ -63,6 +64,13 @@ class ApplyReport:
         ]
         return "\n".join(lines)
 
+    def completed(self, seconds: float) -> str:
+        """The line that ends a successful apply."""
+        return (
+            f"Apply complete: {counted(len(self.outcomes), 'group')} changed with "
+            f"{counted(self.writes, 'write request')}, all verified ({seconds:.1f}s)."
+        )
+
 
 def apply_plan(
     plan: Plan,
@@ -101,7 +109,7 @@ def apply_plan(
         journal.record("end", ok=report.ok, writes=runner.writes)
     if not report.ok:
         raise ApplyFailed(
-            f"apply did not complete ({runner.writes} write requests sent):\n"
+            f"apply did not complete ({counted(runner.writes, 'write request')} sent):\n"
             + report.render()
             + "\nre-run plan to see what is left; apply again to converge"
         )
@@ -263,7 +271,7 @@ class _GroupWriter:
             self.runner.halted.set()
             detail = str(error)
             if self.succeeded:
-                detail += f" (after {self.succeeded} successful request(s) for it)"
+                detail += f" (after {counted(self.succeeded, 'successful request')} for it)"
             self.note("failed", error=detail)
             self.event(f"  ✗ {group.action} {escape(group.name)}: {escape(detail)}")
             return Outcome(group.name, group.action, "failed", detail)
@@ -307,7 +315,7 @@ class _GroupWriter:
                 requests = self._remaining()
                 self.event(
                     f"  ! {escape(group.name)}: {escape(str(error))}; "
-                    f"{len(requests)} request(s) still needed"
+                    f"{counted(len(requests), 'request')} still needed"
                 )
                 if not requests:
                     return
@@ -374,7 +382,7 @@ class _GroupWriter:
         ]
         if missing:
             raise WriteNotVerified(
-                f"the new group for '{escape(group.name)}' lacks {len(missing)} change(s) "
+                f"the new group for '{escape(group.name)}' lacks {counted(len(missing), 'change')} "
                 "(the old group was left in place)"
             )
 
@@ -404,5 +412,5 @@ class _GroupWriter:
             more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
             raise WriteNotVerified(
                 f"group '{escape(group.name)}': the API answered success but the read-back still "
-                f"needs {len(missing)} change(s): {listed}{more}"
+                f"needs {counted(len(missing), 'change')}: {listed}{more}"
             )

@@ -130,7 +130,7 @@ def cli() -> None:
     Try `pgsync demo` for the whole loop against the built-in emulator.
 
     Exit codes: 0 success (no changes), 1 error, 2 changes pending (--detailed-exitcode,
-    drift).
+    drift), 3 a change is blocked by a safety rule (plan, apply; apply then writes nothing).
     """
 
 

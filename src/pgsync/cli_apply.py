@@ -88,8 +88,11 @@ def apply(
     since the plan is skipped and reported (exit 1). At the first failure no further group
     is started (those under way finish) and it reports what was and was not applied;
     running apply again converges. A change blocked by a safety rule stops everything
-    before the first write (exit 3) unless acknowledged with --allow. Asks for confirmation
-    on a terminal unless --yes; without a terminal and without --yes it refuses.
+    before the first write unless acknowledged with --allow. Asks for confirmation on a
+    terminal unless --yes; without a terminal and without --yes it refuses.
+
+    Exit codes: 0 applied and verified (or nothing to change), 1 error, refusal, or a group
+    not applied, 3 a change is blocked by a safety rule (nothing written).
     """
     if resume_path:
         # A journal named outright is reported first, even if the files no longer load.
@@ -127,10 +130,7 @@ def apply(
         )
     finally:
         journal.close()
-    click.echo(
-        f"Apply complete: {len(report.outcomes)} groups changed with {report.writes} write "
-        f"requests, all verified ({time.monotonic() - started:.1f}s)."
-    )
+    click.echo(report.completed(time.monotonic() - started))
 
 
 def _report(journal: str) -> None:

@@ -47,6 +47,9 @@ def plan(
     """Show what apply would change: reads live state, writes nothing.
 
     Save the plan with --out and apply exactly it later with `apply --plan`.
+
+    Exit codes: 0 success, 1 error, 2 changes pending (only with --detailed-exitcode),
+    3 a change is blocked by a safety rule (acknowledge it with --allow ID).
     """
     desired = load_desired(paths)
     if out and out != STDOUT:

@@ -19,6 +19,7 @@ from pgsync.model import (
 )
 from pgsync.plan import Finding, GroupPlan, Plan
 from pgsync.replace import is_temporary
+from pgsync.wording import counted
 
 Member = str
 """`stack project/name` or `account name`: stacks and accounts in one namespace."""
@@ -166,16 +167,24 @@ def _enforcement_losses(plan: Plan, live: LiveState, settings: SafetySettings) -
     for key, (pack, members) in sorted(losses.items()):
         sample = ", ".join(m.split(" ", 1)[1] for m in sorted(members)[:3])
         more = f" and {len(members) - 3} more" if len(members) > 3 else ""
+        who = _counted_members(members)
+        one = len(members) == 1
         if pack:
-            reason = f"{len(members)} stack(s)/account(s) lose mandatory '{pack}' ({sample}{more})"
+            reason = f"{who} {'loses' if one else 'lose'} mandatory '{pack}' ({sample}{more})"
             rule = "mandatory-loss"
         else:
-            reason = (
-                f"{len(members)} stack(s)/account(s) leave every non-default group ({sample}{more})"
-            )
+            verb = "leaves" if one else "leave"
+            reason = f"{who} {verb} every non-default group ({sample}{more})"
             rule = "leave-groups"
         findings.append(Finding(key, rule, reason, over))
     return findings
+
+
+def _counted_members(members: set[str]) -> str:
+    """`2 stacks and 1 account`: members are "stack NAME" or "account NAME"."""
+    stacks = sum(1 for m in members if m.startswith("stack "))
+    counts = ((stacks, "stack"), (len(members) - stacks, "account"))
+    return " and ".join(counted(n, noun) for n, noun in counts if n)
 
 
 def _mandatory(packs: Iterable[AppliedPack | PackRef]) -> frozenset[str]:
