@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,13 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from pgsync import __version__, schema
+from pgsync.cli import cli
 from pgsync.importer import SCHEMA_URL
 from pgsync.model import ENFORCEMENT_LEVELS
 from pgsync.schema import PATTERN_MESSAGES, SchemaProblem, check, schema_text
@@ -80,6 +83,34 @@ def test_every_modeline_users_copy_names_the_schema_url(path: Path) -> None:
     named = re.findall(r"# yaml-language-server: \$schema=(\S+)", path.read_text("utf-8"))
     assert named
     assert set(named) == {SCHEMA_URL}
+
+
+def test_schema_out_writes_the_schema_creating_its_directory(tmp_path: Path) -> None:
+    out = tmp_path / "vendor" / "schemas" / "policygroups.schema.json"
+    result = CliRunner().invoke(cli, ["schema", "--out", str(out)])
+    assert (result.exit_code, result.output) == (0, "")
+    assert out.read_text(encoding="utf-8") == schema_text()
+
+
+def test_schema_out_replaces_an_older_copy_whole(tmp_path: Path) -> None:
+    out = tmp_path / "policygroups.schema.json"
+    out.write_text("{}", encoding="utf-8")
+    out.chmod(0o640)
+    assert CliRunner().invoke(cli, ["schema", "--out", str(out)]).exit_code == 0
+    assert out.read_text(encoding="utf-8") == schema_text()
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+def test_schema_out_dash_prints_the_schema() -> None:
+    result = CliRunner().invoke(cli, ["schema", "--out", "-"])
+    assert (result.exit_code, result.output) == (0, schema_text())
+
+
+def test_schema_out_naming_a_directory_fails_with_exit_1(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["schema", "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"error: cannot write {tmp_path}: it names a directory")
 
 
 def test_schema_is_valid_draft_2020_12_with_an_id() -> None:

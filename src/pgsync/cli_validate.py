@@ -7,6 +7,7 @@ import click
 from pgsync import __version__
 from pgsync.cli_options import PATHS, Settings, common_options, reports_errors
 from pgsync.desired import load_desired
+from pgsync.files import STDOUT
 from pgsync.schema import schema_text
 from pgsync.scrub import shown
 
@@ -42,7 +43,24 @@ def validate(paths: tuple[str, ...], live: bool, settings: Settings) -> None:
 
 
 @click.command()
+@click.option(
+    "--out",
+    metavar="FILE",
+    help="Write the schema to FILE (its directory created) instead of stdout; - is stdout.",
+)
 @click.version_option(__version__, prog_name="pgsync")
-def schema() -> None:
-    """Print the desired-state JSON Schema (for editors and other tools)."""
-    click.echo(schema_text(), nl=False)
+@reports_errors
+def schema(out: str | None) -> None:
+    """Print the desired-state JSON Schema (for editors and other tools).
+
+    With --out, write it to FILE instead, for repositories that keep a copy of it: whole or
+    not at all, creating FILE's directory if it is missing.
+    """
+    if out is None or out == STDOUT:
+        click.echo(schema_text(), nl=False)
+        return
+    # The file helpers only for --out: printing the schema imports neither.
+    from pgsync.cli_workflow import prepare_output, write_file  # noqa: PLC0415
+
+    prepare_output(out, "--out")
+    write_file(out, schema_text())
