@@ -11,6 +11,7 @@ import shlex
 import stat
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import esprima
 import pytest
 import yaml
 
+from pgsync import __version__
 from pgsync.cli import cli
 
 ROOT = Path(__file__).parent.parent
@@ -34,13 +36,16 @@ MATRIX_WORKFLOW = GITHUB / "multi-org-matrix.yml"
 WORKFLOWS = (PLAN_WORKFLOW, APPLY_WORKFLOW, DRIFT_WORKFLOW, MATRIX_WORKFLOW)
 INTEGRATION_FILES = (ACTION, HOOKS, *WORKFLOWS, GITLAB)
 README = ROOT / "README.md"
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+DISTRIBUTION = PYPROJECT["project"]["name"]
+REPOSITORY = "https://github.com/pgsync/pgsync"
+RELEASE_TAG = f"v{__version__}"
 
 ACTION_OUTPUTS = ("has_changes", "creates", "updates", "deletes", "plan_json", "exit_code")
 ACTION_INPUTS = {
     "command": "plan",
     "paths": "policygroups/",
     "working-directory": ".",
-    "version": "latest",
     "args": "",
 }
 
@@ -401,51 +406,106 @@ def test_action_refuses_args_with_unbalanced_quotes(action_run: ActionRun) -> No
     assert not action_run.record.exists()
 
 
-def run_install(tmp_path: Path, version: str) -> tuple[int, list[str]]:
-    """The action's install step, with a base Python whose venv's pip records what it installs."""
-    record = tmp_path / "pip.txt"
-    fake_pip = f'#!/bin/sh\nprintf "%s\\n" "$@" > "{record}"\n'
-    base_python = executable(
-        tmp_path / "base-python",
-        "#!/bin/sh\n"  # called as: base-python -m venv DIR
-        'mkdir -p "$3/bin"\n'
-        f"cat > \"$3/bin/python\" <<'EOF'\n{fake_pip}EOF\n"
-        'chmod +x "$3/bin/python"\n',
-    )
-    script = tmp_path / "install.sh"
-    script.write_text(action_step("install")["run"], encoding="utf-8")
-    env = {
-        **os.environ,
-        "PGSYNC_VERSION": version,
-        "PGSYNC_BASE_PYTHON": str(base_python),
-        "RUNNER_TEMP": str(tmp_path),
-        "RUNNER_OS": "Linux",
-        "GITHUB_ACTION_PATH": "/actions/pgsync",
-        "GITHUB_OUTPUT": str(tmp_path / "github_output"),
+def test_action_installs_its_own_checkout_and_nothing_else() -> None:
+    """No registry is asked for pgsync: the checkout is the ref that `uses:` pinned."""
+    script = action_step("install")["run"]
+    installs = [shell_words(line) for line in re.findall(r"pip install (.*)", script)]
+    assert installs == [["--quiet", "--disable-pip-version-check", "${GITHUB_ACTION_PATH}"]]
+
+
+def test_action_install_takes_no_input() -> None:
+    assert not any("inputs." in str(value) for value in action_step("install")["env"].values())
+
+
+@pytest.mark.parametrize("path", (*WORKFLOWS, README), ids=_ids((*WORKFLOWS, README)))
+def test_every_use_of_the_action_pins_this_release(path: Path) -> None:
+    pins = re.findall(r"pgsync/pgsync@(\S+)", path.read_text(encoding="utf-8"))
+    assert pins
+    assert set(pins) == {RELEASE_TAG}
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=_ids(WORKFLOWS))
+def test_every_use_of_the_action_passes_only_its_inputs(path: Path) -> None:
+    given = {
+        name
+        for step in workflow_steps(load(path))
+        if uses_this_action(step)
+        for name in step.get("with", {})
     }
-    result = subprocess.run(["bash", str(script)], env=env, capture_output=True, check=False)
-    installed = record.read_text(encoding="utf-8").splitlines() if record.exists() else []
-    return result.returncode, installed[-1:]
+    assert given <= set(ACTION_INPUTS)
 
 
-@pytest.mark.parametrize(
-    ("version", "requirement"),
-    [
-        ("latest", "pgsync"),
-        ("", "pgsync"),
-        ("0.1.0", "pgsync==0.1.0"),
-        ("~=0.1", "pgsync~=0.1"),
-        ("local", "/actions/pgsync"),
-    ],
-)
-def test_action_installs_the_requested_version(
-    tmp_path: Path, version: str, requirement: str
-) -> None:
-    assert run_install(tmp_path, version) == (0, [requirement])
+@pytest.mark.parametrize("path", (README, HOOKS), ids=_ids((README, HOOKS)))
+def test_pre_commit_examples_pin_this_release(path: Path) -> None:
+    revs = re.findall(r"^[#\s]*rev: (\S+)$", path.read_text(encoding="utf-8"), re.M)
+    assert revs
+    assert set(revs) == {RELEASE_TAG}
 
 
-def test_action_refuses_a_version_that_is_not_one(tmp_path: Path) -> None:
-    assert run_install(tmp_path, "--index-url=http://evil") == (1, [])
+# --- what installs pgsync, in every file ------------------------------------------------
+
+
+def tracked_text_files() -> Iterator[Path]:
+    listed = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True, text=True, check=True
+    ).stdout
+    for name in listed.split("\0"):
+        path = ROOT / name
+        if name and path.is_file() and not path.is_symlink():
+            yield path
+
+
+def requirement_names(text: str) -> list[str]:
+    """The name of each requirement that a `pip install` / `pipx install` in `text` gives."""
+    names = []
+    for found in re.finditer(r"\bpipx? install (.*)", text):
+        for word in shell_words(found[1]):
+            name = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", word)
+            if not word.startswith("-") and name:
+                names.append(name[0])
+    return names
+
+
+def test_no_file_installs_pgsync_by_its_bare_name() -> None:
+    """PyPI's `pgsync` is another program."""
+    found = [
+        (str(path.relative_to(ROOT)), name)
+        for path in tracked_text_files()
+        for name in requirement_names(path.read_text(encoding="utf-8", errors="replace"))
+        if name.lower() == "pgsync"
+    ]
+    assert found == []
+
+
+def test_the_bare_name_check_sees_the_forms_pip_accepts() -> None:
+    install = "install"  # spelled apart, so that the check does not find this file's samples
+    lines = (
+        f'pip {install} --quiet "pgsync${{V:+==$V}}"',
+        f"pipx {install} pgsync",
+        f"pip {install} -U pgsync[x]",
+        f'pip {install} "{DISTRIBUTION} @ https://x/pgsync.tar.gz"',
+    )
+    assert requirement_names("\n".join(lines)) == ["pgsync", "pgsync", "pgsync", DISTRIBUTION]
+
+
+def test_no_file_asks_for_the_latest_version() -> None:
+    found = [
+        str(path.relative_to(ROOT))
+        for path in tracked_text_files()
+        if re.search(r"\bversion:\s*[\"']?latest\b", path.read_text("utf-8", errors="replace"))
+    ]
+    assert found == []
+
+
+@pytest.mark.parametrize("path", (GITLAB, README), ids=_ids((GITLAB, README)))
+def test_installs_from_the_repository_name_the_distribution_at_this_release(path: Path) -> None:
+    text = path.read_text(encoding="utf-8").replace(
+        "${PGSYNC_VERSION}", str(load(GITLAB)["variables"]["PGSYNC_VERSION"])
+    )
+    requirements = re.findall(r'pip install [^"\n]*"([^"]+)"', text)
+    assert requirements
+    archive = f"{REPOSITORY}/archive/refs/tags/{RELEASE_TAG}.tar.gz"
+    assert set(requirements) == {f"{DISTRIBUTION} @ {archive}"}
 
 
 # --- the GitHub examples ----------------------------------------------------------------
