@@ -14,9 +14,9 @@ from conftest import Golden
 from pgsync.changes import AddStack, Change, RemoveAccount, RemovePack, RemoveStack, Rename
 from pgsync.diff import Action, diff
 from pgsync.markdown import render_markdown
-from pgsync.model import Coverage, StackRef
+from pgsync.model import Coverage, InputFile, StackRef
 from pgsync.plan import GroupPlan, Plan, build_plan
-from test_render import rich_plan
+from test_render import renamed_and_replaced, rich_plan
 
 COVERAGE = Coverage(
     protected_stacks=150,
@@ -154,6 +154,34 @@ def test_group_summary_has_symbol_name_action_and_counts() -> None:
         "<summary>→ <code>production</code> (renamed from <code>prod</code>)"
         " — −1 pack +3 stacks</summary>"
     ) in text
+
+
+def test_a_replace_that_renames_names_the_old_group_in_its_summary_and_as_destructive() -> None:
+    plan = build_plan("acme", diff(*renamed_and_replaced()))
+    text = render_markdown(plan)
+    assert (
+        "<summary>± <code>production</code> (replaced, renamed from <code>prod</code>,"
+        " now stacks, audit) — +1 stack</summary>"
+    ) in text
+    assert "- `production`: replace the group, renamed from `prod` (new one filled first)" in text
+
+
+def test_a_count_of_one_takes_the_singular() -> None:
+    text = render_markdown(Plan("acme", (group("web", changes=adds(2_000)),)), limit=1_000)
+    assert "> ✂️ Truncated: 0 of 1 changed group shown in detail;" in text
+
+
+def test_the_heading_counts_the_files_read() -> None:
+    one = dataclasses.replace(rich_plan(), inputs=(InputFile("a.yaml", "sha256:0"),))
+    two = dataclasses.replace(one, inputs=(*one.inputs, InputFile("b.yaml", "sha256:1")))
+    assert render_markdown(one).startswith("### pgsync plan for `acme` (1 file read)\n")
+    assert render_markdown(two).startswith("### pgsync plan for `acme` (2 files read)\n")
+
+
+def test_drift_is_headed_drift() -> None:
+    assert render_markdown(rich_plan(), kind="drift").startswith("### pgsync drift for `acme`\n")
+    no_change = build_plan("acme", diff(state(), live()))
+    assert "✅ No drift. The live policy groups match" in render_markdown(no_change, kind="drift")
 
 
 def test_group_details_list_changes_with_nested_detail_lines() -> None:

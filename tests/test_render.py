@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from builders import (
@@ -16,6 +17,7 @@ from builders import (
 )
 from conftest import Golden
 from pgsync.diff import diff
+from pgsync.model import DesiredState, InputFile, LiveState
 from pgsync.plan import Plan, build_plan
 from pgsync.render import render_json, render_text
 
@@ -58,6 +60,14 @@ def rich_plan() -> Plan:
         ),
     )
     return build_plan("acme", diff(desired, current))
+
+
+def renamed_and_replaced() -> tuple[DesiredState, LiveState]:
+    """`prod`, preventative live, declared as the audit group `production` (previously prod)."""
+    desired = state(
+        desired_group("production", mode="audit", previously=("prod",), stacks=stacks("w/1"))
+    )
+    return desired, live(live_group("prod", stacks=stacks("w/1")), cat=catalog(("w/1",)))
 
 
 def test_text_plan_matches_golden(golden: Golden) -> None:
@@ -118,3 +128,40 @@ def test_notes_are_shown_in_text_and_json() -> None:
         g for g in json.loads(render_json(plan, "0.1.0"))["groups"] if g["name"] == "cloud"
     )
     assert (cloud["notes"], cloud["viaParent"]) == ([note], ["aws-prod/x"])
+
+
+def test_a_replace_that_renames_shows_the_old_name() -> None:
+    text = render_text(build_plan("acme", diff(*renamed_and_replaced())))
+    assert "  ± production (was prod; stacks, audit)\n" in text
+
+
+def test_the_json_plan_of_a_replace_that_renames_names_the_old_group() -> None:
+    shown = json.loads(render_json(build_plan("acme", diff(*renamed_and_replaced())), "0.1.0"))
+    replaced = shown["groups"][0]
+    assert (replaced["action"], replaced["previousName"]) == ("replace", "prod")
+
+
+def test_one_write_request_is_singular() -> None:
+    one = build_plan("acme", diff(state(desired_group("a")), live()))
+    assert render_text(one).endswith("; 1 write request.\n")
+
+
+def test_the_heading_counts_the_files_read() -> None:
+    inputs = (InputFile("a.yaml", "sha256:0"), InputFile("b/c.yml", "sha256:1"))
+    plan = dataclasses.replace(rich_plan(), inputs=inputs)
+    assert render_text(plan).startswith('pgsync plan for organization "acme" (2 files read)\n')
+    one = dataclasses.replace(plan, inputs=inputs[:1])
+    assert render_text(one).startswith('pgsync plan for organization "acme" (1 file read)\n')
+
+
+def test_drift_is_headed_drift() -> None:
+    lines = render_text(rich_plan(), kind="drift").splitlines()
+    assert lines[0] == 'pgsync drift for organization "acme"'
+    assert lines[-1].startswith("Drift: 2 to create, 1 to update,")
+
+
+def test_no_drift_says_so() -> None:
+    text = render_text(build_plan("acme", diff(state(), live())), kind="drift")
+    assert text.endswith(
+        "No drift. The live policy groups match the desired state (0 unchanged, 2 unmanaged).\n"
+    )
