@@ -106,10 +106,18 @@ def test_the_installed_command_is_this_pgsync(installed: Installed) -> None:
 def test_the_installed_distribution_is_ours_in_the_actions_virtualenv(
     installed: Installed,
 ) -> None:
-    shown = installed.run(installed.python, "-m", "pip", "show", DISTRIBUTION)
-    fields = dict(line.split(": ", 1) for line in shown.splitlines() if ": " in line)
-    assert (fields["Name"], fields["Version"]) == (DISTRIBUTION, __version__)
-    assert Path(fields["Location"]).is_relative_to(installed.venv)
+    # What `pip show` reads, without pip's start-up: the first distribution of that name on
+    # the virtualenv's path.
+    shown = installed.run(
+        installed.python,
+        "-c",
+        "import sys; from importlib.metadata import distribution as d; x = d(sys.argv[1]);"
+        " print(x.name, x.version, x.locate_file(''), sep='\\n')",
+        DISTRIBUTION,
+    )
+    name, version, location = shown.splitlines()
+    assert (name, version) == (DISTRIBUTION, __version__)
+    assert Path(location).is_relative_to(installed.venv)
 
 
 def test_the_virtualenv_imports_its_own_copy_of_pgsync(installed: Installed) -> None:
