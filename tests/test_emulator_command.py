@@ -92,7 +92,7 @@ def test_an_address_of_another_machine_is_one_line() -> None:
         ),
         (
             "organizations:\n  acme:\n    features: {matchRules: 1}\n",
-            "3:28: error: expected true or false, not an integer",
+            "3:28: error: expected true or false, not a number",
         ),
         (
             "organizations:\n  acme:\n    policyGroups:\n      - name: g\n        mode: strict\n",

@@ -1121,7 +1121,7 @@ def test_missing_fixture_file_is_a_fixture_error(tmp_path: Path) -> None:
         (
             "organizations:\n  acme:\n    policyPacks:\n      - {name: p, versionTags: [2.0]}\n",
             "4:33",
-            "expected a string, not an integer (quote it to make it a string)",
+            'expected a string, not a number; quote it: "2.0"',
         ),
         ("token: x\n", "1:1", "missing key 'organizations'"),
         (

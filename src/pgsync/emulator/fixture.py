@@ -224,12 +224,16 @@ class FixtureError(ValueError):
 class _Refused(Exception):
     """A problem at a path in the fixture's data; the loader says where that is."""
 
-    def __init__(self, path: JsonPointer, message: str, *, key: bool = False) -> None:
+    def __init__(
+        self, path: JsonPointer, message: str, *, key: bool = False, quotable: bool = False
+    ) -> None:
         super().__init__(message)
         self.path = path
         self.message = message
         # An unknown key is shown where the key is written, not where its value starts.
         self.key = key
+        # A number or true/false where a string is wanted: quoting it is the fix.
+        self.quotable = quotable
 
 
 @dataclass(frozen=True)
@@ -267,7 +271,8 @@ def fixture_from_dict(data: Any, source: str = "<fixture>") -> Fixture:
         return _fixture(data)
     except _Refused as refused:
         where = f"{source}: {_dotted(refused.path)}" if refused.path else source
-        raise FixtureError(where, refused.message) from None
+        hint = " (quote it to make it a string)" if refused.quotable else ""
+        raise FixtureError(where, refused.message + hint) from None
 
 
 def _parse(data: bytes, source: str) -> Fixture:
@@ -282,7 +287,13 @@ def _parse(data: bytes, source: str) -> Fixture:
         return _fixture(document.value)
     except _Refused as refused:
         at = document.key_at if refused.key else document.at
-        raise FixtureError(str(at(refused.path)), refused.message) from None
+        message = refused.message
+        if refused.quotable:
+            written = document.written.get(refused.path)
+            # The token's text is not shown, even when it is not a string.
+            shown = written is not None and refused.path != ("token",)
+            message += f'; quote it: "{written}"' if shown else " (quote it to make it a string)"
+        raise FixtureError(str(at(refused.path)), message) from None
 
 
 def _fixture(data: Any) -> Fixture:
@@ -329,7 +340,8 @@ def _schema_problem(error: ValidationError) -> _Refused:
         return _Refused(path, f"'{instance}' is not a stack: write it as project/stack")
     wanted = _wanted_types(error)
     if wanted:
-        return _Refused(path, _wrong_type(wanted, instance))
+        quotable = "string" in wanted and isinstance(instance, bool | int | float)
+        return _Refused(path, _wrong_type(wanted, instance), quotable=quotable)
     return _Refused(path, error.message)
 
 
@@ -348,18 +360,17 @@ def _wanted_types(error: ValidationError) -> list[str]:
 
 def _wrong_type(wanted: list[str], value: Any) -> str:
     # The value itself is not shown: it may be the fixture's token.
-    message = f"expected {' or '.join(_KINDS[kind] for kind in wanted)}, not {_kind_of(value)}"
-    if "string" in wanted and isinstance(value, bool | int | float):
-        message += " (quote it to make it a string)"
-    return message
+    return f"expected {' or '.join(_KINDS[kind] for kind in wanted)}, not {_kind_of(value)}"
 
 
 def _kind_of(value: Any) -> str:
     if isinstance(value, bool):
         return _KINDS["boolean"]
     if isinstance(value, int):
-        return _KINDS["integer"]
-    kinds = {dict: "object", list: "array", str: "string", float: "number", type(None): "null"}
+        return _KINDS["number"]
+    if isinstance(value, float):
+        return "a number with a fraction"
+    kinds = {dict: "object", list: "array", str: "string", type(None): "null"}
     return _KINDS[kinds[type(value)]]
 
 
