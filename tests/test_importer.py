@@ -15,7 +15,14 @@ from builders import applied, catalog, defaults, live, live_group, stacks
 from pgsync.desired import load_desired
 from pgsync.diff import diff
 from pgsync.errors import ValidationFailed
-from pgsync.importer import SCHEMA_COMMENT, SCHEMA_URL, assume_live, export_yaml, group_at
+from pgsync.importer import (
+    SCHEMA_COMMENT,
+    SCHEMA_URL,
+    assume_live,
+    dump_yaml,
+    export_yaml,
+    group_at,
+)
 from pgsync.model import (
     AppliedPack,
     LiveGroup,
@@ -26,6 +33,7 @@ from pgsync.model import (
 )
 from pgsync.packconfig import Placeholder
 from pgsync.schema import schema_text
+from pgsync.yamlnodes import load_yaml
 
 
 def exported(*groups: LiveGroup) -> dict[str, Any]:
@@ -203,7 +211,8 @@ def test_version_tags_are_always_double_quoted() -> None:
     assert yaml.safe_load(text)["policyGroups"][2]["policyPacks"][0]["versionTag"] == "1.10"
 
 
-TRICKY = ["yes", "no", "on", "1.0", "1e3", "0x10", "null", "~", "true", "2024-01-01", "<<", "="]
+TRICKY = ["yes", "no", "on", "y", "N", "1.0", "1e3", "0o17", "0x10", "null", "~", "true"]
+TRICKY += ["2024-01-01", "<<", "="]
 TRICKY += ["a: b", "a:b", "#hash", "- dash", " padded ", "'single", '"double', "multi\nline"]
 
 
@@ -224,6 +233,45 @@ def test_strings_yaml_would_misread_are_quoted() -> None:
     assert (written["name"], written["versionTag"]) == ("true", "1.0")
     assert written["config"] == config
     assert written["environments"] == ["x: y", "null"]
+
+
+def test_strings_yaml_1_1_or_1_2_would_read_otherwise_are_quoted() -> None:
+    written = ["yes", "on", "y", "N", "1e3", "1.e5", "0o17", "017", "2.10", "True", "web/2024"]
+    assert dump_yaml(written).splitlines() == [
+        "- 'yes'",
+        "- 'on'",
+        "- 'y'",
+        "- 'N'",
+        "- '1e3'",
+        "- '1.e5'",
+        "- '0o17'",
+        "- '017'",
+        "- '2.10'",
+        "- 'True'",
+        "- web/2024",
+    ]
+
+
+def test_group_names_that_read_as_numbers_are_quoted() -> None:
+    text = export_yaml(live(live_group("2.10", packs=(pack("aws", "1", {}),))))
+    assert "  - name: '2.10'\n" in text
+
+
+# Any text at all: the writer escapes what a YAML stream may not hold as it is.
+_ANY_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=10)
+_STRINGS = st.dictionaries(_ANY_TEXT, _ANY_TEXT | st.lists(_ANY_TEXT, max_size=3), max_size=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_STRINGS)
+def test_any_string_reads_back_unchanged_through_pgsyncs_loader(document: dict[str, Any]) -> None:
+    assert load_yaml(dump_yaml(document).encode(), "f.yaml").value == document
+
+
+@settings(max_examples=200, deadline=None)
+@given(_STRINGS)
+def test_any_string_reads_back_unchanged_through_yaml_1_1(document: dict[str, Any]) -> None:
+    assert yaml.safe_load(dump_yaml(document)) == document
 
 
 def test_multi_line_text_is_a_literal_block() -> None:
