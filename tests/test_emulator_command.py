@@ -124,6 +124,15 @@ def test_a_state_file_that_is_not_json_is_one_line_at_its_line_and_column(
     )
 
 
+def test_a_state_file_in_a_missing_directory_is_refused_before_serving(tmp_path: Path) -> None:
+    state = tmp_path / "missing" / "state.json"
+    result = failed_start("--state", str(state))
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"{state}: error: cannot write the state file: directory {state.parent} does not exist\n"
+    )
+
+
 def test_the_banner_names_each_organization_with_its_groups_the_url_and_the_api(
     tmp_path: Path,
 ) -> None:

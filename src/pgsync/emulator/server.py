@@ -22,7 +22,7 @@ from pgsync.emulator.faults import Draw, FaultInjector, FaultMix, Outcome, RateL
 from pgsync.emulator.fixture import Fixture
 from pgsync.emulator.httpd import HTTPServer
 from pgsync.emulator.state import Api, HttpError
-from pgsync.emulator.statefile import read_state_file, write_state_file
+from pgsync.emulator.statefile import check_state_path, read_state_file, write_state_file
 from pgsync.emulator.views import group_view
 
 
@@ -47,6 +47,8 @@ class EmulatorServer:
         api: Api | None = None,
     ) -> None:
         self._state_file = Path(state_file) if state_file is not None else None
+        if self._state_file is not None:
+            check_state_path(self._state_file)
         if self._state_file is not None and self._state_file.exists():
             state = read_state_file(self._state_file, fixture)
         else:

@@ -114,6 +114,17 @@ def write_state_file(path: Path, state: State) -> None:
         raise
 
 
+def check_state_path(path: Path) -> None:
+    """Refuse a state file that no write could save: before serving, not at the first write."""
+    directory = path.parent
+    if not directory.is_dir():
+        message = f"cannot write the state file: directory {directory} does not exist"
+        raise FixtureError(str(path), message)
+    if not os.access(directory, os.W_OK):
+        message = f"cannot write the state file: no permission to write in {directory}"
+        raise FixtureError(str(path), message)
+
+
 def read_state_file(path: Path, fixture: Fixture) -> State:
     """The fixture's state with what the file records (api, tags, groups...) put over it."""
     try:
