@@ -312,7 +312,7 @@ def test_the_resume_report_after_a_concurrent_failure_says_what_each_group_did(
             journal.close()
     assert last_run_report(read_events(path)).splitlines()[1:] == [
         "  g0: failed: PATCH /api/orgs/acme/policygroups/g0/batch: HTTP 400: nope",
-        "  g1: done and verified (1 request(s) sent)",
+        "  g1: done and verified (1 request sent)",
         "  g2: not started",
         "  g3: not started",
         "  g4: not started",
@@ -352,7 +352,7 @@ def test_the_journal_stays_one_json_object_a_line_under_concurrent_writers(
     assert per_group == {
         name: ["intended", "sent", "intended", "sent", "confirmed"] for name in names
     }
-    assert "finished; 24 write request(s) sent" in last_run_report(read_events(path))
+    assert "finished; 24 write requests sent" in last_run_report(read_events(path))
 
 
 def test_cli_apply_writes_concurrently_prints_in_plan_order_and_a_second_apply_writes_nothing(

@@ -10,6 +10,7 @@ from pgsync.desired import load_desired
 from pgsync.files import STDOUT
 from pgsync.schema import schema_text
 from pgsync.scrub import shown
+from pgsync.wording import counted
 
 
 @click.command()
@@ -32,11 +33,10 @@ def validate(paths: tuple[str, ...], live: bool, settings: Settings) -> None:
 
         api = make_api(settings, desired.organization)
         diff(desired, read_live(api, desired))
-    files = len(desired.inputs)
     click.echo(
         shown(
-            f"valid: {len(desired.groups)} groups for organization '{desired.organization}' "
-            f"in {files} file{'s' if files != 1 else ''}"
+            f"valid: {counted(len(desired.groups), 'group')} for organization "
+            f"'{desired.organization}' in {counted(len(desired.inputs), 'file')}"
             + (" (checked against live)" if live else "")
         )
     )

@@ -24,6 +24,7 @@ from pgsync.github import is_github_actions
 from pgsync.plan import group_path
 from pgsync.replace import is_temporary, temp_name
 from pgsync.scrub import escape, scrub
+from pgsync.wording import counted
 
 STATE_ENV = "XDG_STATE_HOME"
 
@@ -195,13 +196,13 @@ def last_run_report(events: Iterable[Mapping[str, Any]]) -> str:
     lines = [
         escape(
             f"last apply run {run} for organization '{start.get('organization', '?')}' {status}; "
-            f"{sum(sent.values())} write request(s) sent:"
+            f"{counted(sum(sent.values()), 'write request')} sent:"
         )
     ]
     planned = [g for g in start.get("groups", []) if isinstance(g, str)]
     for group in planned or sorted(state):
         detail = state.get(group, "not started")
-        count = f" ({sent[group]} request(s) sent)" if group in sent else ""
+        count = f" ({counted(sent[group], 'request')} sent)" if group in sent else ""
         # One line each: a name or message from the API may hold a newline.
         lines.append(escape(f"  {group}: {detail}{count}"))
     return "\n".join(lines)
