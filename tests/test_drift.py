@@ -15,9 +15,10 @@ from builders import desired_group, live, live_group, stacks, state
 from conftest import org_spec
 from pgsync.cli import cli
 from pgsync.diff import diff
-from pgsync.drift import classify
+from pgsync.drift import classify, render_drift
 from pgsync.emulator import EmulatorServer, fixture_from_dict
 from pgsync.model import DesiredState, LiveState
+from pgsync.plan import build_plan
 
 
 def origins(now: DesiredState, base: DesiredState, current: LiveState) -> dict[str, Any]:
@@ -90,6 +91,20 @@ def test_a_group_deleted_live_and_renamed_in_git_is_found_under_its_former_name(
     now = state(desired_group("production", previously=("prod",)))
     base = state(desired_group("prod"))
     assert origins(now, base, live()) == {"production": ("live", "live", ())}
+
+
+def test_a_group_of_mixed_origins_lists_its_creation_and_each_change() -> None:
+    now = state(desired_group("a", stacks=stacks("w/1", "w/2")))
+    base = state(desired_group("a", stacks=stacks("w/1")))
+    verdicts = diff(now, live())
+    drifts = classify(verdicts, diff(base, live()))
+    assert render_drift(drifts, build_plan("acme", verdicts), "HEAD") == (
+        "\nDrift against HEAD:\n"
+        "  a: changed in Git and live:\n"
+        "      + create the group: changed live outside Git\n"
+        "      + stack w/1: changed live outside Git\n"
+        "      + stack w/2: change in Git not yet applied\n"
+    )
 
 
 # --- end to end, with a real git repository ----------------------------------------------
