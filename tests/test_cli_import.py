@@ -227,7 +227,8 @@ def test_token_is_required_off_loopback() -> None:
     )
     assert result.exit_code == 1
     assert result.stderr == (
-        "error: PULUMI_ACCESS_TOKEN is not set; it is needed for https://api.example.com\n"
+        "error: PULUMI_ACCESS_TOKEN is not set (or empty); create a token at "
+        "https://app.pulumi.com/account/tokens and export it\n"
     )
 
 

@@ -42,6 +42,27 @@ MAX_RPS = click.option(
 )
 
 
+CONNECT_TIMEOUT = click.option(
+    "--connect-timeout",
+    envvar="PGSYNC_CONNECT_TIMEOUT",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait at most this long for a connection to the API (env PGSYNC_CONNECT_TIMEOUT).",
+)
+
+READ_TIMEOUT = click.option(
+    "--read-timeout",
+    envvar="PGSYNC_READ_TIMEOUT",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait at most this long for each read of an answer (env PGSYNC_READ_TIMEOUT).",
+)
+
+
 def output_options(command: Callable[..., R]) -> Callable[..., R]:
     """-v, --no-color, --parallelism and --version: for every command that reads the API."""
     for option in (
@@ -71,6 +92,8 @@ class Settings:
     color: bool
     parallelism: int
     max_rps: float | None = None
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
 
     @property
     def token(self) -> str | None:
@@ -78,24 +101,30 @@ class Settings:
 
 
 def common_options(command: Callable[..., R]) -> Callable[..., R]:
-    """Adds --api-url, --max-rps, -v, --no-color, --parallelism, --version; passes `settings`."""
+    """Adds --api-url, --max-rps, --connect-timeout, --read-timeout, -v, --no-color,
+    --parallelism, --version; passes `settings`."""
 
     @functools.wraps(command)
     def wrapper(
+        *,
         api_url: str,
         max_rps: float | None,
+        connect_timeout: float,
+        read_timeout: float,
         verbose: bool,
         no_color: bool,
         parallelism: int,
         **kwargs: Any,
     ) -> R:
         color = use_color(no_color, sys.stdout)
-        settings = Settings(api_url, verbose, color, parallelism, max_rps)
+        settings = Settings(
+            api_url, verbose, color, parallelism, max_rps, connect_timeout, read_timeout
+        )
         configure_logging(verbose, settings.token)
         with secret_run():
             return command(settings=settings, **kwargs)
 
-    return output_options(API_URL(MAX_RPS(wrapper)))
+    return output_options(API_URL(MAX_RPS(CONNECT_TIMEOUT(READ_TIMEOUT(wrapper)))))
 
 
 def reports_errors(command: Callable[P, R]) -> Callable[P, R]:

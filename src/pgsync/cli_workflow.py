@@ -55,16 +55,34 @@ FORMAT = click.option(
 
 
 def make_api(settings: Settings, organization: str) -> PolicyGroupsApi:
-    """The API for one organization; no token is needed only for a loopback emulator."""
+    """The API for one organization; no token is needed only for a loopback emulator.
+
+    What the user must fix (the URL, the token) is said before any request is sent.
+    """
     # Here, not at the top: only the commands that talk to the API import httpx.
     from pgsync.api import PolicyGroupsApi  # noqa: PLC0415
-    from pgsync.client import Client, is_loopback  # noqa: PLC0415
+    from pgsync.client import REQUEST_DEADLINE, Client, is_loopback  # noqa: PLC0415
 
+    url = settings.api_url
+    if "://" not in url:
+        scheme = "http" if is_loopback(f"http://{url}") else "https"
+        raise PgsyncError(f"--api-url {url} has no scheme; write {scheme}://{url}")
     token = settings.token
-    if not token and not is_loopback(settings.api_url):
-        raise PgsyncError(f"{TOKEN_ENV} is not set; it is needed for {settings.api_url}")
+    if not token and not is_loopback(url):
+        raise PgsyncError(
+            f"{TOKEN_ENV} is not set (or empty); create a token at "
+            "https://app.pulumi.com/account/tokens and export it"
+        )
     client = Client(
-        settings.api_url, token, parallelism=settings.parallelism, max_rps=settings.max_rps
+        url,
+        token,
+        parallelism=settings.parallelism,
+        max_rps=settings.max_rps,
+        timeout=settings.read_timeout,
+        connect_timeout=settings.connect_timeout,
+        # Longer timeouts than the defaults lengthen the bound on a whole answer with them.
+        deadline=max(REQUEST_DEADLINE, settings.connect_timeout + settings.read_timeout),
+        on_retry=lambda line: click.echo(shown(line), err=True),
     )
     return PolicyGroupsApi(client, organization)
 

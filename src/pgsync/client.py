@@ -9,6 +9,7 @@ about three times the CPU it costs here.
 from __future__ import annotations
 
 import contextvars
+import functools
 import ipaddress
 import json
 import logging
@@ -23,7 +24,7 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, NamedTuple, Protocol, cast
+from typing import Any, NamedTuple, Protocol, TypeVar, cast
 from urllib.parse import urlencode, urlsplit
 
 import httpcore
@@ -42,6 +43,7 @@ from pgsync.errors import (
 from pgsync.scrub import escape, scrub
 
 log = logging.getLogger("pgsync.client")
+_E = TypeVar("_E", bound=BaseException)
 _REQUEST_LOG = logging.getLogger("httpx")
 """httpx.Client's logger: `-v` shows each request sent, on the same line httpx.Client wrote."""
 
@@ -51,18 +53,24 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 """The largest answer read, after decompression: about 50 times a group of 10,000 stacks."""
 REQUEST_DEADLINE = 60.0
 """Seconds one attempt may take from sending to the last byte of the answer, however it trickles."""
+CONNECT_TIMEOUT = 10.0
+"""Seconds to wait for a connection: an API that is up accepts in well under one."""
+READ_TIMEOUT = 30.0
+"""Seconds to wait for each read (and write) of an attempt."""
 ACCEPT_ENCODING = "gzip, deflate"
 """Only what `_read_body` inflates itself, within the size limit."""
 
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter; `max_total_wait` bounds the sleeping per request."""
+    """Exponential backoff with full jitter; `max_total_wait` bounds the sleeping per request,
+    `max_elapsed` the time from its first attempt after which no retry is begun."""
 
     attempts: int = 5
     base_delay: float = 1.0
     max_delay: float = 30.0
     max_total_wait: float = 120.0
+    max_elapsed: float = 60.0
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         return rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
@@ -499,14 +507,17 @@ _PLAIN_PATH = re.compile(r"/(?!/)(?:[\w\-.~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*", r
 """A path httpx would send as it is: nothing to percent-encode, no query, no `//` host."""
 
 
-def _certificate_failure(error: BaseException) -> ssl.SSLCertVerificationError | None:
-    """The certificate verification error behind a connect error, if that is what it was."""
+def _cause(error: BaseException, kind: type[_E]) -> _E | None:
+    """The exception of type `kind` behind `error` (httpcore wraps the socket's), if any."""
     cause: BaseException | None = error
     while cause is not None:
-        if isinstance(cause, ssl.SSLCertVerificationError):
+        if isinstance(cause, kind):
             return cause
         cause = cause.__cause__ or cause.__context__
     return None
+
+
+_CHECK_URL = "(check --api-url or PULUMI_BACKEND_URL)"
 
 
 def _encode(body: Any) -> bytes | None:
@@ -570,8 +581,10 @@ class Client:
         token: str | None,
         *,
         parallelism: int = 8,
-        timeout: float = 30.0,
+        timeout: float = READ_TIMEOUT,
+        connect_timeout: float = CONNECT_TIMEOUT,
         retry: RetryPolicy | None = None,
+        on_retry: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         seed: int | None = None,
         max_rps: float | None = None,
@@ -605,6 +618,13 @@ class Client:
         self._scheme = url.raw_scheme
         self._host = url.raw_host
         self._port = url.port
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        # Every network error names where it went: the user may not know which URL was used.
+        self.where = f"{url.scheme}://{url.netloc.decode('ascii')}"
+        if url.port is None:
+            self.where += f":{_PORTS[url.scheme]}"
+        self._announce = on_retry or functools.partial(log.info, "%s")
         self._prefix = url.raw_path.decode("ascii").rstrip("/")
         self._base = httpx.URL(f"{self.base_url}/")
         headers = [
@@ -618,7 +638,7 @@ class Client:
         self._headers = headers
         self._extensions = {
             "timeout": {
-                "connect": min(timeout, 10.0),
+                "connect": connect_timeout,
                 "read": timeout,
                 "write": timeout,
                 "pool": timeout,
@@ -742,6 +762,7 @@ class Client:
         waited = 0.0
         content = _encode(body)
         target = self._target(path, params)
+        started = time.monotonic()
         for attempt in range(self.retry.attempts):
             last = attempt == self.retry.attempts - 1
             if self._pace is not None:
@@ -749,16 +770,8 @@ class Client:
             try:
                 answer = self._exchange(method, target, content)
             except _CONNECT_ERRORS as error:
-                failure = _certificate_failure(error)
-                if failure is not None:
-                    # The same certificate fails the same way again: retrying only waits.
-                    raise TransportError(
-                        f"{method} {path}: TLS certificate verification failed "
-                        f"({failure.verify_message or failure.reason}); not retried: check "
-                        "the API URL and the trusted CAs (SSL_CERT_FILE)"
-                    ) from None
                 # Never reached the server: safe to retry, write or not.
-                reason = f"cannot connect: {self.redact(str(error)) or type(error).__name__}"
+                reason = self._connect_failure(error)
                 delay = None
             except _Unusable as error:
                 if write:
@@ -766,7 +779,7 @@ class Client:
                 if error.deadline:
                     raise TransportError(
                         f"{method} {path}: no complete answer within {self.deadline:g} s "
-                        "(the deadline of one request); not retried"
+                        f"from {self.where} (the deadline of one request); not retried"
                     ) from None
                 raise BadResponse(f"{method} {path}: unusable answer: {error}") from None
             except httpcore.LocalProtocolError as error:
@@ -775,7 +788,7 @@ class Client:
                     f"{method} {path}: cannot send: {type(error).__name__}"
                 ) from None
             except _TRANSPORT_ERRORS as error:
-                reason = f"{type(error).__name__}: {self.redact(str(error))}".rstrip(": ")
+                reason = self._transport_failure(error)
                 if write:
                     raise AmbiguousWriteError(method, path, reason) from None
                 delay = None
@@ -788,8 +801,14 @@ class Client:
                 if not retryable:
                     if write and status >= 500:
                         raise AmbiguousWriteError(method, path, f"HTTP {status}: {message}")
-                    error_class = AuthError if status in (401, 403) else ApiError
-                    raise error_class(method, path, status, message)
+                    if status in (401, 403):
+                        refused = (
+                            f"the token in {TOKEN_ENV}"
+                            if self._token
+                            else f"a request without a token ({TOKEN_ENV} is not set)"
+                        )
+                        raise AuthError(method, path, status, message, refused=refused)
+                    raise ApiError(method, path, status, message)
                 reason = f"HTTP {status}: {message}"
                 delay = retry_after_seconds(_header(answer.headers, b"retry-after"), time.time())
             if last:
@@ -797,12 +816,59 @@ class Client:
             with self._rng_lock:
                 backoff = self.retry.backoff(attempt, self._rng)
             wait = delay if delay is not None else backoff
-            if waited + wait > self.retry.max_total_wait:
+            if waited + wait > self.retry.max_total_wait or (
+                time.monotonic() - started + wait > self.retry.max_elapsed
+            ):
                 break
-            log.info("%s %s: %s; retrying in %.1fs", method, path, reason, wait)
+            self._announce(
+                f"retrying in {round(wait, 1):g} s ({attempt + 2}/{self.retry.attempts}): "
+                f"{method} {path}: {reason}"
+            )
             self._sleep(wait)
             waited += wait
-        raise TransportError(f"{method} {path}: giving up after {attempt + 1} attempts: {reason}")
+        tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
+        raise TransportError(f"{method} {path}: giving up after {tries}: {reason}")
+
+    def _connect_failure(self, error: Exception) -> str:
+        """Why no connection was made, as a retry reason; TransportError when a retry would
+        fail the same way (a failed certificate check or handshake, an unknown name, a port
+        nothing listens on)."""
+        if isinstance(error, httpcore.ConnectTimeout):
+            return f"{self.where} did not accept a connection within {self.connect_timeout:g} s"
+        failure = _cause(error, ssl.SSLCertVerificationError)
+        if failure is not None:
+            raise TransportError(
+                f"TLS certificate verification failed for {self.where} "
+                f"({failure.verify_message or failure.reason}); not retried: check "
+                "the API URL and the trusted CAs (SSL_CERT_FILE)"
+            ) from None
+        handshake = _cause(error, ssl.SSLError)
+        if handshake is not None:
+            raise TransportError(
+                f"TLS handshake with {self.where} failed ({handshake.reason or handshake}); "
+                f"not retried: is it an HTTPS server? {_CHECK_URL}"
+            ) from None
+        unknown = _cause(error, socket.gaierror)
+        if unknown is not None:
+            raise TransportError(
+                f"cannot resolve host {self._host.decode('ascii')} ({unknown.strerror}) "
+                f"for {self.where}; not retried {_CHECK_URL}"
+            ) from None
+        if _cause(error, ConnectionRefusedError) is not None:
+            raise TransportError(
+                f"cannot connect to {self.where}: connection refused {_CHECK_URL}"
+            ) from None
+        detail = self.redact(str(error)) or type(error).__name__
+        return f"cannot connect to {self.where}: {detail}"
+
+    def _transport_failure(self, error: Exception) -> str:
+        """What went wrong after connecting, as a retry (or ambiguous write) reason."""
+        if isinstance(error, httpcore.ReadTimeout):
+            return f"{self.where} timed out: no answer within {self.timeout:g} s"
+        if isinstance(error, httpcore.WriteTimeout):
+            return f"{self.where} timed out: the request not taken within {self.timeout:g} s"
+        detail = f"{type(error).__name__}: {self.redact(str(error))}".rstrip(": ")
+        return f"{self.where}: {detail}"
 
     def _api_message(self, answer: _Answer) -> str:
         """The API's own message on one line: JSON `message` when there is one, else the body.

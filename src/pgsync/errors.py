@@ -82,6 +82,11 @@ class ApiError(PgsyncError):
 class AuthError(ApiError):
     """401 or 403: the token is missing, wrong, or lacks the role."""
 
+    def __init__(self, method: str, path: str, status: int, message: str, *, refused: str) -> None:
+        super().__init__(method, path, status, message)
+        # `refused` names what the user sets (the variable), never the token itself.
+        self.args = (f"the API refused {refused} (HTTP {status}, {method} {path}): {message}",)
+
 
 class FeatureUnavailable(PgsyncError):
     """The files use a feature (match rules) that the service or organization does not have."""
