@@ -105,7 +105,8 @@ def test_the_verbose_retry_log_shows_a_hostile_body_escaped(
     )
     result = run(emulator, "plan", write(tmp_path), "-v")
     assert result.exit_code == 0, result.output
-    assert f"HTTP 503: {ESCAPED}; retrying" in result.stderr
+    retry = f"retrying in 0 s (2/5): GET /api/orgs/acme/policygroups: HTTP 503: {ESCAPED}\n"
+    assert retry in result.stderr
     assert_clean(result.output)
 
 
