@@ -721,3 +721,13 @@ def test_stop_closes_idle_keep_alive_connections() -> None:
             c.get(GROUPS)
     with pytest.raises(RuntimeError):
         _ = srv.url
+
+
+def test_a_tls_handshake_sent_to_the_plain_emulator_is_answered_400(
+    server: EmulatorServer,
+) -> None:
+    # The first bytes of a TLS ClientHello: a request line the standard parser refuses.
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as raw:
+        raw.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(32) + b"\r\n")
+        assert raw.recv(64).split(b" ")[1] == b"400"

@@ -95,7 +95,9 @@ class Handler(BaseHTTPRequestHandler):
         words = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n").split()
         if len(words) != 3 or words[2] not in _VERSIONS:
             parsed = super().parse_request()
-            self.fields = {name.lower(): value for name, value in self.headers.items()}
+            # A refused request line (a TLS handshake, say) leaves no header fields to read.
+            headers = self.headers.items() if parsed else ()
+            self.fields = {name.lower(): value for name, value in headers}
             return parsed
         self.command, self.path, self.request_version = words
         self.requestline = " ".join(words)
