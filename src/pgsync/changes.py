@@ -277,6 +277,23 @@ Change = (
     | SetAgentPool
 )
 
+# What a change of each kind is about, as plans count and compare them ("+3 stacks"); the
+# agent pool, a name and a group's shape are one per group and have no entry.
+SUBJECTS = {
+    "addStack": "stack",
+    "removeStack": "stack",
+    "addAccount": "account",
+    "removeAccount": "account",
+    "addPolicyPack": "pack",
+    "removePolicyPack": "pack",
+    "upgradePolicyPack": "pack",
+    "configurePolicyPack": "pack",
+    "setStackMatchRule": "stack rule",
+    "removeStackMatchRule": "stack rule",
+    "setAccountMatchRule": "account rule",
+    "removeAccountMatchRule": "account rule",
+}
+
 _KIND_ORDER = {
     kind: i
     for i, kind in enumerate(

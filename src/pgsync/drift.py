@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pgsync.changes import (
+    SUBJECTS,
     Change,
     RemoveAccountRule,
     RemoveStackRule,
@@ -36,23 +37,7 @@ DESCRIPTIONS: dict[Origin, str] = {
 }
 
 # The subject a change is about: changes of one subject in the two plans are compared.
-_FAMILIES = {
-    "addStack": "stack",
-    "removeStack": "stack",
-    "addAccount": "account",
-    "removeAccount": "account",
-    "addPolicyPack": "pack",
-    "removePolicyPack": "pack",
-    "upgradePolicyPack": "pack",
-    "configurePolicyPack": "pack",
-    "setStackMatchRule": "stack rule",
-    "removeStackMatchRule": "stack rule",
-    "setAccountMatchRule": "account rule",
-    "removeAccountMatchRule": "account rule",
-    "setAgentPool": "agent pool",
-    "rename": "name",
-    "replace": "shape",
-}
+_FAMILIES = {**SUBJECTS, "setAgentPool": "agent pool", "rename": "name", "replace": "shape"}
 _NAMED = frozenset({"stack", "account", "pack"})
 """Families with many subjects per group; the others have one (a group has one rule, …)."""
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pgsync.changes import (
+    SUBJECTS,
     RemoveAccount,
     RemoveAccountRule,
     RemovePack,
@@ -31,20 +32,6 @@ from pgsync.wording import counted
 FULL_PLAN_HINT = "the full plan is in the step summary and the plan.json artifact"
 SEPARATOR = "\n\n"
 COUNTED = ("create", "update", "rename", "replace", "delete", "unchanged", "unmanaged")
-_NOUNS = {
-    "addStack": "stack",
-    "removeStack": "stack",
-    "addAccount": "account",
-    "removeAccount": "account",
-    "addPolicyPack": "pack",
-    "removePolicyPack": "pack",
-    "upgradePolicyPack": "pack",
-    "configurePolicyPack": "pack",
-    "setStackMatchRule": "stack rule",
-    "removeStackMatchRule": "stack rule",
-    "setAccountMatchRule": "account rule",
-    "removeAccountMatchRule": "account rule",
-}
 # A removed rule is destructive: the members it brought in leave the group.
 _REMOVALS = (RemoveStack, RemoveAccount, RemovePack, RemoveStackRule, RemoveAccountRule)
 _LINE_BREAK = re.compile(r"\r\n?|\n")
@@ -313,7 +300,7 @@ def _counts(group: GroupPlan) -> str:
         if isinstance(change, Rename | Reshape):
             continue
         symbol = change_line(change)[0].replace("-", "−")
-        key = (symbol, _NOUNS.get(change.kind, ""))  # no noun: the agent pool, one per group
+        key = (symbol, SUBJECTS.get(change.kind, ""))  # no noun: the agent pool, one per group
         tally[key] = tally.get(key, 0) + 1
     return " ".join(
         f"{symbol}{n} {noun}{'s' if n > 1 else ''}" if noun else f"{symbol}agent pool"
