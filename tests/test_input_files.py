@@ -105,6 +105,17 @@ def without_file_permission_override() -> list[str]:
     return ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
 
 
+def apply_without_override(
+    server: EmulatorServer, directory: Path
+) -> subprocess.CompletedProcess[str]:
+    """`apply --yes` of `directory` with a delete allowed, in a process that cannot bypass
+    file permissions (as root would)."""
+    command = [sys.executable, "-m", "pgsync", "apply", str(directory), "--yes"]
+    command += ["--allow", "delete:keep00", "--api-url", server.url]
+    prefix = without_file_permission_override()
+    return subprocess.run(prefix + command, capture_output=True, text=True, check=False)
+
+
 def test_unreadable_file_in_a_directory_is_an_error_and_prunes_nothing(
     live_keep: EmulatorServer, tmp_path: Path
 ) -> None:
@@ -112,10 +123,7 @@ def test_unreadable_file_in_a_directory_is_an_error_and_prunes_nothing(
     keep = directory / "20-keep.yaml"
     keep.write_text(json.dumps(KEEP), encoding="utf-8")
     keep.chmod(0)
-    command = [sys.executable, "-m", "pgsync", "apply", str(directory), "--yes"]
-    command += ["--allow", "delete:keep00", "--api-url", live_keep.url]
-    prefix = without_file_permission_override()
-    done = subprocess.run(prefix + command, capture_output=True, text=True, check=False)
+    done = apply_without_override(live_keep, directory)
     assert done.returncode == 1, done.stderr
     assert done.stderr == (
         f"{keep}:1:1: error: cannot read: Permission denied\nerror: 1 problem found\n"
@@ -144,10 +152,7 @@ def test_unreadable_sub_directory_is_an_error_and_prunes_nothing(
     team.mkdir()
     (team / "20-keep.yaml").write_text(json.dumps(KEEP), encoding="utf-8")
     team.chmod(0)
-    command = [sys.executable, "-m", "pgsync", "apply", str(directory), "--yes"]
-    command += ["--allow", "delete:keep00", "--api-url", live_keep.url]
-    prefix = without_file_permission_override()
-    done = subprocess.run(prefix + command, capture_output=True, text=True, check=False)
+    done = apply_without_override(live_keep, directory)
     assert done.returncode == 1, done.stderr
     assert done.stderr == (
         f"{team}:1:1: error: cannot read: Permission denied\nerror: 1 problem found\n"
