@@ -1,0 +1,1 @@
+"""The pure core: the model, changes, diff, plan, safety, drift and masking; no I/O."""

@@ -1,0 +1,1 @@
+"""Desired state from files: YAML with positions, the schema, the model, import."""

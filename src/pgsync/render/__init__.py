@@ -1,0 +1,1 @@
+"""Plans and reports as text, Markdown and JSON: pure functions over the core."""
