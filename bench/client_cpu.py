@@ -35,8 +35,8 @@ from urllib.parse import quote, urlsplit
 
 import orgs
 
-from pgsync.client import ACCEPT, ACCEPT_ENCODING, Client
 from pgsync.emulator import EmulatorServer, fixture_from_dict
+from pgsync.remote.client import ACCEPT, ACCEPT_ENCODING, Client
 
 WARM_UP = 200
 HEADERS = {

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pgsync.model import (
+from pgsync.core.model import (
     AppliedPack,
     DesiredState,
     LiveGroup,

@@ -1,6 +1,6 @@
 """One CPU measurement in a process of its own, so that no run inherits another's heap or caches.
 
-    python bench/probe.py load FILE           pgsync.desired.load_desired([FILE])
+    python bench/probe.py load FILE           pgsync.load.desired.load_desired([FILE])
     python bench/probe.py plan FILE VARIANT   diff + build_plan against a synthetic live state
                                               (VARIANT: `same` as the file, or `half` of every
                                               group's stacks different)
@@ -25,11 +25,11 @@ import orgs
 import yaml
 from gcclock import GcClock, timed
 
-from pgsync.desired import load_desired
-from pgsync.diff import diff
-from pgsync.gcpause import gc_paused
-from pgsync.model import DesiredState, LiveState
-from pgsync.plan import build_plan
+from pgsync.core.diff import diff
+from pgsync.core.gcpause import gc_paused
+from pgsync.core.model import DesiredState, LiveState
+from pgsync.core.plan import build_plan
+from pgsync.load.desired import load_desired
 
 REPEATS = 3
 

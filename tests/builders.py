@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pgsync.errors import Location
-from pgsync.model import (
+from pgsync.core.errors import Location
+from pgsync.core.model import (
     AppliedPack,
     DesiredGroup,
     DesiredState,

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from pgsync.client import RetryPolicy
 from pgsync.emulator import EmulatorServer, demo_fixture, fixture_from_dict
+from pgsync.remote.client import RetryPolicy
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from conftest import org_spec
-from pgsync.cli import cli
+from pgsync.cli.main import cli
 from pgsync.emulator import EmulatorServer, fixture_from_dict
 
 THREE_GROUPS = """\

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from conftest import Golden
-from pgsync.cli import cli
+from pgsync.cli.main import cli
 from pgsync.emulator import EmulatorServer, demo_fixture
 from test_cli_e2e import THREE_GROUPS, write
 

@@ -10,10 +10,10 @@ import yaml
 from click.testing import CliRunner, Result
 
 from conftest import STACKS, org_spec
-from pgsync.cli import cli
-from pgsync.cli_import import import_command
+from pgsync.cli.importing import import_command
+from pgsync.cli.main import cli
 from pgsync.emulator import EmulatorServer, fixture_from_dict
-from pgsync.importer import SCHEMA_COMMENT
+from pgsync.load.importer import SCHEMA_COMMENT
 
 ACCOUNTS = ["aws-prod", "aws-staging", "gcp-data"]
 LEVELS = ["advisory", "mandatory", "disabled", "remediate"]

@@ -10,10 +10,10 @@ from email.utils import formatdate
 import pytest
 
 from conftest import org_spec
-from pgsync.accesstoken import TokenFilter
-from pgsync.client import Client, RetryPolicy, retry_after_seconds
+from pgsync.core.errors import AmbiguousWriteError, ApiError, AuthError, PgsyncError, TransportError
 from pgsync.emulator import EmulatorServer, fixture_from_dict
-from pgsync.errors import AmbiguousWriteError, ApiError, AuthError, PgsyncError, TransportError
+from pgsync.remote.accesstoken import TokenFilter
+from pgsync.remote.client import Client, RetryPolicy, retry_after_seconds
 
 LIST = "/api/orgs/acme/policygroups"
 SENTINEL = "pul-SENTINEL-0123456789abcdef"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pgsync.cli import COMMANDS
+from pgsync.cli.main import COMMANDS
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 

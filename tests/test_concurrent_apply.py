@@ -20,19 +20,19 @@ from click.testing import CliRunner, Result
 
 from builders import desired_group, stacks
 from conftest import org_spec
-from pgsync.api import PolicyGroupsApi
-from pgsync.apply import apply_plan
-from pgsync.changes import Rename
-from pgsync.cli import cli
-from pgsync.client import Client
-from pgsync.desired import load_desired
-from pgsync.diff import GroupDiff, diff, group_changes
+from pgsync.apply.journal import Journal, last_run_report, read_events
+from pgsync.apply.runner import apply_plan
+from pgsync.cli.main import cli
+from pgsync.core.changes import Rename
+from pgsync.core.diff import GroupDiff, diff, group_changes
+from pgsync.core.errors import ApplyFailed
+from pgsync.core.model import LiveGroup, OrgCatalog
+from pgsync.core.plan import ACTIONS, Plan, Request, build_plan
+from pgsync.core.replace import temp_name
 from pgsync.emulator import EmulatorServer, fixture_from_dict
-from pgsync.errors import ApplyFailed
-from pgsync.journal import Journal, last_run_report, read_events
-from pgsync.model import LiveGroup, OrgCatalog
-from pgsync.plan import ACTIONS, Plan, Request, build_plan
-from pgsync.replace import temp_name
+from pgsync.load.desired import load_desired
+from pgsync.remote.api import PolicyGroupsApi
+from pgsync.remote.client import Client
 
 GROUPS = "/api/orgs/acme/policygroups"
 BARRIER_TIMEOUT = 30.0

@@ -17,15 +17,15 @@ import httpx
 import pytest
 
 from conftest import org_spec
-from pgsync.api import PolicyGroupsApi
-from pgsync.apply import apply_plan
-from pgsync.client import Client, RetryPolicy
-from pgsync.desired import load_desired
-from pgsync.diff import diff
+from pgsync.apply.runner import apply_plan
+from pgsync.core.diff import diff
+from pgsync.core.errors import ApplyFailed
+from pgsync.core.model import LiveGroup
+from pgsync.core.plan import Plan, Request, build_plan
 from pgsync.emulator import EmulatorServer, fixture_from_dict
-from pgsync.errors import ApplyFailed
-from pgsync.model import LiveGroup
-from pgsync.plan import Plan, Request, build_plan
+from pgsync.load.desired import load_desired
+from pgsync.remote.api import PolicyGroupsApi
+from pgsync.remote.client import Client, RetryPolicy
 
 
 def cli_edit(url: str, group: str, *, add_stacks: list[str]) -> None:

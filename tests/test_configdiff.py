@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pgsync.configdiff import describe_pack_change
-from pgsync.model import AppliedPack, canonical_json
+from pgsync.core.configdiff import describe_pack_change
+from pgsync.core.model import AppliedPack, canonical_json
 
 
 def pack(

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from pgsync.console import Progress, use_color
+from pgsync.cli.console import Progress, use_color
 
 
 class Terminal(io.StringIO):

@@ -9,7 +9,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from conftest import org_spec
-from pgsync.cli import cli
+from pgsync.cli.main import cli
 from pgsync.emulator import EmulatorServer, fixture_from_dict
 from test_cli_e2e import pgsync, write
 

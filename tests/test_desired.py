@@ -10,10 +10,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pgsync.desired import load_desired
-from pgsync.errors import Location, ValidationFailed
-from pgsync.model import InputFile, StackRef
-from pgsync.packconfig import Placeholder
+from pgsync.core.errors import Location, ValidationFailed
+from pgsync.core.model import InputFile, StackRef
+from pgsync.load.desired import load_desired
+from pgsync.load.packconfig import Placeholder
 
 DATA = Path(__file__).parent / "data" / "desired"
 GROUP_KEYS = (

@@ -16,7 +16,7 @@ from builders import (
     stacks,
     state,
 )
-from pgsync.changes import (
+from pgsync.core.changes import (
     AddAccount,
     AddPack,
     AddStack,
@@ -28,9 +28,9 @@ from pgsync.changes import (
     SetAgentPool,
     UpgradePack,
 )
-from pgsync.diff import GroupDiff, diff
-from pgsync.errors import ValidationFailed
-from pgsync.model import DesiredGroup
+from pgsync.core.diff import GroupDiff, diff
+from pgsync.core.errors import ValidationFailed
+from pgsync.core.model import DesiredGroup
 
 
 def verdict(result: tuple[GroupDiff, ...], name: str) -> GroupDiff:

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import org_spec
-from pgsync.cli import cli
+from pgsync.cli.main import cli
 from pgsync.emulator import EmulatorServer, fixture_from_dict
 
 

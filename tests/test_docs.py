@@ -10,7 +10,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from pgsync.cli import cli
+from pgsync.cli.main import cli
 from pgsync.emulator import EmulatorServer, demo_fixture
 
 ROOT = Path(__file__).parent.parent

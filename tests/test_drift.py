@@ -13,12 +13,13 @@ from click.testing import CliRunner, Result
 
 from builders import desired_group, live, live_group, stacks, state
 from conftest import org_spec
-from pgsync.cli import cli
-from pgsync.diff import diff
-from pgsync.drift import classify, render_drift
+from pgsync.cli.main import cli
+from pgsync.core.diff import diff
+from pgsync.core.drift import classify
+from pgsync.core.model import DesiredState, LiveState
+from pgsync.core.plan import build_plan
 from pgsync.emulator import EmulatorServer, fixture_from_dict
-from pgsync.model import DesiredState, LiveState
-from pgsync.plan import build_plan
+from pgsync.render.drift import render_drift
 
 
 def origins(now: DesiredState, base: DesiredState, current: LiveState) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from pgsync.cli import cli
+from pgsync.cli.main import cli
 from pgsync.emulator import EmulatorServer, FixtureError, demo_fixture, fixture_from_dict
 from pgsync.emulator.app import Request
 from pgsync.emulator.faults import KINDS, FaultInjector, FaultMix, jittered

@@ -25,14 +25,10 @@ from typing import Any
 import pytest
 
 from conftest import org_spec
-from pgsync.api import PolicyGroupsApi
-from pgsync.apply import apply_plan
-from pgsync.client import Client, RetryPolicy
-from pgsync.diff import diff
-from pgsync.emulator import EmulatorServer, fixture_from_dict
-from pgsync.emulator.faults import KINDS, FaultMix
-from pgsync.errors import ApiError, ApplyFailed, TransportError
-from pgsync.model import (
+from pgsync.apply.runner import apply_plan
+from pgsync.core.diff import diff
+from pgsync.core.errors import ApiError, ApplyFailed, TransportError
+from pgsync.core.model import (
     MODES,
     DesiredGroup,
     DesiredState,
@@ -44,8 +40,12 @@ from pgsync.model import (
     default_mode,
     normalise_config,
 )
-from pgsync.plan import ACTIONS, GroupPlan, Plan, build_plan
-from pgsync.replace import temp_name
+from pgsync.core.plan import ACTIONS, GroupPlan, Plan, build_plan
+from pgsync.core.replace import temp_name
+from pgsync.emulator import EmulatorServer, fixture_from_dict
+from pgsync.emulator.faults import KINDS, FaultMix
+from pgsync.remote.api import PolicyGroupsApi
+from pgsync.remote.client import Client, RetryPolicy
 from test_properties import HERE, LEVELS, STACK_POOL, TAGS
 
 SUMMARY = Path("/tmp/pgsync-fault-suite-summary.txt")

@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 
 from builders import desired_group, live, live_group, state
-from pgsync import github
-from pgsync.diff import diff
-from pgsync.errors import Location, Problem
-from pgsync.github import (
+from pgsync.cli import github
+from pgsync.cli.github import (
     annotation,
     append_step_summary,
     escape_data,
@@ -20,7 +18,9 @@ from pgsync.github import (
     plan_outputs,
     write_outputs,
 )
-from pgsync.plan import build_plan
+from pgsync.core.diff import diff
+from pgsync.core.errors import Location, Problem
+from pgsync.core.plan import build_plan
 from test_render import rich_plan
 
 FIXED = uuid.UUID("12345678-1234-5678-1234-567812345678")

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pgsync.cli import cli
-from pgsync.desired import load_desired
+from pgsync.cli.main import cli
+from pgsync.core.errors import ValidationFailed
 from pgsync.emulator import EmulatorServer
-from pgsync.errors import ValidationFailed
+from pgsync.load.desired import load_desired
 
 CORPUS = Path(__file__).parent / "data" / "hostile"
 FIRST_PROBLEMS: dict[str, str] = json.loads(

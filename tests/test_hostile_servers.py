@@ -27,12 +27,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import org_spec
-from pgsync.api import PolicyGroupsApi, live_group_from_api
-from pgsync.client import MAX_BODY_BYTES, Client, RetryPolicy
+from pgsync.core.errors import BadResponse, PgsyncError, TransportError
+from pgsync.core.model import LiveGroup
+from pgsync.core.plan import Request, group_path
 from pgsync.emulator import EmulatorServer, fixture_from_dict
-from pgsync.errors import BadResponse, PgsyncError, TransportError
-from pgsync.model import LiveGroup
-from pgsync.plan import Request, group_path
+from pgsync.remote.api import PolicyGroupsApi, live_group_from_api
+from pgsync.remote.client import MAX_BODY_BYTES, Client, RetryPolicy
 from test_cli_e2e import groups_file, pgsync
 
 LIST = "/api/orgs/acme/policygroups"

@@ -12,18 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from builders import applied, catalog, defaults, live, live_group, stacks
-from pgsync.desired import load_desired
-from pgsync.diff import diff
-from pgsync.errors import ValidationFailed
-from pgsync.importer import (
-    SCHEMA_COMMENT,
-    SCHEMA_URL,
-    assume_live,
-    dump_yaml,
-    export_yaml,
-    group_at,
-)
-from pgsync.model import (
+from pgsync.core.diff import diff
+from pgsync.core.errors import ValidationFailed
+from pgsync.core.model import (
     AppliedPack,
     LiveGroup,
     LiveState,
@@ -31,9 +22,18 @@ from pgsync.model import (
     PublishedPack,
     canonical_json,
 )
-from pgsync.packconfig import Placeholder
-from pgsync.schema import schema_text
-from pgsync.yamlnodes import load_yaml
+from pgsync.load.desired import load_desired
+from pgsync.load.importer import (
+    SCHEMA_COMMENT,
+    SCHEMA_URL,
+    assume_live,
+    dump_yaml,
+    export_yaml,
+    group_at,
+)
+from pgsync.load.packconfig import Placeholder
+from pgsync.load.schema import schema_text
+from pgsync.load.yamlnodes import load_yaml
 
 
 def exported(*groups: LiveGroup) -> dict[str, Any]:

@@ -13,11 +13,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from conftest import org_spec
-from pgsync.cli import cli
-from pgsync.desired import load_desired
+from pgsync.cli.main import cli
+from pgsync.core.errors import PgsyncError, ValidationFailed
 from pgsync.emulator import EmulatorServer, fixture_from_dict
-from pgsync.errors import PgsyncError, ValidationFailed
 from pgsync.files import LIMIT_ENV, MAX_INPUT_BYTES
+from pgsync.load.desired import load_desired
 
 BASE = {"organization": "acme", "prune": True, "policyGroups": [{"name": "base00"}]}
 KEEP = {"organization": "acme", "policyGroups": [{"name": "keep00"}]}

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from pgsync import __version__
-from pgsync.cli import cli
+from pgsync.cli.main import cli
 
 ROOT = Path(__file__).parent.parent
 ACTION = ROOT / "action.yml"

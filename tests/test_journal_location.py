@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from pgsync.cli import cli
+from pgsync.apply.journal import read_events
+from pgsync.cli.main import cli
+from pgsync.cli.workflow import default_journal
 from pgsync.emulator import EmulatorServer
-from pgsync.journal import default_journal, read_events
 from test_cli_e2e import THREE_GROUPS, write
 
 

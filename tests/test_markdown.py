@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 
 from builders import applied, desired_group, live, live_group, pack_ref, stacks, state
 from conftest import Golden
-from pgsync.changes import AddStack, Change, RemoveAccount, RemovePack, RemoveStack, Rename
-from pgsync.diff import Action, diff
-from pgsync.markdown import render_markdown
-from pgsync.model import Coverage, InputFile, StackRef
-from pgsync.plan import GroupPlan, Plan, build_plan
+from pgsync.core.changes import AddStack, Change, RemoveAccount, RemovePack, RemoveStack, Rename
+from pgsync.core.diff import Action, diff
+from pgsync.core.model import Coverage, InputFile, StackRef
+from pgsync.core.plan import GroupPlan, Plan, build_plan
+from pgsync.render.markdown import render_markdown
 from test_render import renamed_and_replaced, rich_plan
 
 COVERAGE = Coverage(

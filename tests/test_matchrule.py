@@ -13,8 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pgsync.emulator import matchrules as emulator_rules
-from pgsync.matchrule import (
+from pgsync.core.matchrule import (
     Entity,
     compile_rules,
     describe,
@@ -23,7 +22,8 @@ from pgsync.matchrule import (
     rule_key,
     rule_problems,
 )
-from pgsync.model import canonical_json
+from pgsync.core.model import canonical_json
+from pgsync.emulator import matchrules as emulator_rules
 
 STACK = {"__type": "PermissionExpressionStack"}
 ACCOUNT = {"__type": "PermissionExpressionInsightsAccount"}

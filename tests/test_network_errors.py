@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from conftest import org_spec
-from pgsync.cli import cli
-from pgsync.client import Client, RetryPolicy
+from pgsync.cli.main import cli
+from pgsync.core.errors import TransportError
 from pgsync.emulator import EmulatorServer, fixture_from_dict
-from pgsync.errors import TransportError
+from pgsync.remote.client import Client, RetryPolicy
 
 LIST = "/api/orgs/acme/policygroups"
 SENTINEL = "pul-SENTINEL-0123456789abcdef"

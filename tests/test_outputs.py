@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from pgsync.cli import cli
+from pgsync.cli.main import cli
 from pgsync.emulator import EmulatorServer
 from pgsync.files import RefusedFile, StagedFile, open_append, replace_file
 from test_cli_e2e import THREE_GROUPS, write

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from builders import applied, catalog, desired_group, live, live_group, pack_ref, stacks, state
-from pgsync.diff import diff
-from pgsync.errors import PgsyncError
-from pgsync.model import ABSENT_FINGERPRINT, DesiredState, LiveGroup, LiveState
-from pgsync.plan import Plan, build_plan, group_path, live_fingerprint
+from pgsync.core.diff import diff
+from pgsync.core.errors import PgsyncError
+from pgsync.core.model import ABSENT_FINGERPRINT, DesiredState, LiveGroup, LiveState
+from pgsync.core.plan import Plan, build_plan, group_path, live_fingerprint
 
 
 def plan_for(desired: DesiredState, current: LiveState) -> Plan:

@@ -12,13 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import org_spec
-from pgsync.api import PolicyGroupsApi
-from pgsync.apply import apply_plan
-from pgsync.client import Client, RetryPolicy
-from pgsync.diff import diff
-from pgsync.emulator import EmulatorServer, fixture_from_dict
-from pgsync.errors import Location
-from pgsync.model import (
+from pgsync.apply.runner import apply_plan
+from pgsync.core.diff import diff
+from pgsync.core.errors import Location
+from pgsync.core.model import (
     DesiredGroup,
     DesiredState,
     PackRef,
@@ -26,7 +23,10 @@ from pgsync.model import (
     canonical_json,
     normalise_config,
 )
-from pgsync.plan import Plan, build_plan
+from pgsync.core.plan import Plan, build_plan
+from pgsync.emulator import EmulatorServer, fixture_from_dict
+from pgsync.remote.api import PolicyGroupsApi
+from pgsync.remote.client import Client, RetryPolicy
 
 NAMES = [f"g{i}" for i in range(6)]
 STACK_POOL = ["svc/s000", "svc/s001", "svc/s002", "svc/s003", "web/prod", "payments/prod"]

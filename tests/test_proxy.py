@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import org_spec
-from pgsync.client import Client, RetryPolicy
+from pgsync.core.errors import TransportError
 from pgsync.emulator import EmulatorServer, fixture_from_dict
-from pgsync.errors import TransportError
+from pgsync.remote.client import Client, RetryPolicy
 
 TOKEN = "pul-PROXYSENTINEL-0123456789abcdef"
 LIST = "/api/orgs/acme/policygroups"

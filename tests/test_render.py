@@ -16,10 +16,10 @@ from builders import (
     state,
 )
 from conftest import Golden
-from pgsync.diff import diff
-from pgsync.model import DesiredState, InputFile, LiveState
-from pgsync.plan import Plan, build_plan
-from pgsync.render import render_json, render_text
+from pgsync.core.diff import diff
+from pgsync.core.model import DesiredState, InputFile, LiveState
+from pgsync.core.plan import Plan, build_plan
+from pgsync.render.text import render_json, render_text
 
 
 def rich_plan() -> Plan:

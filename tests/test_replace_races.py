@@ -10,15 +10,15 @@ import pytest
 from click.testing import CliRunner, Result
 
 from conftest import org_spec
-from pgsync.api import PolicyGroupsApi
-from pgsync.apply import apply_plan
-from pgsync.cli import cli
-from pgsync.client import Client, RetryPolicy
-from pgsync.desired import load_desired
-from pgsync.diff import diff
+from pgsync.apply.runner import apply_plan
+from pgsync.cli.main import cli
+from pgsync.core.diff import diff
+from pgsync.core.errors import ApplyFailed
+from pgsync.core.plan import Plan, Request, build_plan
 from pgsync.emulator import EmulatorServer, fixture_from_dict
-from pgsync.errors import ApplyFailed
-from pgsync.plan import Plan, Request, build_plan
+from pgsync.load.desired import load_desired
+from pgsync.remote.api import PolicyGroupsApi
+from pgsync.remote.client import Client, RetryPolicy
 
 TEMP = "prod.pgsync-replacing"
 AWS = {"name": "aws", "versionTag": "1.0.0", "config": {"all": {"enforcementLevel": "mandatory"}}}

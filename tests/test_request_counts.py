@@ -10,7 +10,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from conftest import STACKS, org_spec
-from pgsync.cli import cli
+from pgsync.cli.main import cli
 from pgsync.emulator import EmulatorServer, fixture_from_dict
 
 SVC = [s for s in STACKS if s.startswith("svc/")]

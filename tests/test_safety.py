@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from builders import applied, desired_group, live, live_group, pack_ref, stacks, state
-from pgsync.diff import diff
-from pgsync.matchrule import compile_rules, match_rule
-from pgsync.model import DesiredGroup, DesiredState, LiveState, RuleSetting, SafetySettings
-from pgsync.plan import Finding, build_plan
-from pgsync.safety import could_unprotect, evaluate
+from pgsync.core.diff import diff
+from pgsync.core.matchrule import compile_rules, match_rule
+from pgsync.core.model import DesiredGroup, DesiredState, LiveState, RuleSetting, SafetySettings
+from pgsync.core.plan import Finding, build_plan
+from pgsync.core.safety import could_unprotect, evaluate
 
 MANDATORY = (applied("aws", "1.0.0", "mandatory"),)
 

@@ -17,11 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from pgsync import __version__, schema
-from pgsync.cli import cli
-from pgsync.importer import SCHEMA_URL
-from pgsync.model import ENFORCEMENT_LEVELS
-from pgsync.schema import PATTERN_MESSAGES, SchemaProblem, check, schema_text
+from pgsync import __version__
+from pgsync.cli.main import cli
+from pgsync.core.model import ENFORCEMENT_LEVELS
+from pgsync.load import schema
+from pgsync.load.importer import SCHEMA_URL
+from pgsync.load.schema import PATTERN_MESSAGES, SchemaProblem, check, schema_text
 
 ROOT = Path(__file__).parent.parent
 REPO_SCHEMA = ROOT / "schemas" / "policygroups.schema.json"

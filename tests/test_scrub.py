@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from conftest import org_spec
-from pgsync.cli import cli
+from pgsync.cli.main import cli
+from pgsync.core.scrub import Secrets, secret_run
 from pgsync.emulator import EmulatorServer, fixture_from_dict
-from pgsync.scrub import Secrets, secret_run
 
 FN_SECRET = 'fn-S3CR3T"with\\quote'
 API_KEY = "AK-0123456789-live"

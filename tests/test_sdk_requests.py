@@ -17,11 +17,11 @@ from pulumi_cloud_sdk._support import PulumiModelEncoder
 
 from builders import PACKS, catalog, desired_group, live, live_group, pack_ref, stacks, state
 from conftest import org_spec
-from pgsync.diff import diff
+from pgsync.core.diff import diff
+from pgsync.core.matchrule import compile_rules, match_rule
+from pgsync.core.model import Mode, RuleSetting
+from pgsync.core.plan import build_plan
 from pgsync.emulator import EmulatorServer, fixture_from_dict
-from pgsync.matchrule import compile_rules, match_rule
-from pgsync.model import Mode, RuleSetting
-from pgsync.plan import build_plan
 from test_match_rules import pgsync, write
 
 ROUTES = [

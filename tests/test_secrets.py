@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from conftest import org_spec
-from pgsync.cli import cli
-from pgsync.configdiff import describe_pack_change
+from pgsync.cli.main import cli
+from pgsync.core.configdiff import describe_pack_change
+from pgsync.core.masking import DEFAULT_SECRET_KEYS, is_secret_key
+from pgsync.core.model import AppliedPack, canonical_json
 from pgsync.emulator import EmulatorServer, fixture_from_dict
-from pgsync.model import AppliedPack, canonical_json
-from pgsync.secrets import DEFAULT_SECRET_KEYS, is_secret_key
 
 LIVE_SECRET = "HUNTER2-live"
 LIVE_KEY = "KEY-live-0123"

@@ -15,8 +15,8 @@ from pathlib import Path
 import click
 import pytest
 
-from pgsync.cli import COMMANDS, cli
-from pgsync.cli_emulator import APIS, FAULT_KINDS
+from pgsync.cli.emulator import APIS, FAULT_KINDS
+from pgsync.cli.main import COMMANDS, cli
 from pgsync.emulator.faults import KINDS
 from pgsync.emulator.state import APIS as EMULATOR_APIS
 

@@ -12,10 +12,10 @@ from click.testing import CliRunner, Result
 
 from builders import desired_group, live, live_group, state
 from conftest import org_spec
-from pgsync.cli import cli
-from pgsync.diff import diff
+from pgsync.apply.journal import own_temporaries, read_events, temporaries_left
+from pgsync.cli.main import cli
+from pgsync.core.diff import diff
 from pgsync.emulator import EmulatorServer, fixture_from_dict
-from pgsync.journal import own_temporaries, read_events, temporaries_left
 
 TEMP = "prod.pgsync-replacing"
 TEMP_PATH = f"/api/orgs/acme/policygroups/{TEMP}"

@@ -15,11 +15,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from builders import desired_group, live, live_group, state
-from pgsync.cli import cli
-from pgsync.diff import diff
+from pgsync.cli.main import cli
+from pgsync.core.diff import diff
+from pgsync.core.errors import ValidationFailed
+from pgsync.core.scrub import escape, escape_lines, shown_json
 from pgsync.emulator import EmulatorServer
-from pgsync.errors import ValidationFailed
-from pgsync.scrub import escape, escape_lines, shown_json
 
 HOSTILE = "bad\x1b[2J\x1b]0;owned\x07\u202eevil\u2066\r\n::error::forged\u2028x"
 ESCAPED = "bad\\x1b[2J\\x1b]0;owned\\x07\\u202eevil\\u2066\\x0d\\x0a::error::forged\\u2028x"

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import org_spec
-from pgsync.cli import cli
-from pgsync.desired import load_desired
+from pgsync.cli.main import cli
+from pgsync.core.errors import ValidationFailed
 from pgsync.emulator import EmulatorServer, fixture_from_dict
-from pgsync.errors import ValidationFailed
+from pgsync.load.desired import load_desired
 
 AWS: dict[str, Any] = {"name": "aws", "versionTag": "1.0.0"}
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from pgsync.cli import cli
-from pgsync.wording import counted
+from pgsync.cli.main import cli
+from pgsync.core.wording import counted
 
 
 def test_one_takes_the_singular() -> None:

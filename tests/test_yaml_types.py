@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pgsync.desired import load_desired
-from pgsync.errors import ValidationFailed
-from pgsync.schema import check
+from pgsync.core.errors import ValidationFailed
+from pgsync.load.desired import load_desired
+from pgsync.load.schema import check
 
 
 def problems(tmp_path: Path, text: str) -> list[str]:

@@ -12,9 +12,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pgsync import yamlparse
-from pgsync.errors import InputError, Location
-from pgsync.yamlnodes import Document, load_yaml
+from pgsync.core.errors import InputError, Location
+from pgsync.load import yamlparse
+from pgsync.load.yamlnodes import Document, load_yaml
 
 
 def load(text: str | bytes) -> Document:

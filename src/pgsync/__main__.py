@@ -1,3 +1,3 @@
-from pgsync.cli import main
+from pgsync.cli.main import main
 
 main()

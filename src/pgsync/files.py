@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TextIO
 
-from pgsync.errors import PgsyncError
+from pgsync.core.errors import PgsyncError
 
 MAX_INPUT_BYTES = 50 * 1024 * 1024
 LIMIT_ENV = "PGSYNC_MAX_INPUT_BYTES"

@@ -7,10 +7,8 @@ where the API's own message quoted one. After a crash it tells what the run had 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 import threading
 import time
 import uuid
@@ -18,15 +16,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from pgsync.errors import PgsyncError
+from pgsync.core.errors import PgsyncError
+from pgsync.core.plan import group_path
+from pgsync.core.replace import is_temporary, temp_name
+from pgsync.core.scrub import escape, scrub
+from pgsync.core.wording import counted
 from pgsync.files import STDOUT, open_append
-from pgsync.github import is_github_actions
-from pgsync.plan import group_path
-from pgsync.replace import is_temporary, temp_name
-from pgsync.scrub import escape, scrub
-from pgsync.wording import counted
-
-STATE_ENV = "XDG_STATE_HOME"
 
 IDENTITY = frozenset({"run", "event", "group", "action", "method", "path", "organization"})
 """Fields that name what was done, kept as they are: a later run reads them back."""
@@ -65,34 +60,6 @@ class Journal:
 
     def close(self) -> None:
         self._file.close()
-
-
-def default_journal(organization: str, env: Mapping[str, str], cwd: Path) -> Path:
-    """The journal of `organization` run from `cwd`, unless --journal or $PGSYNC_JOURNAL says.
-
-    Outside the working tree, where it is never committed nor read as a config: in GitHub
-    Actions `$RUNNER_TEMP/pgsync/`, else `$XDG_STATE_HOME/pgsync/`, else
-    `~/.local/state/pgsync/`. The name holds the organization and a hash of both it and
-    the working directory, so two checkouts never take each other's temporary groups.
-    """
-    runner_temp = env.get("RUNNER_TEMP")
-    state = env.get(STATE_ENV, "")
-    if is_github_actions(env) and runner_temp:
-        base = Path(runner_temp)
-    elif os.path.isabs(state):
-        # The XDG spec has a relative value ignored, as if unset.
-        base = Path(state)
-    else:
-        home = env.get("HOME") or os.path.expanduser("~")
-        if not os.path.isabs(home):
-            raise PgsyncError(
-                "no home directory for the apply journal: set PGSYNC_JOURNAL or pass --journal"
-            )
-        base = Path(home) / ".local" / "state"
-    digest = hashlib.sha256(f"{cwd}\0{organization}".encode()).hexdigest()[:12]
-    # Any name the schema allows is one path segment, but not every one is a tidy file name.
-    readable = re.sub(r"[^A-Za-z0-9_.-]", "_", organization)[:64]
-    return base / "pgsync" / f"journal-{readable}-{digest}.jsonl"
 
 
 def check_not_stdout(path: str) -> None:

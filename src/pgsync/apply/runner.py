@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Literal, Protocol
 
-from pgsync.diff import Action, GroupDiff, group_changes
-from pgsync.errors import AmbiguousWriteError, ApplyFailed, PgsyncError, WriteNotVerified
-from pgsync.journal import Journal
-from pgsync.model import LiveGroup, OrgCatalog
-from pgsync.plan import GroupPlan, Plan, Request, live_fingerprint, requests_for
-from pgsync.replace import needs_replace, temp_name
-from pgsync.scrub import escape
-from pgsync.wording import counted
+from pgsync.apply.journal import Journal
+from pgsync.core.diff import Action, GroupDiff, group_changes
+from pgsync.core.errors import AmbiguousWriteError, ApplyFailed, PgsyncError, WriteNotVerified
+from pgsync.core.model import LiveGroup, OrgCatalog
+from pgsync.core.plan import GroupPlan, Plan, Request, live_fingerprint, requests_for
+from pgsync.core.replace import needs_replace, temp_name
+from pgsync.core.scrub import escape
+from pgsync.core.wording import counted
 
 Status = Literal["done", "skipped", "failed", "not attempted"]
 Event = Callable[[str], None]

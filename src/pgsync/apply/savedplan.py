@@ -7,10 +7,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from pgsync.errors import PgsyncError
-from pgsync.model import DesiredState
-from pgsync.plan import FORMAT_VERSION, Plan
-from pgsync.render import plan_json
+from pgsync.core.errors import PgsyncError
+from pgsync.core.model import DesiredState
+from pgsync.core.plan import FORMAT_VERSION, Plan
+from pgsync.render.text import plan_json
 
 _QUIET = ("unchanged", "unmanaged")
 

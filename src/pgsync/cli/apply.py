@@ -8,9 +8,17 @@ import time
 import click
 
 from pgsync import __version__
-from pgsync.apply import apply_plan
-from pgsync.cli_options import PATHS, Settings, common_options, reports_errors
-from pgsync.cli_workflow import (
+from pgsync.apply.journal import Journal, check_not_stdout, own_temporaries, resume_report
+from pgsync.apply.runner import apply_plan
+from pgsync.apply.savedplan import (
+    input_reasons,
+    parse_saved,
+    restrict,
+    stale_reasons,
+    touched_names,
+)
+from pgsync.cli.options import PATHS, Settings, common_options, reports_errors
+from pgsync.cli.workflow import (
     ALLOW,
     JOURNAL_ENV,
     Planned,
@@ -23,16 +31,14 @@ from pgsync.cli_workflow import (
     read_file,
     read_live,
 )
-from pgsync.desired import load_desired
-from pgsync.diff import diff
-from pgsync.display import display_plan
-from pgsync.errors import Refused, StalePlan
-from pgsync.journal import Journal, check_not_stdout, own_temporaries, resume_report
-from pgsync.model import DesiredState
-from pgsync.plan import build_plan
-from pgsync.render import render_text
-from pgsync.savedplan import input_reasons, parse_saved, restrict, stale_reasons, touched_names
-from pgsync.scrub import shown, shown_line
+from pgsync.core.diff import diff
+from pgsync.core.errors import Refused, StalePlan
+from pgsync.core.model import DesiredState
+from pgsync.core.plan import build_plan
+from pgsync.core.scrub import shown, shown_line
+from pgsync.load.desired import load_desired
+from pgsync.render.display import display_plan
+from pgsync.render.text import render_text
 
 
 @click.command()

@@ -9,10 +9,10 @@ from typing import TextIO
 
 import click
 
-from pgsync.accesstoken import TokenFilter
-from pgsync.errors import Problem
-from pgsync.github import annotation, is_github_actions
-from pgsync.scrub import shown_line
+from pgsync.cli.github import annotation, is_github_actions
+from pgsync.core.errors import Problem
+from pgsync.core.scrub import shown_line
+from pgsync.remote.accesstoken import TokenFilter
 
 
 def use_color(no_color: bool, stream: TextIO) -> bool:

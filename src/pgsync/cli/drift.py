@@ -10,17 +10,18 @@ from typing import Any
 
 import click
 
-from pgsync.cli_options import PATHS, Settings, common_options, reports_errors
-from pgsync.cli_workflow import EXIT_CHANGES, FORMAT, make_api, read_live, show_plan
-from pgsync.desired import load_desired
-from pgsync.diff import GroupDiff, diff
-from pgsync.drift import GroupDrift, classify, render_drift
-from pgsync.errors import PgsyncError, ValidationFailed
-from pgsync.gitrefs import files_at
-from pgsync.model import DesiredState, LiveState
-from pgsync.plan import Plan, build_plan
-from pgsync.render import change_json
-from pgsync.scrub import escape, shown
+from pgsync.cli.options import PATHS, Settings, common_options, reports_errors
+from pgsync.cli.workflow import EXIT_CHANGES, FORMAT, make_api, read_live, show_plan
+from pgsync.core.diff import GroupDiff, diff
+from pgsync.core.drift import GroupDrift, classify
+from pgsync.core.errors import PgsyncError, ValidationFailed
+from pgsync.core.model import DesiredState, LiveState
+from pgsync.core.plan import Plan, build_plan
+from pgsync.core.scrub import escape, shown
+from pgsync.load.desired import load_desired
+from pgsync.load.gitrefs import files_at
+from pgsync.render.drift import render_drift
+from pgsync.render.text import change_json
 
 
 @click.command()

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from pgsync import __version__
-from pgsync.cli_options import output_options
-from pgsync.console import use_color
-from pgsync.scrub import escape
+from pgsync.cli.console import use_color
+from pgsync.cli.options import output_options
+from pgsync.core.scrub import escape
 
 if TYPE_CHECKING:
     from pgsync.emulator import EmulatorServer

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import uuid4
 
-from pgsync.errors import Problem
+from pgsync.core.errors import Problem
+from pgsync.core.scrub import shown_line
 from pgsync.files import open_append
-from pgsync.scrub import shown_line
 
 if TYPE_CHECKING:
-    from pgsync.plan import Plan
+    from pgsync.core.plan import Plan
 
 LEVELS = frozenset({"error", "warning", "notice"})
 STEP_SUMMARY_CAP = 1024 * 1024

@@ -12,23 +12,23 @@ from typing import TYPE_CHECKING
 
 import click
 
-from pgsync.cli_options import Settings, common_options, reports_errors
-from pgsync.cli_workflow import make_api, prepare_output
-from pgsync.console import Progress
-from pgsync.desired import load_desired
-from pgsync.diff import diff
-from pgsync.errors import PgsyncError, ValidationFailed
+from pgsync.cli.console import Progress
+from pgsync.cli.options import Settings, common_options, reports_errors
+from pgsync.cli.workflow import make_api, prepare_output
+from pgsync.core.diff import diff
+from pgsync.core.errors import PgsyncError, ValidationFailed
+from pgsync.core.model import LiveState, OrgCatalog
+from pgsync.core.plan import GroupPlan, build_plan
+from pgsync.core.scrub import remember_live
 from pgsync.files import STDOUT, StagedFile
-from pgsync.importer import assume_live, export_yaml, group_at
-from pgsync.model import LiveState, OrgCatalog
-from pgsync.packconfig import Placeholder
-from pgsync.plan import GroupPlan, build_plan
-from pgsync.render import change_line
-from pgsync.schema import PATTERN_MESSAGES, schema_text
-from pgsync.scrub import remember_live
+from pgsync.load.desired import load_desired
+from pgsync.load.importer import assume_live, export_yaml, group_at
+from pgsync.load.packconfig import Placeholder
+from pgsync.load.schema import PATTERN_MESSAGES, schema_text
+from pgsync.render.text import change_line
 
 if TYPE_CHECKING:
-    from pgsync.api import PolicyGroupsApi
+    from pgsync.remote.api import PolicyGroupsApi
 
 
 @click.command("import")

@@ -19,35 +19,35 @@ from pgsync import __version__
 # tests/test_startup.py checks is the first sentence of the command's own help.
 COMMANDS = {
     "apply": (
-        "pgsync.cli_apply:apply",
+        "pgsync.cli.apply:apply",
         "Make the live policy groups match the files, then verify by reading them back.",
     ),
     "demo": (
-        "pgsync.cli_emulator:demo",
+        "pgsync.cli.emulator:demo",
         "Run validate, plan, apply and a second plan against an in-process emulator.",
     ),
     "drift": (
-        "pgsync.cli_drift:drift",
+        "pgsync.cli.drift:drift",
         "For scheduled jobs: exit 0 in sync, 2 on drift, 1 on error.",
     ),
     "emulator": (
-        "pgsync.cli_emulator:emulator",
+        "pgsync.cli.emulator:emulator",
         "Serve the built-in Policy Groups API emulator until Ctrl-C.",
     ),
     "import": (
-        "pgsync.cli_import:import_command",
+        "pgsync.cli.importing:import_command",
         "Write every live policy group of an organization as a desired-state file.",
     ),
     "plan": (
-        "pgsync.cli_plan:plan",
+        "pgsync.cli.plan:plan",
         "Show what apply would change: reads live state, writes nothing.",
     ),
     "schema": (
-        "pgsync.cli_validate:schema",
+        "pgsync.cli.validate:schema",
         "Print the desired-state JSON Schema (for editors and other tools).",
     ),
     "validate": (
-        "pgsync.cli_validate:validate",
+        "pgsync.cli.validate:validate",
         "Check desired-state files: schema, semantics, and with --live the org's contents.",
     ),
 }

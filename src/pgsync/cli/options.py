@@ -12,10 +12,10 @@ from typing import Any, ParamSpec, TypeVar
 import click
 
 from pgsync import __version__
-from pgsync.accesstoken import REDACTED, TOKEN_ENV
-from pgsync.console import configure_logging, print_problems, use_color
-from pgsync.errors import PgsyncError, ValidationFailed
-from pgsync.scrub import secret_run, shown
+from pgsync.cli.console import configure_logging, print_problems, use_color
+from pgsync.core.errors import PgsyncError, ValidationFailed
+from pgsync.core.scrub import secret_run, shown
+from pgsync.remote.accesstoken import REDACTED, TOKEN_ENV
 
 DEFAULT_API_URL = "https://api.pulumi.com"
 

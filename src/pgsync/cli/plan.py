@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from pgsync.cli_options import PATHS, Settings, common_options, reports_errors
-from pgsync.cli_workflow import (
+from pgsync.cli.options import PATHS, Settings, common_options, reports_errors
+from pgsync.cli.workflow import (
     ALLOW,
     EXIT_CHANGES,
     FORMAT,
@@ -17,8 +17,8 @@ from pgsync.cli_workflow import (
     prepare_output,
     show_plan,
 )
-from pgsync.desired import load_desired
 from pgsync.files import STDOUT
+from pgsync.load.desired import load_desired
 
 
 @click.command()

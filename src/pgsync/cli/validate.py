@@ -5,12 +5,12 @@ from __future__ import annotations
 import click
 
 from pgsync import __version__
-from pgsync.cli_options import PATHS, Settings, common_options, reports_errors
-from pgsync.desired import load_desired
+from pgsync.cli.options import PATHS, Settings, common_options, reports_errors
+from pgsync.core.scrub import shown
+from pgsync.core.wording import counted
 from pgsync.files import STDOUT
-from pgsync.schema import schema_text
-from pgsync.scrub import shown
-from pgsync.wording import counted
+from pgsync.load.desired import load_desired
+from pgsync.load.schema import schema_text
 
 
 @click.command()
@@ -28,8 +28,8 @@ def validate(paths: tuple[str, ...], live: bool, settings: Settings) -> None:
     desired = load_desired(paths)
     if live:
         # The client and the planner only for --live: checking files alone imports neither.
-        from pgsync.cli_workflow import make_api, read_live  # noqa: PLC0415
-        from pgsync.diff import diff  # noqa: PLC0415
+        from pgsync.cli.workflow import make_api, read_live  # noqa: PLC0415
+        from pgsync.core.diff import diff  # noqa: PLC0415
 
         api = make_api(settings, desired.organization)
         diff(desired, read_live(api, desired))
@@ -60,7 +60,7 @@ def schema(out: str | None) -> None:
         click.echo(schema_text(), nl=False)
         return
     # The file helpers only for --out: printing the schema imports neither.
-    from pgsync.cli_workflow import prepare_output, write_file  # noqa: PLC0415
+    from pgsync.cli.workflow import prepare_output, write_file  # noqa: PLC0415
 
     prepare_output(out, "--out")
     write_file(out, schema_text())

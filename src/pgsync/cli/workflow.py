@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -13,33 +15,34 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pgsync import __version__
-from pgsync.accesstoken import TOKEN_ENV
-from pgsync.cli_options import Settings
-from pgsync.console import Progress
-from pgsync.diff import diff
-from pgsync.display import display_plan
-from pgsync.errors import PgsyncError
-from pgsync.files import STDOUT, check_writable, input_limit, read_input, replace_file
-from pgsync.gcpause import gc_paused
-from pgsync.github import (
+from pgsync.apply.journal import own_temporaries
+from pgsync.cli.console import Progress
+from pgsync.cli.github import (
     STEP_SUMMARY_CAP,
     append_step_summary,
     is_github_actions,
     plan_outputs,
     write_outputs,
 )
-from pgsync.journal import default_journal, own_temporaries
-from pgsync.markdown import render_markdown
-from pgsync.model import DesiredState, InputFile, LiveState
-from pgsync.plan import Plan, build_plan
-from pgsync.render import Kind, render_json, render_text
-from pgsync.safety import could_unprotect, evaluate
-from pgsync.scrub import escape, remember_live, shown, shown_json
+from pgsync.cli.options import Settings
+from pgsync.core.diff import diff
+from pgsync.core.errors import PgsyncError
+from pgsync.core.gcpause import gc_paused
+from pgsync.core.model import DesiredState, InputFile, LiveState
+from pgsync.core.plan import Plan, build_plan
+from pgsync.core.safety import could_unprotect, evaluate
+from pgsync.core.scrub import escape, remember_live, shown, shown_json
+from pgsync.files import STDOUT, check_writable, input_limit, read_input, replace_file
+from pgsync.remote.accesstoken import TOKEN_ENV
+from pgsync.render.display import display_plan
+from pgsync.render.markdown import render_markdown
+from pgsync.render.text import Kind, render_json, render_text
 
 if TYPE_CHECKING:
-    from pgsync.api import PolicyGroupsApi
+    from pgsync.remote.api import PolicyGroupsApi
 
 JOURNAL_ENV = "PGSYNC_JOURNAL"
+STATE_ENV = "XDG_STATE_HOME"
 EXIT_CHANGES = 2
 EXIT_BLOCKED = 3
 JSON_HINT = "the full plan is in the JSON plan (`plan_json` output)"
@@ -60,8 +63,8 @@ def make_api(settings: Settings, organization: str) -> PolicyGroupsApi:
     What the user must fix (the URL, the token) is said before any request is sent.
     """
     # Here, not at the top: only the commands that talk to the API import httpx.
-    from pgsync.api import PolicyGroupsApi  # noqa: PLC0415
-    from pgsync.client import REQUEST_DEADLINE, Client, is_loopback  # noqa: PLC0415
+    from pgsync.remote.api import PolicyGroupsApi  # noqa: PLC0415
+    from pgsync.remote.client import REQUEST_DEADLINE, Client, is_loopback  # noqa: PLC0415
 
     url = settings.api_url
     if "://" not in url:
@@ -113,8 +116,36 @@ class Planned:
     api: PolicyGroupsApi
 
 
+def default_journal(organization: str, env: Mapping[str, str], cwd: Path) -> Path:
+    """The journal of `organization` run from `cwd`, unless --journal or $PGSYNC_JOURNAL says.
+
+    Outside the working tree, where it is never committed nor read as a config: in GitHub
+    Actions `$RUNNER_TEMP/pgsync/`, else `$XDG_STATE_HOME/pgsync/`, else
+    `~/.local/state/pgsync/`. The name holds the organization and a hash of both it and
+    the working directory, so two checkouts never take each other's temporary groups.
+    """
+    runner_temp = env.get("RUNNER_TEMP")
+    state = env.get(STATE_ENV, "")
+    if is_github_actions(env) and runner_temp:
+        base = Path(runner_temp)
+    elif os.path.isabs(state):
+        # The XDG spec has a relative value ignored, as if unset.
+        base = Path(state)
+    else:
+        home = env.get("HOME") or os.path.expanduser("~")
+        if not os.path.isabs(home):
+            raise PgsyncError(
+                "no home directory for the apply journal: set PGSYNC_JOURNAL or pass --journal"
+            )
+        base = Path(home) / ".local" / "state"
+    digest = hashlib.sha256(f"{cwd}\0{organization}".encode()).hexdigest()[:12]
+    # Any name the schema allows is one path segment, but not every one is a tidy file name.
+    readable = re.sub(r"[^A-Za-z0-9_.-]", "_", organization)[:64]
+    return base / "pgsync" / f"journal-{readable}-{digest}.jsonl"
+
+
 def journal_path(given: str | None, organization: str) -> str:
-    """The apply journal: `given`, else $PGSYNC_JOURNAL, else journal.default_journal."""
+    """The apply journal: `given`, else $PGSYNC_JOURNAL, else default_journal."""
     chosen = given or os.environ.get(JOURNAL_ENV)
     return chosen or str(default_journal(organization, os.environ, Path.cwd()))
 

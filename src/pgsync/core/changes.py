@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pgsync.configdiff import describe_pack_change
-from pgsync.matchrule import describe, readable_rules
-from pgsync.model import AppliedPack, MatchRule, RulePreview, StackRef
-from pgsync.secrets import masked_config
+from pgsync.core.configdiff import describe_pack_change
+from pgsync.core.masking import masked_config
+from pgsync.core.matchrule import describe, readable_rules
+from pgsync.core.model import AppliedPack, MatchRule, RulePreview, StackRef
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pgsync.model import ENFORCEMENT_LEVELS, SECRET_MASK, AppliedPack
-from pgsync.secrets import is_secret_key, is_secret_path
+from pgsync.core.masking import is_secret_key, is_secret_path
+from pgsync.core.model import ENFORCEMENT_LEVELS, SECRET_MASK, AppliedPack
 
 
 def describe_pack_change(before: AppliedPack, after: AppliedPack) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from pgsync.changes import (
+from pgsync.core.changes import (
     AddAccount,
     AddPack,
     AddStack,
@@ -25,9 +25,9 @@ from pgsync.changes import (
     UpgradePack,
     change_order,
 )
-from pgsync.errors import Problem, ValidationFailed
-from pgsync.matchrule import describe
-from pgsync.model import (
+from pgsync.core.errors import Problem, ValidationFailed
+from pgsync.core.matchrule import describe
+from pgsync.core.model import (
     AppliedPack,
     DesiredGroup,
     DesiredState,
@@ -40,7 +40,7 @@ from pgsync.model import (
     RulePreview,
     RuleSetting,
 )
-from pgsync.replace import (
+from pgsync.core.replace import (
     REPLACE_SUFFIX,
     dropped_accounts,
     filled,
@@ -48,7 +48,7 @@ from pgsync.replace import (
     needs_replace,
     temp_name,
 )
-from pgsync.scrub import escape
+from pgsync.core.scrub import escape
 
 Action = Literal["create", "update", "rename", "replace", "delete", "unchanged", "unmanaged"]
 

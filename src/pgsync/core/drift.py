@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from pgsync.changes import (
+from pgsync.core.changes import (
     SUBJECTS,
     Change,
     RemoveAccountRule,
@@ -21,20 +21,9 @@ from pgsync.changes import (
     SetAccountRule,
     SetStackRule,
 )
-from pgsync.diff import GroupDiff
-from pgsync.display import display_plan
-from pgsync.markdown import code_span
-from pgsync.plan import Plan
-from pgsync.render import change_line
-from pgsync.scrub import escape
+from pgsync.core.diff import GroupDiff
 
 Origin = Literal["git", "live", "both"]
-
-DESCRIPTIONS: dict[Origin, str] = {
-    "git": "change in Git not yet applied",
-    "live": "changed live outside Git",
-    "both": "changed in Git and live",
-}
 
 # The subject a change is about: changes of one subject in the two plans are compared.
 _FAMILIES = {**SUBJECTS, "setAgentPool": "agent pool", "rename": "name", "replace": "shape"}
@@ -110,42 +99,3 @@ def _target(change: Change) -> object:
 
 def _is_change(verdict: GroupDiff) -> bool:
     return verdict.action not in ("unchanged", "unmanaged")
-
-
-def render_drift(
-    drifts: Mapping[str, GroupDrift], plan: Plan, ref: str, *, markdown: bool = False
-) -> str:
-    """The origins as a section to follow the plan (text or Markdown), groups in plan order.
-
-    A group whose differences share one origin is one line; the differences of any other
-    group are listed each with its own. Names and texts are shown escaped, live ones too.
-    """
-    shown = [
-        (group, drifts[raw.name])
-        for raw, group in zip(plan.groups, display_plan(plan).groups, strict=True)
-        if raw.name in drifts
-    ]
-    if not shown:
-        return ""
-    ref = escape(ref)
-    lines = [f"#### Drift against {code_span(ref)}", ""] if markdown else [f"Drift against {ref}:"]
-    for group, drift in shown:
-        name = code_span(group.name) if markdown else group.name
-        mixed = len({drift.action, *drift.changes} - {None}) > 1
-        described = DESCRIPTIONS[drift.origin] + (":" if mixed else "")
-        lines.append(f"- {name}: {described}" if markdown else f"  {name}: {described}")
-        if not mixed:
-            continue
-        differences: list[tuple[str, Origin]] = []
-        if drift.action is not None:
-            action = "+ create the group" if group.action == "create" else "- delete the group"
-            differences.append((action, drift.action))
-        for change, origin in zip(group.changes, drift.changes, strict=True):
-            symbol, text, _ = change_line(change)
-            differences.append((f"{symbol} {text}", origin))
-        for text, origin in differences:
-            if markdown:
-                lines.append(f"  - {code_span(text)}: {DESCRIPTIONS[origin]}")
-            else:
-                lines.append(f"      {text}: {DESCRIPTIONS[origin]}")
-    return "\n" + "\n".join(lines) + "\n"

@@ -7,7 +7,7 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
-from pgsync.model import SECRET_MASK
+from pgsync.core.model import SECRET_MASK
 
 Path = tuple[str | int, ...]
 

@@ -11,10 +11,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pgsync.model import MatchRule, RuleEntity, canonical_json
+from pgsync.core.model import MatchRule, RuleEntity, canonical_json
 
 Entity = RuleEntity
-"""Which entities a rule selects (one home: `pgsync.model.RuleEntity`)."""
+"""Which entities a rule selects (one home: `pgsync.core.model.RuleEntity`)."""
 Path = tuple[str | int, ...]
 
 _OR = "PermissionExpressionOr"

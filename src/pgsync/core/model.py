@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from pgsync.errors import Location
+from pgsync.core.errors import Location
 
 EntityType = Literal["stacks", "accounts"]
 Mode = Literal["preventative", "audit"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from pgsync.changes import (
+from pgsync.core.changes import (
     AddAccount,
     AddPack,
     AddStack,
@@ -26,9 +26,10 @@ from pgsync.changes import (
     SetStackRule,
     UpgradePack,
 )
-from pgsync.diff import Action, GroupDiff
-from pgsync.errors import PgsyncError
-from pgsync.model import (
+from pgsync.core.diff import Action, GroupDiff
+from pgsync.core.errors import PgsyncError
+from pgsync.core.masking import Path, mask_paths, mask_secret_keys
+from pgsync.core.model import (
     ABSENT_FINGERPRINT,
     Coverage,
     DesiredGroup,
@@ -38,8 +39,7 @@ from pgsync.model import (
     Mode,
     sha256_digest,
 )
-from pgsync.replace import temp_name
-from pgsync.secrets import Path, mask_paths, mask_secret_keys
+from pgsync.core.replace import temp_name
 
 FORMAT_VERSION = 1
 ACTIONS: tuple[Action, ...] = (

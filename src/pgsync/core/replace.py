@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 
-from pgsync.model import DesiredGroup, LiveGroup, PackRef, RuleSetting
+from pgsync.core.model import DesiredGroup, LiveGroup, PackRef, RuleSetting
 
 REPLACE_SUFFIX = ".pgsync-replacing"
 MAX_NAME = 100

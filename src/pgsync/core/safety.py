@@ -10,16 +10,16 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from pgsync.model import (
+from pgsync.core.model import (
     AppliedPack,
     LiveGroup,
     LiveState,
     PackRef,
     SafetySettings,
 )
-from pgsync.plan import Finding, GroupPlan, Plan
-from pgsync.replace import is_temporary
-from pgsync.wording import counted
+from pgsync.core.plan import Finding, GroupPlan, Plan
+from pgsync.core.replace import is_temporary
+from pgsync.core.wording import counted
 
 Member = str
 """`stack project/name` or `account name`: stacks and accounts in one namespace."""

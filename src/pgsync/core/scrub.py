@@ -19,8 +19,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pgsync.model import SECRET_MASK, LiveGroup
-from pgsync.secrets import secret_key_values
+from pgsync.core.masking import secret_key_values
+from pgsync.core.model import SECRET_MASK, LiveGroup
 
 # Controls, format characters (bidi overrides, zero-width joiners, BOM) and the Unicode line
 # and paragraph separators: what makes a terminal, log or reviewer see other text than is there.

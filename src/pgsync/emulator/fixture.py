@@ -74,6 +74,7 @@ from typing import Any
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError, best_match
 
+from pgsync.core.errors import InputError
 from pgsync.emulator import schemas
 from pgsync.emulator.faults import FIXTURE_SCHEMA as FAULTS_SCHEMA
 from pgsync.emulator.faults import FaultMix, mix_from_fixture
@@ -89,8 +90,7 @@ from pgsync.emulator.state import (
     Stack,
     State,
 )
-from pgsync.errors import InputError
-from pgsync.yamlnodes import JsonPointer, load_yaml
+from pgsync.load.yamlnodes import JsonPointer, load_yaml
 
 
 def _list_of(item: dict[str, Any]) -> dict[str, Any]:

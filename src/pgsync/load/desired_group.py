@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from pgsync.errors import Location, Problem
-from pgsync.matchrule import compile_rules, expression_problem, match_rule, rule_problems
-from pgsync.model import (
+from pgsync.core.errors import Location, Problem
+from pgsync.core.matchrule import compile_rules, expression_problem, match_rule, rule_problems
+from pgsync.core.model import (
     KNOWN_DEFAULT_GROUPS,
     RESERVED_GROUP_NAMES,
     DesiredGroup,
@@ -20,8 +20,8 @@ from pgsync.model import (
     default_entity_type,
     default_mode,
 )
-from pgsync.packconfig import SecretRules, wire_config
-from pgsync.yamlnodes import Document, JsonPointer
+from pgsync.load.packconfig import SecretRules, wire_config
+from pgsync.load.yamlnodes import Document, JsonPointer
 
 Item = TypeVar("Item", bound=Hashable)
 

@@ -6,8 +6,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from pgsync.desired import is_desired_file
-from pgsync.errors import PgsyncError
+from pgsync.core.errors import PgsyncError
+from pgsync.load.desired import is_desired_file
 
 
 class _GitFailed(PgsyncError):

@@ -10,9 +10,10 @@ from typing import Any
 import yaml
 
 from pgsync import __version__
-from pgsync.diff import parent_of
-from pgsync.matchrule import readable_rules
-from pgsync.model import (
+from pgsync.core.diff import parent_of
+from pgsync.core.masking import is_secret_key
+from pgsync.core.matchrule import readable_rules
+from pgsync.core.model import (
     SECRET_KEY,
     AppliedPack,
     DesiredGroup,
@@ -24,9 +25,8 @@ from pgsync.model import (
     canonical_json,
     default_mode,
 )
-from pgsync.packconfig import Placeholder
-from pgsync.secrets import is_secret_key
-from pgsync.yamlparse import IMPLICIT, YAML_1_1_BOOL
+from pgsync.load.packconfig import Placeholder
+from pgsync.load.yamlparse import IMPLICIT, YAML_1_1_BOOL
 
 # The packaged schema's bytes at this version's tag. Not the repository's schemas/ link:
 # raw.githubusercontent.com serves a symbolic link as the path it holds.

@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pgsync.errors import Location, Problem
-from pgsync.model import SECRET_KEY, JsonPath, canonical_json, normalise_config
-from pgsync.scrub import remember_config
-from pgsync.secrets import DEFAULT_SECRET_KEYS, is_secret_key, values_at
-from pgsync.yamlnodes import Document, JsonPointer
+from pgsync.core.errors import Location, Problem
+from pgsync.core.masking import DEFAULT_SECRET_KEYS, is_secret_key, values_at
+from pgsync.core.model import SECRET_KEY, JsonPath, canonical_json, normalise_config
+from pgsync.core.scrub import remember_config
+from pgsync.load.yamlnodes import Document, JsonPointer
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,10 @@ from importlib import resources
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from pgsync.model import SECRET_KEY, SECRET_MASK
-from pgsync.secrets import DEFAULT_SECRET_KEYS, is_secret_key
-from pgsync.yamlnodes import JsonPointer
-from pgsync.yamlparse import BOOL, YAML_1_1_BOOL
+from pgsync.core.masking import DEFAULT_SECRET_KEYS, is_secret_key
+from pgsync.core.model import SECRET_KEY, SECRET_MASK
+from pgsync.load.yamlnodes import JsonPointer
+from pgsync.load.yamlparse import BOOL, YAML_1_1_BOOL
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator, ValidationError

@@ -13,9 +13,9 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from pgsync.errors import InputError, Location, Problem
-from pgsync.gcpause import gc_paused
-from pgsync.yamlparse import BOOL, FLOAT, INT, MAX_DEPTH, TOO_DEEP, compose, decode
+from pgsync.core.errors import InputError, Location, Problem
+from pgsync.core.gcpause import gc_paused
+from pgsync.load.yamlparse import BOOL, FLOAT, INT, MAX_DEPTH, TOO_DEEP, compose, decode
 
 JsonPointer = tuple[str | int, ...]
 Position = tuple[int, int]

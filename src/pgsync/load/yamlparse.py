@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from yaml.nodes import Node
 
-from pgsync.errors import InputError, Location, Problem
+from pgsync.core.errors import InputError, Location, Problem
 
 _CORE = "tag:yaml.org,2002:"
 

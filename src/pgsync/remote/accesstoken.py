@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from pgsync.scrub import escape_lines, scrub
+from pgsync.core.scrub import escape_lines, scrub
 
 TOKEN_ENV = "PULUMI_ACCESS_TOKEN"
 REDACTED = "<redacted>"

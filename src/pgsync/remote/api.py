@@ -9,10 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NoReturn, TypeVar, cast
 from urllib.parse import quote
 
-from pgsync.client import Client
-from pgsync.errors import ApiError, BadResponse, FeatureUnavailable, PgsyncError
-from pgsync.matchrule import match_rule
-from pgsync.model import (
+from pgsync.core.errors import ApiError, BadResponse, FeatureUnavailable, PgsyncError
+from pgsync.core.matchrule import match_rule
+from pgsync.core.model import (
     KNOWN_DEFAULT_GROUPS,
     MODES,
     AppliedPack,
@@ -30,8 +29,9 @@ from pgsync.model import (
     StackRef,
     canonical_json,
 )
-from pgsync.plan import Request, group_path, groups_path
-from pgsync.replace import is_temporary
+from pgsync.core.plan import Request, group_path, groups_path
+from pgsync.core.replace import is_temporary
+from pgsync.remote.client import Client
 
 Progress = Callable[[int, int], None]
 LISTING_PAGE = 100

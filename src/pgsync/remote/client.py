@@ -31,8 +31,7 @@ import httpcore
 import httpx
 
 from pgsync import __version__
-from pgsync.accesstoken import REDACTED, TOKEN_ENV
-from pgsync.errors import (
+from pgsync.core.errors import (
     AmbiguousWriteError,
     ApiError,
     AuthError,
@@ -40,9 +39,10 @@ from pgsync.errors import (
     PgsyncError,
     TransportError,
 )
-from pgsync.scrub import escape, scrub
+from pgsync.core.scrub import escape, scrub
+from pgsync.remote.accesstoken import REDACTED, TOKEN_ENV
 
-log = logging.getLogger("pgsync.client")
+log = logging.getLogger("pgsync.remote.client")
 _E = TypeVar("_E", bound=BaseException)
 _REQUEST_LOG = logging.getLogger("httpx")
 """httpx.Client's logger: `-v` shows each request sent, on the same line httpx.Client wrote."""

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pgsync.changes import (
+from pgsync.core.changes import (
     SUBJECTS,
     RemoveAccount,
     RemoveAccountRule,
@@ -17,8 +17,9 @@ from pgsync.changes import (
     Rename,
     Reshape,
 )
-from pgsync.plan import GroupPlan, Plan
-from pgsync.render import (
+from pgsync.core.plan import GroupPlan, Plan
+from pgsync.core.wording import counted
+from pgsync.render.text import (
     SAFETY_HELP,
     SYMBOLS,
     UNMANAGED_SHOWN,
@@ -27,7 +28,6 @@ from pgsync.render import (
     files_read,
     summary_line,
 )
-from pgsync.wording import counted
 
 FULL_PLAN_HINT = "the full plan is in the step summary and the plan.json artifact"
 SEPARATOR = "\n\n"

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pgsync.changes import (
+from pgsync.core.changes import (
     AddAccount,
     AddPack,
     AddStack,
@@ -25,11 +25,11 @@ from pgsync.changes import (
     SetStackRule,
     UpgradePack,
 )
-from pgsync.matchrule import describe
-from pgsync.model import AppliedPack, MatchRule, RulePreview
-from pgsync.plan import FORMAT_VERSION, Finding, GroupPlan, Plan
-from pgsync.secrets import masked_config
-from pgsync.wording import counted
+from pgsync.core.masking import masked_config
+from pgsync.core.matchrule import describe
+from pgsync.core.model import AppliedPack, MatchRule, RulePreview
+from pgsync.core.plan import FORMAT_VERSION, Finding, GroupPlan, Plan
+from pgsync.core.wording import counted
 
 Kind = Literal["plan", "drift"]
 """What a rendering is headed: a plan, or drift (the same plan, made by `drift`)."""
