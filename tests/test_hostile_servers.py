@@ -27,9 +27,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import org_spec
+from pgsync.core import paths
 from pgsync.core.errors import BadResponse, PgsyncError, TransportError
 from pgsync.core.model import LiveGroup
-from pgsync.core.plan import Request, group_path
+from pgsync.core.plan import Request
 from pgsync.emulator import EmulatorServer, fixture_from_dict
 from pgsync.remote.api import PolicyGroupsApi, live_group_from_api
 from pgsync.remote.client import MAX_BODY_BYTES, Client, RetryPolicy
@@ -241,8 +242,8 @@ def test_groups_with_default_names_are_never_pruned_even_flagged_not_default(
 @pytest.mark.parametrize(
     "request_",
     [
-        Request("DELETE", group_path("acme", "default-audit-policy-group")),
-        Request("PATCH", group_path("acme", "default-policy-group"), {"newName": "mine"}),
+        Request("DELETE", paths.group("acme", "default-audit-policy-group")),
+        Request("PATCH", paths.group("acme", "default-policy-group"), {"newName": "mine"}),
     ],
     ids=["delete", "rename"],
 )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from builders import applied, catalog, desired_group, live, live_group, pack_ref, stacks, state
+from pgsync.core import paths
 from pgsync.core.diff import diff
 from pgsync.core.errors import PgsyncError
 from pgsync.core.model import ABSENT_FINGERPRINT, DesiredState, LiveGroup, LiveState
-from pgsync.core.plan import Plan, build_plan, group_path, live_fingerprint
+from pgsync.core.plan import Plan, build_plan, live_fingerprint
 
 
 def plan_for(desired: DesiredState, current: LiveState) -> Plan:
@@ -176,7 +177,7 @@ def test_plan_is_deterministic() -> None:
 
 def test_dot_names_cannot_be_addressed() -> None:
     with pytest.raises(PgsyncError, match="cannot be addressed"):
-        group_path("acme", "..")
+        paths.group("acme", "..")
 
 
 def test_fingerprint_leaves_out_values_under_secret_looking_keys() -> None:

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from pgsync.core import paths
 from pgsync.core.errors import PgsyncError
-from pgsync.core.plan import group_path
 from pgsync.core.replace import is_temporary, temp_name
 from pgsync.core.scrub import escape, scrub
 from pgsync.core.wording import counted
@@ -127,7 +127,7 @@ def temporaries_left(events: Iterable[Mapping[str, Any]], organization: str) -> 
             left.add(temp_name(group))
         elif kind == "sent" and method in ("PATCH", "DELETE"):
             temp = group if is_temporary(group) else temp_name(group)
-            if event.get("path") == group_path(organization, temp):
+            if event.get("path") == paths.group(organization, temp):
                 left.discard(temp)
     return frozenset(left)
 

@@ -6,8 +6,8 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
+from pgsync.core import paths
 from pgsync.core.changes import (
     AddAccount,
     AddPack,
@@ -27,7 +27,6 @@ from pgsync.core.changes import (
     UpgradePack,
 )
 from pgsync.core.diff import Action, GroupDiff
-from pgsync.core.errors import PgsyncError
 from pgsync.core.masking import Path, mask_paths, mask_secret_keys
 from pgsync.core.model import (
     ABSENT_FINGERPRINT,
@@ -197,23 +196,11 @@ def live_fingerprint(live: LiveGroup | None, desired: DesiredGroup | None) -> st
     return sha256_digest(text.encode())
 
 
-def groups_path(organization: str) -> str:
-    return f"/api/orgs/{quote(organization, safe='')}/policygroups"
-
-
-def group_path(organization: str, name: str) -> str:
-    """A group's URL path; names are percent-encoded (`Prod Stacks` → `Prod%20Stacks`)."""
-    if name in (".", ".."):
-        # URL paths collapse dot segments: the request would reach another endpoint.
-        raise PgsyncError(f"policy group name '{name}' cannot be addressed in a URL path")
-    return f"{groups_path(organization)}/{quote(name, safe='')}"
-
-
 def requests_for(organization: str, verdict: GroupDiff) -> tuple[Request, ...]:
     """The minimal requests of contract §5 for one group's verdict."""
     if verdict.action == "delete":
         assert verdict.live is not None
-        return (Request("DELETE", group_path(organization, verdict.live.name)),)
+        return (Request("DELETE", paths.group(organization, verdict.live.name)),)
     if verdict.action == "replace":
         return _replace_requests(organization, verdict)
     requests: list[Request] = []
@@ -224,7 +211,7 @@ def requests_for(organization: str, verdict: GroupDiff) -> tuple[Request, ...]:
             # A separate plain PATCH: the batch's internal order is not specified (API spec
             # rule 4), and every later request addresses the group by its new name.
             requests.append(
-                Request("PATCH", group_path(organization, change.old), {"newName": change.new})
+                Request("PATCH", paths.group(organization, change.old), {"newName": change.new})
             )
     requests += _batch(organization, verdict.name, verdict.changes)
     return tuple(requests)
@@ -241,7 +228,7 @@ def _create_request(organization: str, name: str, verdict: GroupDiff) -> Request
     }
     if verdict.desired.agent_pool_id:
         body["agentPoolId"] = verdict.desired.agent_pool_id
-    return Request("POST", groups_path(organization), body)
+    return Request("POST", paths.groups(organization), body)
 
 
 def _batch(organization: str, name: str, changes: Iterable[Change]) -> list[Request]:
@@ -257,7 +244,7 @@ def _batch(organization: str, name: str, changes: Iterable[Change]) -> list[Requ
         updates.append(update)
     if not updates:
         return []
-    path = group_path(organization, name) + "/batch"
+    path = paths.batch(organization, name)
     return [Request("PATCH", path, updates, frozenset(secrets))]
 
 
@@ -271,8 +258,8 @@ def _replace_requests(organization: str, verdict: GroupDiff) -> tuple[Request, .
     temp = temp_name(verdict.name)
     requests = [] if verdict.temp is not None else [_create_request(organization, temp, verdict)]
     requests += _batch(organization, temp, verdict.changes)
-    requests.append(Request("DELETE", group_path(organization, verdict.live.name)))
-    requests.append(Request("PATCH", group_path(organization, temp), {"newName": verdict.name}))
+    requests.append(Request("DELETE", paths.group(organization, verdict.live.name)))
+    requests.append(Request("PATCH", paths.group(organization, temp), {"newName": verdict.name}))
     return tuple(requests)
 
 

@@ -7,8 +7,8 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NoReturn, TypeVar, cast
-from urllib.parse import quote
 
+from pgsync.core import paths
 from pgsync.core.errors import ApiError, BadResponse, FeatureUnavailable, PgsyncError
 from pgsync.core.matchrule import match_rule
 from pgsync.core.model import (
@@ -29,7 +29,7 @@ from pgsync.core.model import (
     StackRef,
     canonical_json,
 )
-from pgsync.core.plan import Request, group_path, groups_path
+from pgsync.core.plan import Request
 from pgsync.core.replace import is_temporary
 from pgsync.remote.client import Client
 
@@ -192,10 +192,9 @@ class PolicyGroupsApi:
     def __init__(self, client: Client, organization: str) -> None:
         self.client = client
         self.organization = organization
-        self._org = quote(organization, safe="")
 
     def group_names(self) -> list[str]:
-        path = groups_path(self.organization)
+        path = paths.groups(self.organization)
         answer = Answer(f"GET {path}")
         body = answer.object(self.client.get(path))
         answer.value(body, "policyGroups", list, "the body")
@@ -204,7 +203,7 @@ class PolicyGroupsApi:
 
     def get_group(self, name: str) -> LiveGroup | None:
         """The group, or None on a 404; any other answer but a 200 with it is an error."""
-        path = group_path(self.organization, name)
+        path = paths.group(self.organization, name)
         body = self.client.get_or_none(path)
         return live_group_from_api(body, f"GET {path}", name) if body is not None else None
 
@@ -229,11 +228,11 @@ class PolicyGroupsApi:
         return found
 
     def coverage(self) -> Coverage:
-        path = f"{groups_path(self.organization)}/metadata"
+        path = paths.coverage(self.organization)
         return Coverage.from_api(Answer(f"GET {path}").object(self.client.get(path)))
 
     def published_packs(self) -> dict[str, PublishedPack]:
-        path = f"/api/orgs/{self._org}/policypacks"
+        path = paths.packs(self.organization)
         answer = Answer(f"GET {path}")
         body = answer.object(self.client.get(path))
         packs = {}
@@ -259,8 +258,8 @@ class PolicyGroupsApi:
             params = {"organization": self.organization}
             if token:
                 params["continuationToken"] = token
-            answer = Answer("GET /api/user/stacks")
-            body = answer.object(self.client.get("/api/user/stacks", params=params))
+            answer = Answer(f"GET {paths.USER_STACKS}")
+            body = answer.object(self.client.get(paths.USER_STACKS, params=params))
             for i, stack in enumerate(answer.objects(body, "stacks", "the body")):
                 where = f"stacks[{i}]"
                 if answer.optional(stack, "orgName", str, where) in (None, self.organization):
@@ -280,7 +279,7 @@ class PolicyGroupsApi:
         token: str | None = None
         while True:
             params = {"continuationToken": token} if token else None
-            path = f"/api/preview/insights/{self._org}/accounts"
+            path = paths.accounts(self.organization)
             answer = Answer(f"GET {path}")
             body = answer.object(self.client.get(path, params=params))
             found.update(
@@ -340,7 +339,7 @@ class PolicyGroupsApi:
         FeatureUnavailable, raised while planning, so that no write is tried.
         """
         field = "stackMatchRule" if rule.entity == "stack" else "accountMatchRule"
-        path = f"{groups_path(self.organization)}/{field.lower()}/preview"
+        path = paths.rule_preview(self.organization, rule.entity)
         try:
             body = self.client.query(path, {field: rule.expression}, params=params)
         except ApiError as error:
@@ -383,11 +382,9 @@ class PolicyGroupsApi:
 
         The last line of defence, whatever the plan, a saved plan file or the answers said.
         """
-        prefix = groups_path(self.organization) + "/"
-        target = request.path.removeprefix(prefix)
         renames = request.method == "PATCH" and isinstance(request.body, Mapping)
         if (request.method == "DELETE" or (renames and "newName" in request.body)) and any(
-            target == quote(name, safe="") for name in KNOWN_DEFAULT_GROUPS
+            request.path == paths.group(self.organization, name) for name in KNOWN_DEFAULT_GROUPS
         ):
             raise PgsyncError(
                 f"refusing to send {request.method} {request.path}: it would delete or rename "
@@ -397,9 +394,7 @@ class PolicyGroupsApi:
 
     def stack_exists(self, stack: StackRef) -> bool:
         """Whether the org has `stack` (a 404 says it has not, or the token cannot see it)."""
-        path = "/".join(
-            ("/api/stacks", self._org, quote(stack.project, safe=""), quote(stack.stack, safe=""))
-        )
+        path = paths.stack(self.organization, stack)
         body = self.client.get_or_none(path)
         if body is not None:
             Answer(f"GET {path}").object(body)
@@ -407,7 +402,7 @@ class PolicyGroupsApi:
 
     def account_exists(self, name: str) -> bool:
         """Whether the org has the Insights account `name` (a child's name holds a `/`)."""
-        path = f"/api/preview/insights/{self._org}/accounts/{quote(name, safe='')}"
+        path = paths.account(self.organization, name)
         body = self.client.get_or_none(path)
         if body is not None:
             Answer(f"GET {path}").object(body)
