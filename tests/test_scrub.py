@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 
 from conftest import org_spec
 from pgsync.cli.main import cli
-from pgsync.core.scrub import Secrets, secret_run
+from pgsync.core.masking import Secrets, secret_run
 from pgsync.emulator import EmulatorServer, fixture_from_dict
 
 FN_SECRET = 'fn-S3CR3T"with\\quote'

@@ -18,7 +18,7 @@ from builders import desired_group, live, live_group, state
 from pgsync.cli.main import cli
 from pgsync.core.diff import diff
 from pgsync.core.errors import ValidationFailed
-from pgsync.core.scrub import escape, escape_lines, shown_json
+from pgsync.core.escaping import escape, escape_lines, shown_json
 from pgsync.emulator import EmulatorServer
 
 HOSTILE = "bad\x1b[2J\x1b]0;owned\x07\u202eevil\u2066\r\n::error::forged\u2028x"

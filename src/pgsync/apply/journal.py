@@ -18,8 +18,9 @@ from typing import Any, TextIO
 
 from pgsync.core import paths
 from pgsync.core.errors import PgsyncError
+from pgsync.core.escaping import escape
+from pgsync.core.masking import scrub
 from pgsync.core.replace import is_temporary, temp_name
-from pgsync.core.scrub import escape, scrub
 from pgsync.core.wording import counted
 from pgsync.files import STDOUT, open_append
 

@@ -13,10 +13,10 @@ from typing import Literal, Protocol
 from pgsync.apply.journal import Journal
 from pgsync.core.diff import Action, GroupDiff, group_changes
 from pgsync.core.errors import AmbiguousWriteError, ApplyFailed, PgsyncError, WriteNotVerified
+from pgsync.core.escaping import escape
 from pgsync.core.model import LiveGroup, OrgCatalog
 from pgsync.core.plan import GroupPlan, Plan, Request, live_fingerprint, requests_for
 from pgsync.core.replace import needs_replace, temp_name
-from pgsync.core.scrub import escape
 from pgsync.core.wording import counted
 
 Status = Literal["done", "skipped", "failed", "not attempted"]

@@ -33,9 +33,9 @@ from pgsync.cli.workflow import (
 )
 from pgsync.core.diff import diff
 from pgsync.core.errors import Refused, StalePlan
+from pgsync.core.escaping import shown, shown_line
 from pgsync.core.model import DesiredState
 from pgsync.core.plan import build_plan
-from pgsync.core.scrub import shown, shown_line
 from pgsync.load.desired import load_desired
 from pgsync.render.display import display_plan
 from pgsync.render.text import render_text

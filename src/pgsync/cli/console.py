@@ -11,7 +11,7 @@ import click
 
 from pgsync.cli.github import annotation, is_github_actions
 from pgsync.core.errors import Problem
-from pgsync.core.scrub import shown_line
+from pgsync.core.escaping import shown_line
 from pgsync.remote.accesstoken import TokenFilter
 
 

@@ -15,9 +15,9 @@ from pgsync.cli.workflow import EXIT_CHANGES, FORMAT, make_api, read_live, show_
 from pgsync.core.diff import GroupDiff, diff
 from pgsync.core.drift import GroupDrift, classify
 from pgsync.core.errors import PgsyncError, ValidationFailed
+from pgsync.core.escaping import escape, shown
 from pgsync.core.model import DesiredState, LiveState
 from pgsync.core.plan import Plan, build_plan
-from pgsync.core.scrub import escape, shown
 from pgsync.load.desired import load_desired
 from pgsync.load.gitrefs import files_at
 from pgsync.render.drift import render_drift

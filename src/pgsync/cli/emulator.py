@@ -18,7 +18,7 @@ import click
 from pgsync import __version__
 from pgsync.cli.console import use_color
 from pgsync.cli.options import output_options
-from pgsync.core.scrub import escape
+from pgsync.core.escaping import escape
 
 if TYPE_CHECKING:
     from pgsync.emulator import EmulatorServer

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from uuid import uuid4
 
 from pgsync.core.errors import Problem
-from pgsync.core.scrub import shown_line
+from pgsync.core.escaping import shown_line
 from pgsync.files import open_append
 
 if TYPE_CHECKING:

@@ -17,9 +17,9 @@ from pgsync.cli.options import Settings, common_options, reports_errors
 from pgsync.cli.workflow import make_api, prepare_output
 from pgsync.core.diff import diff
 from pgsync.core.errors import PgsyncError, ValidationFailed
+from pgsync.core.masking import remember_live
 from pgsync.core.model import LiveState, OrgCatalog
 from pgsync.core.plan import GroupPlan, build_plan
-from pgsync.core.scrub import remember_live
 from pgsync.files import STDOUT, StagedFile
 from pgsync.load.desired import load_desired
 from pgsync.load.importer import assume_live, export_yaml, group_at

@@ -14,7 +14,8 @@ import click
 from pgsync import __version__
 from pgsync.cli.console import configure_logging, print_problems, use_color
 from pgsync.core.errors import PgsyncError, ValidationFailed
-from pgsync.core.scrub import secret_run, shown
+from pgsync.core.escaping import shown
+from pgsync.core.masking import secret_run
 from pgsync.remote.accesstoken import REDACTED, TOKEN_ENV
 
 DEFAULT_API_URL = "https://api.pulumi.com"

@@ -6,7 +6,7 @@ import click
 
 from pgsync import __version__
 from pgsync.cli.options import PATHS, Settings, common_options, reports_errors
-from pgsync.core.scrub import shown
+from pgsync.core.escaping import shown
 from pgsync.core.wording import counted
 from pgsync.files import STDOUT
 from pgsync.load.desired import load_desired

@@ -27,11 +27,12 @@ from pgsync.cli.github import (
 from pgsync.cli.options import Settings
 from pgsync.core.diff import diff
 from pgsync.core.errors import PgsyncError
+from pgsync.core.escaping import escape, shown, shown_json
 from pgsync.core.gcpause import gc_paused
+from pgsync.core.masking import remember_live
 from pgsync.core.model import DesiredState, InputFile, LiveState
 from pgsync.core.plan import Plan, build_plan
 from pgsync.core.safety import could_unprotect, evaluate
-from pgsync.core.scrub import escape, remember_live, shown, shown_json
 from pgsync.files import STDOUT, check_writable, input_limit, read_input, replace_file
 from pgsync.remote.accesstoken import TOKEN_ENV
 from pgsync.render.display import display_plan

@@ -26,6 +26,7 @@ from pgsync.core.changes import (
     change_order,
 )
 from pgsync.core.errors import Problem, ValidationFailed
+from pgsync.core.escaping import escape
 from pgsync.core.matchrule import describe
 from pgsync.core.model import (
     AppliedPack,
@@ -48,7 +49,6 @@ from pgsync.core.replace import (
     needs_replace,
     temp_name,
 )
-from pgsync.core.scrub import escape
 
 Action = Literal["create", "update", "rename", "replace", "delete", "unchanged", "unmanaged"]
 

@@ -1,13 +1,25 @@
-"""Masking of secrets: `fn::secret` config values and secret-looking keys never reach output."""
+"""Masking of secrets, the one home of secret handling: `fn::secret` config values and
+secret-looking keys never reach output.
+
+Configs are masked by path and by key (`mask_paths`, `mask_secret_keys`). Text is scrubbed
+by value, the way the access token always was: whatever key, message or echo a secret turns
+up in, also JSON-escaped (once or twice) or inside a longer string. A run (one CLI command)
+collects the values it learns in `run_secrets`: every value the files mark secret and every
+live value under a secret-looking key (the client redacts the token itself).
+"""
 
 from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Iterable
+import json
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from pgsync.core.model import SECRET_MASK
+from pgsync.core.model import SECRET_MASK, LiveGroup
 
 Path = tuple[str | int, ...]
 
@@ -116,3 +128,108 @@ def mask_secret_keys(value: Any, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) 
         return node
 
     return walk(value, 0)
+
+
+class Secrets:
+    """The secret values known so far; `scrub` replaces each of them with the mask."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self._lock = threading.Lock()
+
+    def add(self, value: str) -> None:
+        if not value.strip():
+            return
+        with self._lock:
+            if value not in self._values:
+                self._values.add(value)
+                self._pattern = None
+
+    def __bool__(self) -> bool:
+        return bool(self._values)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+            self._pattern = None
+
+    def add_config(self, value: Any) -> None:
+        """Every scalar inside a secret config value: a mapping or list of secrets is secret."""
+        if isinstance(value, dict):
+            for item in value.values():
+                self.add_config(item)
+        elif isinstance(value, list):
+            for item in value:
+                self.add_config(item)
+        elif isinstance(value, str):
+            self.add(value)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            self.add(json.dumps(value))
+
+    def scrub(self, text: str) -> str:
+        pattern = self._compiled()
+        return pattern.sub(SECRET_MASK, text) if pattern is not None else text
+
+    def found_in(self, text: str) -> bool:
+        pattern = self._compiled()
+        return pattern is not None and pattern.search(text) is not None
+
+    def scrub_json(self, value: Any) -> Any:
+        """A copy of a JSON value with every string (keys too) scrubbed; its shape stays valid."""
+        if isinstance(value, dict):
+            return {self.scrub(key): self.scrub_json(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.scrub_json(item) for item in value]
+        return self.scrub(value) if isinstance(value, str) else value
+
+    def _compiled(self) -> re.Pattern[str] | None:
+        with self._lock:
+            if self._pattern is None and self._values:
+                forms = {form for value in self._values for form in _echoes(value)}
+                # Longest first and in one pass: a secret inside another is masked as the longer,
+                # and the mask itself is never scanned again.
+                alternatives = sorted(forms, key=lambda form: (-len(form), form))
+                self._pattern = re.compile("|".join(map(re.escape, alternatives)))
+            return self._pattern
+
+
+def _echoes(value: str) -> Iterator[str]:
+    """The spellings a value comes back in: as is, JSON-escaped once and twice, and repr'd."""
+    yield value
+    for ascii_only in (False, True):
+        once = json.dumps(value, ensure_ascii=ascii_only)[1:-1]
+        yield once
+        yield json.dumps(once, ensure_ascii=ascii_only)[1:-1]
+    yield repr(value)[1:-1]
+
+
+run_secrets = Secrets()
+"""The secrets of the current run; empty outside one, so library callers see no scrubbing."""
+
+
+@contextmanager
+def secret_run() -> Iterator[Secrets]:
+    """One command's scope: the values learnt in it are forgotten at its end."""
+    run_secrets.clear()
+    try:
+        yield run_secrets
+    finally:
+        run_secrets.clear()
+
+
+def remember_config(values: Iterable[Any]) -> None:
+    """Secret config values just learnt (from a file or from the API) join the run's secrets."""
+    for value in values:
+        run_secrets.add_config(value)
+
+
+def remember_live(groups: Iterable[LiveGroup]) -> None:
+    """Live config values under secret-looking keys (the API marks none) join the run's secrets."""
+    for group in groups:
+        for pack in group.packs:
+            remember_config(secret_key_values(pack.config))
+
+
+def scrub(text: str) -> str:
+    return run_secrets.scrub(text)

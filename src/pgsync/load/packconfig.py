@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgsync.core.errors import Location, Problem
-from pgsync.core.masking import DEFAULT_SECRET_KEYS, is_secret_key, values_at
+from pgsync.core.masking import DEFAULT_SECRET_KEYS, is_secret_key, remember_config, values_at
 from pgsync.core.model import SECRET_KEY, JsonPath, canonical_json, normalise_config
-from pgsync.core.scrub import remember_config
 from pgsync.load.yamlnodes import Document, JsonPointer
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from pgsync.core.scrub import escape_lines, scrub
+from pgsync.core.escaping import escape_lines
+from pgsync.core.masking import scrub
 
 TOKEN_ENV = "PULUMI_ACCESS_TOKEN"
 REDACTED = "<redacted>"

@@ -39,7 +39,8 @@ from pgsync.core.errors import (
     PgsyncError,
     TransportError,
 )
-from pgsync.core.scrub import escape, scrub
+from pgsync.core.escaping import escape
+from pgsync.core.masking import scrub
 from pgsync.remote.accesstoken import REDACTED, TOKEN_ENV
 
 log = logging.getLogger("pgsync.remote.client")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from pgsync.core.escaping import escape
 from pgsync.core.plan import GroupPlan, Plan
-from pgsync.core.scrub import escape
 
 # JSON text is parsed again when rendered (and shown through `scrub.shown`); secret paths
 # locate keys as the config has them.

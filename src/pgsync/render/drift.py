@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pgsync.core.drift import GroupDrift, Origin
+from pgsync.core.escaping import escape
 from pgsync.core.plan import Plan
-from pgsync.core.scrub import escape
 from pgsync.render.display import display_plan
 from pgsync.render.markdown import code_span
 from pgsync.render.text import change_line
