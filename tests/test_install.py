@@ -169,3 +169,8 @@ def test_the_virtualenv_imports_its_own_copy_of_pgsync(installed: Installed) -> 
 def test_the_installed_copy_ships_the_schema(installed: Installed) -> None:
     packaged = installed.checkout / "src" / "pgsync" / "schemas" / "policygroups.schema.json"
     assert installed.run(installed.pgsync, "schema") == packaged.read_text(encoding="utf-8")
+
+
+def test_the_installed_copy_ships_its_type_marker(installed: Installed) -> None:
+    imported = installed.run(installed.python, "-c", "import pgsync; print(pgsync.__file__)")
+    assert (Path(imported.strip()).parent / "py.typed").is_file()
