@@ -1,21 +1,79 @@
-"""Field-level changes to one group: small values with a total order and a JSON form."""
+"""Field-level changes to one group: one class per kind, which carries everything of its kind.
+
+Each kind knows its place in a group's changes (`order`), what it changes (`about`), how a
+person is told of it (`description`, worked out once) and its JSON form. `Change` names every
+kind, so that a `match` on it is checked for exhaustiveness.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, NamedTuple
 
 from pgsync.core.configdiff import describe_pack_change
 from pgsync.core.masking import masked_config
 from pgsync.core.matchrule import describe, readable_rules
 from pgsync.core.model import AppliedPack, MatchRule, RulePreview, StackRef
+from pgsync.core.wording import counted
+
+
+class Description(NamedTuple):
+    """How a change is told: its sign (+ - ~ → ±), one line, and lines of detail."""
+
+    sign: str
+    text: str
+    details: tuple[str, ...] = ()
+
+
+class ChangeKind:
+    """What every kind of change has; each kind is a frozen dataclass below, with its `kind`."""
+
+    # The description, once asked for: not a dataclass field, so a copy made with
+    # dataclasses.replace (the escaped plan people are shown) describes itself anew.
+    __slots__ = ("_description",)
+    _description: Description
+
+    kind: ClassVar[str]
+    """Its name in the JSON plan (contract §4)."""
+    order: ClassVar[int]
+    """Its place among a group's changes, as apply sends them: renames first."""
+    about: ClassVar[str]
+    """What it changes: a stack, an account, a pack, a rule, the agent pool, the name, …"""
+    many: ClassVar[bool] = False
+    """A group has many of what it changes (stacks, accounts, packs), told apart by subject."""
+    counted: ClassVar[bool] = True
+    """Plans count changes of it by its noun ("+3 stacks"); else they name it ("~agent pool")."""
+    destructive: ClassVar[bool] = False
+    """It takes something away from the group (a removed rule lets go of what it matched)."""
+
+    @property
+    def subject(self) -> str:
+        """What it changes, by name: a stack's `project/stack`, a pack's name, a rule, …"""
+        raise NotImplementedError
+
+    @property
+    def description(self) -> Description:
+        """How a person is told of the change; worked out on first use, then kept."""
+        try:
+            return self._description
+        except AttributeError:
+            described = self._describe()
+            object.__setattr__(self, "_description", described)
+            return described
+
+    def _describe(self) -> Description:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True, slots=True)
-class Rename:
+class Rename(ChangeKind):
     old: str
     new: str
     kind = "rename"
+    order = 0
+    about = "name"
+    counted = False
 
     @property
     def subject(self) -> str:
@@ -24,14 +82,20 @@ class Rename:
     def to_json(self) -> dict[str, Any]:
         return {"from": self.old, "to": self.new}
 
+    def _describe(self) -> Description:
+        return Description("→", f"renamed {self.old} → {self.new}")
+
 
 @dataclass(frozen=True, slots=True)
-class Reshape:
+class Reshape(ChangeKind):
     """A new entityType or mode: the API cannot change either, so the group is replaced."""
 
     entity_type: tuple[str, str]
     mode: tuple[str, str]
     kind = "replace"
+    order = 1
+    about = "shape"
+    counted = False
 
     @property
     def subject(self) -> str:
@@ -43,51 +107,13 @@ class Reshape:
             "mode": {"from": self.mode[0], "to": self.mode[1]},
         }
 
-
-@dataclass(frozen=True, slots=True)
-class _StackChange:
-    stack: StackRef
-
-    @property
-    def subject(self) -> str:
-        return str(self.stack)
-
-    def to_json(self) -> dict[str, Any]:
-        return self.stack.to_api()
-
-
-@dataclass(frozen=True, slots=True)
-class AddStack(_StackChange):
-    kind = "addStack"
-
-
-@dataclass(frozen=True, slots=True)
-class RemoveStack(_StackChange):
-    kind = "removeStack"
-
-
-@dataclass(frozen=True, slots=True)
-class _AccountChange:
-    """An Insights account, sent by name (`{name}`, the API's account reference)."""
-
-    name: str
-
-    @property
-    def subject(self) -> str:
-        return self.name
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name}
-
-
-@dataclass(frozen=True, slots=True)
-class AddAccount(_AccountChange):
-    kind = "addAccount"
-
-
-@dataclass(frozen=True, slots=True)
-class RemoveAccount(_AccountChange):
-    kind = "removeAccount"
+    def _describe(self) -> Description:
+        (was_type, new_type), (was_mode, new_mode) = self.entity_type, self.mode
+        return Description(
+            "±",
+            f"replaced: {was_type}/{was_mode} → {new_type}/{new_mode} "
+            "(new group filled first, then the old one deleted)",
+        )
 
 
 def _pack_json(pack: AppliedPack) -> dict[str, Any]:
@@ -99,23 +125,19 @@ def _pack_json(pack: AppliedPack) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True, slots=True)
-class AddPack:
-    pack: AppliedPack
-    kind = "addPolicyPack"
-
-    @property
-    def subject(self) -> str:
-        return self.pack.name
-
-    def to_json(self) -> dict[str, Any]:
-        return _pack_json(self.pack)
+def _pack_label(pack: AppliedPack) -> str:
+    level = pack.config.get("all", {}).get("enforcementLevel")
+    return f"{pack.name} {pack.version_tag}" + (f" ({level})" if level else "")
 
 
 @dataclass(frozen=True, slots=True)
-class RemovePack:
+class RemovePack(ChangeKind):
     pack: AppliedPack
     kind = "removePolicyPack"
+    order = 2
+    about = "pack"
+    many = True
+    destructive = True
 
     @property
     def subject(self) -> str:
@@ -124,18 +146,51 @@ class RemovePack:
     def to_json(self) -> dict[str, Any]:
         return {"name": self.pack.name, "versionTag": self.pack.version_tag}
 
+    def _describe(self) -> Description:
+        return Description("-", f"pack {self.pack.name} {self.pack.version_tag}")
+
 
 @dataclass(frozen=True, slots=True)
-class _PackSettingsChange:
+class AddPack(ChangeKind):
+    pack: AppliedPack
+    kind = "addPolicyPack"
+    order = 3
+    about = "pack"
+    many = True
+
+    @property
+    def subject(self) -> str:
+        return self.pack.name
+
+    def to_json(self) -> dict[str, Any]:
+        return _pack_json(self.pack)
+
+    def _describe(self) -> Description:
+        pack = self.pack
+        shown = masked_config(pack.config, pack.secret_paths)
+        settings = [
+            f"{policy}: {json.dumps(shown[policy], sort_keys=True, ensure_ascii=False)}"
+            for policy in sorted(shown)
+            if policy != "all"
+        ]
+        if pack.environments:
+            settings.append("environments: " + ", ".join(pack.environments))
+        return Description("+", f"pack {_pack_label(pack)}", tuple(settings))
+
+
+@dataclass(frozen=True, slots=True)
+class _PackSettingsChange(ChangeKind):
     """A pack the group already has, with new settings."""
 
     before: AppliedPack
     after: AppliedPack
+    about = "pack"
+    many = True
 
     @property
     def config_changes(self) -> tuple[str, ...]:
-        """What changed, line by line; described only when shown (DeepDiff is not cheap)."""
-        return describe_pack_change(self.before, self.after)
+        """What changed, line by line (described once: DeepDiff is not cheap)."""
+        return self.description.details
 
     @property
     def subject(self) -> str:
@@ -154,15 +209,29 @@ class _PackSettingsChange:
     def _versions(self) -> dict[str, str]:
         return {"versionTag": self.after.version_tag}
 
+    def _describe(self) -> Description:
+        return Description(
+            "~",
+            f"pack {self.after.name} {self._label()}",
+            describe_pack_change(self.before, self.after),
+        )
+
+    def _label(self) -> str:
+        return f"{self.after.version_tag} settings"
+
 
 @dataclass(frozen=True, slots=True)
 class UpgradePack(_PackSettingsChange):
     """A new versionTag of a pack the group already has (with its settings)."""
 
     kind = "upgradePolicyPack"
+    order = 4
 
     def _versions(self) -> dict[str, str]:
         return {"from": self.before.version_tag, "to": self.after.version_tag}
+
+    def _label(self) -> str:
+        return f"{self.before.version_tag} → {self.after.version_tag}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +239,75 @@ class ConfigurePack(_PackSettingsChange):
     """Same versionTag, different config or environments."""
 
     kind = "configurePolicyPack"
+    order = 5
+
+
+@dataclass(frozen=True, slots=True)
+class _StackChange(ChangeKind):
+    stack: StackRef
+    about = "stack"
+    many = True
+
+    @property
+    def subject(self) -> str:
+        return str(self.stack)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.stack.to_api()
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveStack(_StackChange):
+    kind = "removeStack"
+    order = 6
+    destructive = True
+
+    def _describe(self) -> Description:
+        return Description("-", f"stack {self.stack}")
+
+
+@dataclass(frozen=True, slots=True)
+class AddStack(_StackChange):
+    kind = "addStack"
+    order = 7
+
+    def _describe(self) -> Description:
+        return Description("+", f"stack {self.stack}")
+
+
+@dataclass(frozen=True, slots=True)
+class _AccountChange(ChangeKind):
+    """An Insights account, sent by name (`{name}`, the API's account reference)."""
+
+    name: str
+    about = "account"
+    many = True
+
+    @property
+    def subject(self) -> str:
+        return self.name
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveAccount(_AccountChange):
+    kind = "removeAccount"
+    order = 8
+    destructive = True
+
+    def _describe(self) -> Description:
+        return Description("-", f"account {self.name}")
+
+
+@dataclass(frozen=True, slots=True)
+class AddAccount(_AccountChange):
+    kind = "addAccount"
+    order = 9
+
+    def _describe(self) -> Description:
+        return Description("+", f"account {self.name}")
 
 
 def _rule_json(rule: MatchRule) -> dict[str, Any]:
@@ -181,8 +319,16 @@ def _rule_json(rule: MatchRule) -> dict[str, Any]:
     return shown
 
 
+def _rule_line(rule: MatchRule) -> str:
+    return f"{rule.entity} match rule: {describe(rule.expression, rule.entity)}"
+
+
+def _members(rule: MatchRule) -> str:
+    return "stacks" if rule.entity == "stack" else "accounts"
+
+
 @dataclass(frozen=True, slots=True)
-class _SetRule:
+class _SetRule(ChangeKind):
     """A new or different match rule; `preview` counts what `after` matches, `previous` what
     `before` matched (None: not known)."""
 
@@ -205,24 +351,40 @@ class _SetRule:
             shown["previous"] = self.previous.to_json()
         return shown
 
+    def _describe(self) -> Description:
+        before, after = self.before, self.after
+        details = [f"was: {describe(before.expression, before.entity)}"] if before else []
+        details.append(self._counts())
+        return Description("~" if before else "+", _rule_line(after), tuple(details))
+
+    def _counts(self) -> str:
+        """`matches 12 of 203 stacks (was 4)`: the preview endpoint's counts, before and after."""
+        preview, after = self.preview, self.after
+        now = (
+            f"matches {preview.matched} of {counted(preview.total, after.entity)}"
+            if preview is not None
+            else f"matches an unknown number of {_members(after)} (no preview)"
+        )
+        if self.before is None:
+            return f"{now} (was none: no rule)"
+        return f"{now} (was {self.previous.matched})" if self.previous is not None else now
+
 
 @dataclass(frozen=True, slots=True)
 class SetStackRule(_SetRule):
     kind = "setStackMatchRule"
+    order = 10
+    about = "stack rule"
 
 
 @dataclass(frozen=True, slots=True)
-class SetAccountRule(_SetRule):
-    kind = "setAccountMatchRule"
-
-
-@dataclass(frozen=True, slots=True)
-class _RemoveRule:
+class _RemoveRule(ChangeKind):
     """The live rule goes: members it brought in leave unless listed; `previous` counts them
     (the JSON plan's `preview`: what the removed rule matches now)."""
 
     before: MatchRule
     previous: RulePreview | None = field(default=None, compare=False)
+    destructive = True
 
     @property
     def subject(self) -> str:
@@ -234,22 +396,50 @@ class _RemoveRule:
             shown["preview"] = self.previous.to_json()
         return shown
 
+    def _describe(self) -> Description:
+        before, previous = self.before, self.previous
+        one = previous is not None and previous.matched == 1
+        matched = (
+            counted(previous.matched, before.entity)
+            if previous is not None
+            else f"the {_members(before)}"
+        )
+        return Description(
+            "-",
+            _rule_line(before),
+            (f"{matched} it matches {'stays' if one else 'stay'} only if listed",),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class RemoveStackRule(_RemoveRule):
     kind = "removeStackMatchRule"
+    order = 11
+    about = "stack rule"
+
+
+@dataclass(frozen=True, slots=True)
+class SetAccountRule(_SetRule):
+    kind = "setAccountMatchRule"
+    order = 12
+    about = "account rule"
 
 
 @dataclass(frozen=True, slots=True)
 class RemoveAccountRule(_RemoveRule):
     kind = "removeAccountMatchRule"
+    order = 13
+    about = "account rule"
 
 
 @dataclass(frozen=True, slots=True)
-class SetAgentPool:
+class SetAgentPool(ChangeKind):
     before: str
     after: str
     kind = "setAgentPool"
+    order = 14
+    about = "agent pool"
+    counted = False
 
     @property
     def subject(self) -> str:
@@ -258,18 +448,21 @@ class SetAgentPool:
     def to_json(self) -> dict[str, Any]:
         return {"from": self.before, "to": self.after}
 
+    def _describe(self) -> Description:
+        return Description("~", f"agentPoolId {json.dumps(self.before)} → {json.dumps(self.after)}")
+
 
 Change = (
     Rename
     | Reshape
-    | AddStack
-    | RemoveStack
-    | AddAccount
-    | RemoveAccount
-    | AddPack
     | RemovePack
+    | AddPack
     | UpgradePack
     | ConfigurePack
+    | RemoveStack
+    | AddStack
+    | RemoveAccount
+    | AddAccount
     | SetStackRule
     | RemoveStackRule
     | SetAccountRule
@@ -277,51 +470,11 @@ Change = (
     | SetAgentPool
 )
 
-# What a change of each kind is about, as plans count and compare them ("+3 stacks"); the
-# agent pool, a name and a group's shape are one per group and have no entry.
-SUBJECTS = {
-    "addStack": "stack",
-    "removeStack": "stack",
-    "addAccount": "account",
-    "removeAccount": "account",
-    "addPolicyPack": "pack",
-    "removePolicyPack": "pack",
-    "upgradePolicyPack": "pack",
-    "configurePolicyPack": "pack",
-    "setStackMatchRule": "stack rule",
-    "removeStackMatchRule": "stack rule",
-    "setAccountMatchRule": "account rule",
-    "removeAccountMatchRule": "account rule",
-}
 
-_KIND_ORDER = {
-    kind: i
-    for i, kind in enumerate(
-        (
-            "rename",
-            "replace",
-            "removePolicyPack",
-            "addPolicyPack",
-            "upgradePolicyPack",
-            "configurePolicyPack",
-            "removeStack",
-            "addStack",
-            "removeAccount",
-            "addAccount",
-            "setStackMatchRule",
-            "removeStackMatchRule",
-            "setAccountMatchRule",
-            "removeAccountMatchRule",
-            "setAgentPool",
-        )
-    )
-}
-
-
-def change_order(change: Change) -> tuple[int, Any]:
-    """The total order of changes: by kind (renames first), then by subject.
+def change_order(change: ChangeKind) -> tuple[int, Any]:
+    """The total order of changes: by kind (its `order`), then by subject.
 
     Stacks order as (project, stack) pairs, everything else by name.
     """
     key = change.stack if isinstance(change, _StackChange) else change.subject
-    return (_KIND_ORDER[change.kind], key)
+    return (change.order, key)

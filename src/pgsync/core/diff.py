@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from pgsync.core.changes import (
     AddAccount,
@@ -51,6 +51,9 @@ from pgsync.core.replace import (
 )
 
 Action = Literal["create", "update", "rename", "replace", "delete", "unchanged", "unmanaged"]
+"""What a plan does with a group; the names are written here alone."""
+ACTION_NAMES: tuple[Action, ...] = get_args(Action)
+"""Every action, in the order a plan's summary counts them."""
 
 _FOREIGN_TEMP = (
     "the temporary group of a replace that these files do not declare and that the journal"

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pgsync.core.changes import (
-    SUBJECTS,
     Change,
     RemoveAccountRule,
     RemoveStackRule,
@@ -22,13 +21,9 @@ from pgsync.core.changes import (
     SetStackRule,
 )
 from pgsync.core.diff import GroupDiff
+from pgsync.core.plan import GroupPlan
 
 Origin = Literal["git", "live", "both"]
-
-# The subject a change is about: changes of one subject in the two plans are compared.
-_FAMILIES = {**SUBJECTS, "setAgentPool": "agent pool", "rename": "name", "replace": "shape"}
-_NAMED = frozenset({"stack", "account", "pack"})
-"""Families with many subjects per group; the others have one (a group has one rule, …)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +42,9 @@ class GroupDrift:
         return origins.pop() if len(origins) == 1 else "both"
 
 
-def classify(now: Iterable[GroupDiff], base: Iterable[GroupDiff]) -> dict[str, GroupDrift]:
+def classify(
+    now: Iterable[GroupDiff | GroupPlan], base: Iterable[GroupDiff | GroupPlan]
+) -> dict[str, GroupDrift]:
     """The origin of every difference of every group that needs a change now.
 
     `base` is the diff of the base commit's desired state against the same live state.
@@ -83,8 +80,11 @@ def _origin(planned: Mapping[tuple[str, str], object], change: Change) -> Origin
 
 
 def _subject(change: Change) -> tuple[str, str]:
-    family = _FAMILIES[change.kind]
-    return family, change.subject if family in _NAMED else ""
+    """What a change is about: changes of one subject in the two plans are compared.
+
+    A group has many stacks, accounts and packs, told apart by name; one of anything else.
+    """
+    return change.about, change.subject if change.many else ""
 
 
 def _target(change: Change) -> object:
@@ -97,5 +97,5 @@ def _target(change: Change) -> object:
     return change
 
 
-def _is_change(verdict: GroupDiff) -> bool:
+def _is_change(verdict: GroupDiff | GroupPlan) -> bool:
     return verdict.action not in ("unchanged", "unmanaged")

@@ -12,7 +12,7 @@ from typing import Any
 from pgsync.core.escaping import escape
 from pgsync.core.plan import GroupPlan, Plan
 
-# JSON text is parsed again when rendered (and shown through `scrub.shown`); secret paths
+# JSON text is parsed again when rendered (and shown through `escaping.shown`); secret paths
 # locate keys as the config has them.
 _KEPT = frozenset({"config_json", "expression_json", "secret_paths"})
 

@@ -7,16 +7,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pgsync.core.changes import (
-    SUBJECTS,
-    RemoveAccount,
-    RemoveAccountRule,
-    RemovePack,
-    RemoveStack,
-    RemoveStackRule,
-    Rename,
-    Reshape,
-)
+from pgsync.core.changes import Rename, Reshape
+from pgsync.core.diff import ACTION_NAMES
 from pgsync.core.plan import GroupPlan, Plan
 from pgsync.core.wording import counted
 from pgsync.render.text import (
@@ -31,9 +23,6 @@ from pgsync.render.text import (
 
 FULL_PLAN_HINT = "the full plan is in the step summary and the plan.json artifact"
 SEPARATOR = "\n\n"
-COUNTED = ("create", "update", "rename", "replace", "delete", "unchanged", "unmanaged")
-# A removed rule is destructive: the members it brought in leave the group.
-_REMOVALS = (RemoveStack, RemoveAccount, RemovePack, RemoveStackRule, RemoveAccountRule)
 _LINE_BREAK = re.compile(r"\r\n?|\n")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#])")
 
@@ -194,10 +183,10 @@ def _head(plan: Plan, kind: Kind) -> list[str]:
         blocks.append(
             "\n".join(
                 (
-                    "| " + " | ".join(COUNTED) + " | write requests |",
-                    "|" + "---:|" * (len(COUNTED) + 1),
+                    "| " + " | ".join(ACTION_NAMES) + " | write requests |",
+                    "|" + "---:|" * (len(ACTION_NAMES) + 1),
                     "| "
-                    + " | ".join(str(counts[a]) for a in COUNTED)
+                    + " | ".join(str(counts[a]) for a in ACTION_NAMES)
                     + f" | {plan.write_count()} |",
                 )
             )
@@ -252,7 +241,7 @@ def _destructive(changed: Sequence[GroupPlan]) -> tuple[str, ...]:
                 f"- {code_span(group.name)}: replace the group{was} (new one filled first)"
             )
         for change in group.changes:
-            if isinstance(change, _REMOVALS):
+            if change.destructive:
                 items.append(
                     f"- {code_span(group.name)}: remove {code_span(change_line(change)[1])}"
                 )
@@ -295,16 +284,15 @@ def _header(group: GroupPlan, name: Callable[[str], str]) -> str:
 
 def _counts(group: GroupPlan) -> str:
     """How many changes of each sign and noun, e.g. '+3 stacks ~agent pool'."""
-    tally: dict[tuple[str, str], int] = {}
+    tally: dict[tuple[str, str, bool], int] = {}
     for change in group.changes:
         if isinstance(change, Rename | Reshape):
-            continue
-        symbol = change_line(change)[0].replace("-", "−")
-        key = (symbol, SUBJECTS.get(change.kind, ""))  # no noun: the agent pool, one per group
+            continue  # the header says them
+        key = (change.description.sign.replace("-", "−"), change.about, change.counted)
         tally[key] = tally.get(key, 0) + 1
     return " ".join(
-        f"{symbol}{n} {noun}{'s' if n > 1 else ''}" if noun else f"{symbol}agent pool"
-        for (symbol, noun), n in tally.items()
+        f"{sign}{n} {noun}{'s' if n > 1 else ''}" if by_count else f"{sign}{noun}"
+        for (sign, noun, by_count), n in tally.items()
     )
 
 

@@ -7,27 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pgsync.core.changes import (
-    AddAccount,
-    AddPack,
-    AddStack,
-    Change,
-    ConfigurePack,
-    RemoveAccount,
-    RemoveAccountRule,
-    RemovePack,
-    RemoveStack,
-    RemoveStackRule,
-    Rename,
-    Reshape,
-    SetAccountRule,
-    SetAgentPool,
-    SetStackRule,
-    UpgradePack,
-)
-from pgsync.core.masking import masked_config
-from pgsync.core.matchrule import describe
-from pgsync.core.model import AppliedPack, MatchRule, RulePreview
+from pgsync.core.changes import Change, Description, Rename
 from pgsync.core.plan import FORMAT_VERSION, Finding, GroupPlan, Plan
 from pgsync.core.wording import counted
 
@@ -125,102 +105,9 @@ def _group_lines(group: GroupPlan, color: bool) -> list[str]:
     return lines
 
 
-def _pack_label(pack: AppliedPack) -> str:
-    level = pack.config.get("all", {}).get("enforcementLevel")
-    return f"{pack.name} {pack.version_tag}" + (f" ({level})" if level else "")
-
-
-def change_line(change: Change) -> tuple[str, str, tuple[str, ...]]:
-    """(symbol, one-line text, detail lines) for a change; shared by the text and markdown plans."""
-    match change:
-        case AddStack(stack):
-            return "+", f"stack {stack}", ()
-        case RemoveStack(stack):
-            return "-", f"stack {stack}", ()
-        case AddAccount(name):
-            return "+", f"account {name}", ()
-        case RemoveAccount(name):
-            return "-", f"account {name}", ()
-        case AddPack(pack):
-            shown = masked_config(pack.config, pack.secret_paths)
-            settings = [
-                f"{policy}: {json.dumps(shown[policy], sort_keys=True, ensure_ascii=False)}"
-                for policy in sorted(shown)
-                if policy != "all"
-            ]
-            if pack.environments:
-                settings.append("environments: " + ", ".join(pack.environments))
-            return "+", f"pack {_pack_label(pack)}", tuple(settings)
-        case RemovePack(pack):
-            return "-", f"pack {pack.name} {pack.version_tag}", ()
-        case UpgradePack(before, after):
-            described = change.config_changes
-            return "~", f"pack {after.name} {before.version_tag} → {after.version_tag}", described
-        case ConfigurePack(_, after):
-            described = change.config_changes
-            return "~", f"pack {after.name} {after.version_tag} settings", described
-        case SetAgentPool(before, after):
-            return "~", f"agentPoolId {json.dumps(before)} → {json.dumps(after)}", ()
-        case Rename(old, new):
-            return "→", f"renamed {old} → {new}", ()
-        case Reshape(entity_type, mode):
-            return (
-                "±",
-                f"replaced: {entity_type[0]}/{mode[0]} → {entity_type[1]}/{mode[1]} "
-                "(new group filled first, then the old one deleted)",
-                (),
-            )
-        case SetStackRule(before, after, preview, previous) | SetAccountRule(
-            before, after, preview, previous
-        ):
-            details = [f"was: {_rule_text(before)}"] if before is not None else []
-            details.append(_counts(after, preview, before, previous))
-            return (
-                ("~" if before else "+"),
-                f"{_rule_label(after)}: {_rule_text(after)}",
-                tuple(details),
-            )
-        case RemoveStackRule(before, previous) | RemoveAccountRule(before, previous):
-            one = previous is not None and previous.matched == 1
-            matched = (
-                counted(previous.matched, before.entity)
-                if previous is not None
-                else f"the {_noun(before)}"
-            )
-            return (
-                "-",
-                f"{_rule_label(before)}: {_rule_text(before)}",
-                (f"{matched} it matches {'stays' if one else 'stay'} only if listed",),
-            )
-
-
-def _rule_label(rule: MatchRule) -> str:
-    return f"{rule.entity} match rule"
-
-
-def _rule_text(rule: MatchRule) -> str:
-    return describe(rule.expression, rule.entity)
-
-
-def _noun(rule: MatchRule) -> str:
-    return "stacks" if rule.entity == "stack" else "accounts"
-
-
-def _counts(
-    after: MatchRule,
-    preview: RulePreview | None,
-    before: MatchRule | None,
-    previous: RulePreview | None,
-) -> str:
-    """`matches 12 of 203 stacks (was 4)`: the preview endpoint's counts, before and after."""
-    now = (
-        f"matches {preview.matched} of {counted(preview.total, after.entity)}"
-        if preview is not None
-        else f"matches an unknown number of {_noun(after)} (no preview)"
-    )
-    if before is None:
-        return f"{now} (was none: no rule)"
-    return f"{now} (was {previous.matched})" if previous is not None else now
+def change_line(change: Change) -> Description:
+    """(sign, one-line text, detail lines) of a change; shared by the text and markdown plans."""
+    return change.description
 
 
 def plan_json(
