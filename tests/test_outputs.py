@@ -14,6 +14,8 @@ from click.testing import CliRunner, Result
 
 from pgsync.cli.main import cli
 from pgsync.emulator import EmulatorServer
+from pgsync.emulator.fixture import demo_fixture
+from pgsync.emulator.statefile import write_state_file
 from pgsync.files import RefusedFile, StagedFile, open_append, replace_file
 from test_cli_e2e import THREE_GROUPS, write
 from test_input_files import without_file_permission_override
@@ -99,6 +101,33 @@ def test_a_new_file_gets_the_mode_the_umask_allows(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "new.txt").stat().st_mode) == 0o640
+
+
+def test_a_new_file_gets_the_mode_asked_for_less_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o077)
+    try:
+        replace_file(tmp_path / "new.txt", "text\n", mode=0o644)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "new.txt").stat().st_mode) == 0o600
+
+
+def test_a_replaced_file_keeps_its_mode_whatever_mode_is_asked_for(tmp_path: Path) -> None:
+    out = tmp_path / "out.txt"
+    out.write_text("old\n")
+    out.chmod(0o640)
+    replace_file(out, "new\n", mode=0o600)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640
+
+
+def test_the_emulators_state_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        write_state_file(tmp_path / "state.json", demo_fixture().new_state())
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "state.json").stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
 
 
 def test_no_temporary_file_is_left_after_a_write(emulator: EmulatorServer, tmp_path: Path) -> None:

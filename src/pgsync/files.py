@@ -134,13 +134,14 @@ class StagedFile:
 
     The temporary file is created with O_EXCL under a random name, so nothing planted in the
     directory is followed or overwritten; it takes the mode (and, where allowed, the owner) of
-    the file it replaces. Leaving the `with` block without commit removes it.
+    the file it replaces, else `mode` less the umask. Leaving the `with` block without commit
+    removes it.
     """
 
-    def __init__(self, target: str | Path, text: str) -> None:
+    def __init__(self, target: str | Path, text: str, *, mode: int = 0o666) -> None:
         self.given = Path(target)
         self.target = write_target(self.given)
-        fd, self.path = _exclusive_temp(self.target)
+        fd, self.path = _exclusive_temp(self.target, mode)
         try:
             _keep_owner_and_mode(fd, self.target)
             with os.fdopen(fd, "wb", closefd=False) as stream:
@@ -177,9 +178,9 @@ class StagedFile:
             self.discard()
 
 
-def replace_file(target: str | Path, text: str) -> None:
-    """Write `text` to `target` whole or not at all."""
-    with StagedFile(target, text) as staged:
+def replace_file(target: str | Path, text: str, *, mode: int = 0o666) -> None:
+    """Write `text` to `target` whole or not at all (a new file gets `mode` less the umask)."""
+    with StagedFile(target, text, mode=mode) as staged:
         staged.commit()
 
 
@@ -196,13 +197,13 @@ def open_append(target: str | Path) -> TextIO:
     return os.fdopen(fd, "a", encoding="utf-8", newline="")
 
 
-def _exclusive_temp(target: Path) -> tuple[int, Path]:
+def _exclusive_temp(target: Path, mode: int = 0o666) -> tuple[int, Path]:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     while True:
         temp = target.with_name(f".{target.name}.{os.urandom(6).hex()}.tmp")
         try:
-            # 0o666 less the umask, as for any new file; a replaced file's mode is set below.
-            return os.open(temp, flags, 0o666), temp
+            # Less the umask, as for any new file; a replaced file's mode is set later.
+            return os.open(temp, flags, mode), temp
         except FileExistsError:
             continue
 

@@ -19,9 +19,10 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pgsync.core.model import SECRET_MASK, LiveGroup
+from pgsync.core.model import SECRET_KEY, SECRET_MASK, JsonPath, LiveGroup
 
-Path = tuple[str | int, ...]
+JsonPointer = tuple[str | int, ...]
+"""A place inside a JSON value: the mapping keys and list indices that lead to it."""
 
 DEFAULT_SECRET_KEYS = ("password", "secret", "token", "apikey", "privatekey")
 """A config key whose name contains one of these (any case, ignoring `-` and `_`) is secret."""
@@ -44,7 +45,35 @@ def _fold(name: str) -> str:
     return name.lower().replace("-", "").replace("_", "")
 
 
-def mask_paths(value: Any, paths: Iterable[Path]) -> Any:
+def is_secret_setting(key: str, value: Any, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> bool:
+    """Whether a live setting is secret: a value (not null) under a secret-looking key.
+
+    A live `fn::secret` key is data that no file can declare, not a marking.
+    """
+    return value is not None and key != SECRET_KEY and is_secret_key(key, patterns)
+
+
+def holds_secret(value: Any, patterns: tuple[str, ...] | None = None) -> bool:
+    """Whether a secret is anywhere inside `value`.
+
+    Without `patterns`, one written `fn::secret` (a file's marking); with them, a setting that
+    `is_secret_setting` calls secret by those patterns (live config carries no marking).
+    """
+    if isinstance(value, dict):
+        return any(
+            _is_secret_entry(key, item, patterns) or holds_secret(item, patterns)
+            for key, item in value.items()
+        )
+    if isinstance(value, list):
+        return any(holds_secret(item, patterns) for item in value)
+    return False
+
+
+def _is_secret_entry(key: str, item: Any, patterns: tuple[str, ...] | None) -> bool:
+    return key == SECRET_KEY if patterns is None else is_secret_setting(key, item, patterns)
+
+
+def mask_paths(value: Any, paths: Iterable[JsonPointer]) -> Any:
     """A deep copy of `value` with the leaf at every path (that exists) replaced by the mask."""
     paths = list(paths)
     if not paths:
@@ -66,11 +95,12 @@ def mask_paths(value: Any, paths: Iterable[Path]) -> Any:
     return result
 
 
-def masked_config(config: dict[str, Any], secret_paths: Iterable[tuple[str, ...]]) -> Any:
+def masked_config(config: dict[str, Any], secret_paths: Iterable[JsonPath]) -> Any:
+    """A pack's config with the values its file marks secret masked."""
     return mask_paths(config, secret_paths)
 
 
-def is_secret_path(path: Path, secret_paths: Iterable[tuple[str, ...]]) -> bool:
+def is_secret_path(path: JsonPointer, secret_paths: Iterable[JsonPath]) -> bool:
     """True when `path` is a secret leaf or lies inside one."""
     return any(tuple(path[: len(p)]) == p for p in secret_paths)
 
@@ -93,7 +123,7 @@ def secret_key_values(value: Any, patterns: Iterable[str] = DEFAULT_SECRET_KEYS)
     return found
 
 
-def values_at(value: Any, paths: Iterable[Path]) -> list[Any]:
+def values_at(value: Any, paths: Iterable[JsonPointer]) -> list[Any]:
     """The values at those of `paths` that exist in `value`."""
     found = []
     for path in paths:

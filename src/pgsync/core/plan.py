@@ -27,7 +27,8 @@ from pgsync.core.changes import (
     UpgradePack,
 )
 from pgsync.core.diff import Action, GroupDiff
-from pgsync.core.masking import Path, mask_paths, mask_secret_keys
+from pgsync.core.masking import JsonPointer as Path
+from pgsync.core.masking import mask_paths, mask_secret_keys
 from pgsync.core.model import (
     ABSENT_FINGERPRINT,
     Coverage,

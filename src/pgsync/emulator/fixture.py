@@ -75,6 +75,7 @@ from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from pgsync.core.errors import InputError
+from pgsync.core.masking import JsonPointer
 from pgsync.emulator import schemas
 from pgsync.emulator.faults import FIXTURE_SCHEMA as FAULTS_SCHEMA
 from pgsync.emulator.faults import FaultMix, mix_from_fixture
@@ -90,7 +91,7 @@ from pgsync.emulator.state import (
     Stack,
     State,
 )
-from pgsync.load.yamlnodes import JsonPointer, load_yaml
+from pgsync.load.yamlnodes import load_yaml
 
 
 def _list_of(item: dict[str, Any]) -> dict[str, Any]:

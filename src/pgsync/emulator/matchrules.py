@@ -44,7 +44,6 @@ TAG = "PermissionExpressionTag"
 LITERAL_BOOL = "PermissionLiteralExpressionBool"
 LITERAL_STRING = "PermissionLiteralExpressionString"
 SET_STRING = "PermissionSetExpressionString"
-_BOOLEAN = (OR, AND, NOT, EQUAL, HAS_TAG, IN, LITERAL_BOOL)
 # The other members of the SDK's PermissionExpression hierarchy: real types, but not ones a
 # match rule can use (they belong to team and environment permissions).
 _NOT_IN_RULES = frozenset(

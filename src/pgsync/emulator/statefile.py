@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ from pgsync.emulator import matchrules, schemas
 from pgsync.emulator.fixture import Fixture, FixtureError, check_parent
 from pgsync.emulator.state import APIS, RULE_ENTITIES, Account, AppliedPack, Group, Org, State
 from pgsync.emulator.views import group_view
+from pgsync.files import replace_file
 
 # {"formatVersion": 2, "api": API, "organizations": {ORG: {
 #     "features": {"matchRules": BOOL},
@@ -101,17 +100,12 @@ def _account_document(account: Account) -> dict[str, Any]:
 
 
 def write_state_file(path: Path, state: State) -> None:
-    """Write the state file atomically (temp file + rename): a reader never sees half of it."""
+    """Write the state file whole or not at all: a reader never sees half of it.
+
+    A new one is readable by its owner only: it holds every config value sent, secrets too.
+    """
     text = json.dumps(state_document(state), indent=2, sort_keys=True) + "\n"
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
+    replace_file(path, text, mode=0o600)
 
 
 def check_state_path(path: Path) -> None:

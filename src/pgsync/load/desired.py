@@ -10,13 +10,13 @@ from typing import Any, TypeVar
 
 from pgsync.core.errors import InputError, Location, Problem, ValidationFailed
 from pgsync.core.gcpause import gc_paused
-from pgsync.core.masking import DEFAULT_SECRET_KEYS
+from pgsync.core.masking import DEFAULT_SECRET_KEYS, JsonPointer
 from pgsync.core.model import DesiredGroup, DesiredState, InputFile, SafetySettings, sha256_digest
 from pgsync.files import input_limit, read_input
 from pgsync.load import schema
 from pgsync.load.desired_group import build_group
 from pgsync.load.packconfig import Placeholder, SecretRules
-from pgsync.load.yamlnodes import Document, JsonPointer, load_yaml
+from pgsync.load.yamlnodes import Document, load_yaml
 
 SUFFIXES = (".yaml", ".yml")
 

@@ -6,6 +6,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from pgsync.core.errors import Location, Problem
+from pgsync.core.masking import JsonPointer
 from pgsync.core.matchrule import compile_rules, expression_problem, match_rule, rule_problems
 from pgsync.core.model import (
     KNOWN_DEFAULT_GROUPS,
@@ -21,7 +22,7 @@ from pgsync.core.model import (
     default_mode,
 )
 from pgsync.load.packconfig import SecretRules, wire_config
-from pgsync.load.yamlnodes import Document, JsonPointer
+from pgsync.load.yamlnodes import Document
 
 Item = TypeVar("Item", bound=Hashable)
 

@@ -11,7 +11,7 @@ import yaml
 
 from pgsync import __version__
 from pgsync.core.diff import parent_of
-from pgsync.core.masking import is_secret_key
+from pgsync.core.masking import DEFAULT_SECRET_KEYS, holds_secret, is_secret_setting
 from pgsync.core.matchrule import readable_rules
 from pgsync.core.model import (
     SECRET_KEY,
@@ -169,29 +169,17 @@ def _hide_secrets(value: Any) -> Any:
     """`value` with every setting whose name looks secret replaced by an unfilled placeholder.
 
     Nothing read live is written in clear under such a key; null holds nothing, so it stays.
+    A live `fn::secret` key stays too: no file can declare it, so the round trip reports it.
     """
     if isinstance(value, list):
         # `fn::secret` cannot stand inside a list: a secret in one hides the whole list.
-        return {SECRET_KEY: None} if _holds_secret(value) else value
+        return {SECRET_KEY: None} if holds_secret(value, DEFAULT_SECRET_KEYS) else value
     if not isinstance(value, dict):
         return value
     return {
-        key: {SECRET_KEY: None} if _is_secret_setting(key, item) else _hide_secrets(item)
+        key: {SECRET_KEY: None} if is_secret_setting(key, item) else _hide_secrets(item)
         for key, item in value.items()
     }
-
-
-def _holds_secret(value: Any) -> bool:
-    if isinstance(value, list):
-        return any(_holds_secret(item) for item in value)
-    if isinstance(value, dict):
-        return any(_is_secret_setting(k, v) or _holds_secret(v) for k, v in value.items())
-    return False
-
-
-def _is_secret_setting(key: str, value: Any) -> bool:
-    # A live `fn::secret` key is data that no file can declare; the round trip reports it.
-    return value is not None and key != SECRET_KEY and is_secret_key(key)
 
 
 def assume_live(

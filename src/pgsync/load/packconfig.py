@@ -7,9 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgsync.core.errors import Location, Problem
-from pgsync.core.masking import DEFAULT_SECRET_KEYS, is_secret_key, remember_config, values_at
+from pgsync.core.masking import (
+    DEFAULT_SECRET_KEYS,
+    JsonPointer,
+    is_secret_key,
+    remember_config,
+    values_at,
+)
 from pgsync.core.model import SECRET_KEY, JsonPath, canonical_json, normalise_config
-from pgsync.load.yamlnodes import Document, JsonPointer
+from pgsync.load.yamlnodes import Document
 
 
 @dataclass(frozen=True, slots=True)

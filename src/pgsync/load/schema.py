@@ -13,9 +13,8 @@ from importlib import resources
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from pgsync.core.masking import DEFAULT_SECRET_KEYS, is_secret_key
+from pgsync.core.masking import DEFAULT_SECRET_KEYS, JsonPointer, holds_secret, is_secret_key
 from pgsync.core.model import SECRET_KEY, SECRET_MASK
-from pgsync.load.yamlnodes import JsonPointer
 from pgsync.load.yamlparse import BOOL, YAML_1_1_BOOL
 
 if TYPE_CHECKING:
@@ -360,7 +359,7 @@ def _explain(
         got = _misread(path, value, wanted, text_at(path)) or _kind(value)
         return [SchemaProblem(path, False, f"expected {names}, got {got}")]
     # The messages above quote no value that may be secret; those below may quote the value.
-    if SECRET_KEY in path or _holds_secret(value) or _under_secret_key(path, secret_keys):
+    if SECRET_KEY in path or holds_secret(value) or _under_secret_key(path, secret_keys):
         # Never quote what the user marked secret, not even in an error.
         return [
             SchemaProblem(path, False, f"invalid value {SECRET_MASK} (schema rule '{keyword}')")
@@ -396,14 +395,6 @@ def _unknown_key(key: str, allowed: list[str]) -> str:
     close = difflib.get_close_matches(key, allowed, n=1)
     hint = f", did you mean '{close[0]}'?" if close else ""
     return f"unknown key '{key}'{hint} (allowed: {', '.join(allowed)})"
-
-
-def _holds_secret(value: object) -> bool:
-    if isinstance(value, dict):
-        return SECRET_KEY in value or any(_holds_secret(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_holds_secret(v) for v in value)
-    return False
 
 
 def _under_secret_key(path: JsonPointer, secret_keys: tuple[str, ...]) -> bool:

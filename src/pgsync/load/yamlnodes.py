@@ -15,9 +15,9 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from pgsync.core.errors import InputError, Location, Problem
 from pgsync.core.gcpause import gc_paused
+from pgsync.core.masking import JsonPointer
 from pgsync.load.yamlparse import BOOL, FLOAT, INT, MAX_DEPTH, TOO_DEEP, compose, decode
 
-JsonPointer = tuple[str | int, ...]
 Position = tuple[int, int]
 """1-based line and column."""
 

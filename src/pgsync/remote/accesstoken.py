@@ -24,9 +24,11 @@ class TokenFilter(logging.Filter):
         self.token = token
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.token:
-            message = message.replace(self.token, REDACTED)
-        record.msg = escape_lines(scrub(message))
+        record.msg = escape_lines(scrub(redact_token(record.getMessage(), self.token)))
         record.args = None
         return True
+
+
+def redact_token(text: str, token: str | None) -> str:
+    """`text` with every occurrence of the access token (if there is one) redacted."""
+    return text.replace(token, REDACTED) if token else text

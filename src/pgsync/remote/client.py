@@ -41,7 +41,7 @@ from pgsync.core.errors import (
 )
 from pgsync.core.escaping import escape
 from pgsync.core.masking import scrub
-from pgsync.remote.accesstoken import REDACTED, TOKEN_ENV
+from pgsync.remote.accesstoken import TOKEN_ENV, redact_token
 
 log = logging.getLogger("pgsync.remote.client")
 _E = TypeVar("_E", bound=BaseException)
@@ -673,7 +673,7 @@ class Client:
 
     def redact(self, text: str) -> str:
         """`text` without the token or any secret value known to the run."""
-        return scrub(text.replace(self._token, REDACTED) if self._token else text)
+        return scrub(redact_token(text, self._token))
 
     def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         """A read: retried on connection errors, timeouts, 429 and 502/503/504.
