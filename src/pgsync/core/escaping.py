@@ -10,9 +10,16 @@ import unicodedata
 
 from pgsync.core.masking import run_secrets, scrub
 
-# Controls, format characters (bidi overrides, zero-width joiners, BOM) and the Unicode line
-# and paragraph separators: what makes a terminal, log or reviewer see other text than is there.
+# Controls, invisible format characters (bidi controls among them, CVE-2021-42574; zero-width
+# joiners, BOM), the Unicode line and paragraph separators, and the surrogates that YAML and
+# JSON escapes can make: what makes a terminal, log or reviewer see other text than is there.
+# Escaped in what pgsync shows, refused in what its files say.
 _INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+
+def is_invisible(char: str) -> bool:
+    """Whether a reviewer cannot see `char`, or it changes how the text around it reads."""
+    return unicodedata.category(char) in _INVISIBLE
 
 
 def escape_char(char: str) -> str:

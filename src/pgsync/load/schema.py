@@ -13,6 +13,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from pgsync.core.escaping import is_invisible
 from pgsync.core.masking import DEFAULT_SECRET_KEYS, JsonPointer, holds_secret, is_secret_key
 from pgsync.core.model import SECRET_KEY, SECRET_MASK
 from pgsync.load.yamlparse import BOOL, YAML_1_1_BOOL
@@ -65,10 +66,6 @@ PATTERN_MESSAGES = {
     ),
 }
 
-# Unicode categories of characters that a reviewer cannot see, or that change how the text
-# around them reads: controls, invisible format characters (bidi controls among them,
-# CVE-2021-42574), line and paragraph separators, and surrogates that YAML escapes can make.
-_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 _BIDI_CONTROLS = frozenset(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 )
@@ -183,7 +180,7 @@ def _check_text(text: str, path: JsonPointer, at_key: bool, problems: list[Schem
         return  # the common case, at C speed
     allowed = _FREE_TEXT_BREAKS if not at_key and _in_config(path) else frozenset()
     for offset, char in enumerate(text):
-        if char in allowed or unicodedata.category(char) not in _HIDDEN_CATEGORIES:
+        if char in allowed or not is_invisible(char):
             continue
         what = "a key" if at_key else _text_kind(path)
         message = (
