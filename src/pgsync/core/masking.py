@@ -1,7 +1,8 @@
 """Masking of secrets, the one home of secret handling: `fn::secret` config values and
 secret-looking keys never reach output.
 
-Configs are masked by path and by key (`mask_paths`, `mask_secret_keys`). Text is scrubbed
+Configs are masked by path and by key (`mask_paths`, `mask_secret_keys`), and searched for
+a secret (`holds_secret`: a file's marking, or a live secret-looking key). Text is scrubbed
 by value, the way the access token always was: whatever key, message or echo a secret turns
 up in, also JSON-escaped (once or twice) or inside a longer string. A run (one CLI command)
 collects the values it learns in `run_secrets`: every value the files mark secret and every
