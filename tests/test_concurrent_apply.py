@@ -20,6 +20,7 @@ from click.testing import CliRunner, Result
 
 from builders import desired_group, stacks
 from conftest import org_spec
+from pgsync.apply.events import ApplyEvent, ApplyFinished, GroupFailed
 from pgsync.apply.journal import Journal, last_run_report, read_events
 from pgsync.apply.runner import apply_plan
 from pgsync.cli.main import cli
@@ -233,37 +234,45 @@ def test_a_rename_finishes_before_a_create_takes_the_name_it_frees(tmp_path: Pat
     assert held == {"new": ["web/dev"], "old": ["web/prod"]}
 
 
+def told(events: list[ApplyEvent]) -> list[str]:
+    """Each event as `Kind group`, in the order the observer received them."""
+    return [
+        type(e).__name__ if isinstance(e, ApplyFinished) else f"{type(e).__name__} {e.group.name}"
+        for e in events
+    ]
+
+
 def failing_first_group(
     server: EmulatorServer, client: Client, tmp_path: Path, journal: Journal | None = None
-) -> tuple[str, list[str]]:
+) -> tuple[str, list[ApplyEvent]]:
     """Apply of ADDS at parallelism 2 where g0's write fails while g1 is in flight.
 
-    g1 waits at its first read until g0's failure is shown, so both are in flight when it
-    happens and g1 finishes after it. The error message and the event lines.
+    g1 waits at its first read until g0's failure is told, so both are in flight when it
+    happens and g1 finishes after it. The error message and the events.
     """
     server.inject_fault(
         method="PATCH", path="/g0/batch$", status=400, body={"code": 400, "message": "nope"}
     )
     plan, api, catalog = planned(client, write(tmp_path, ADDS))
     failed = threading.Event()
-    lines: list[str] = []
+    events: list[ApplyEvent] = []
 
-    def show(line: str) -> None:
-        lines.append(line)
-        if line.startswith("  ✗ update g0"):
+    def observe(event: ApplyEvent) -> None:
+        events.append(event)
+        if isinstance(event, GroupFailed) and event.group.name == "g0":
             failed.set()
 
     seam = InFlight(api, together=2, hold={"g1": lambda: failed.wait(BARRIER_TIMEOUT)})
     server.clear_requests()
     with pytest.raises(ApplyFailed) as raised:
-        apply_plan(plan, seam, catalog, on_event=show, journal=journal, parallelism=2)
+        apply_plan(plan, seam, catalog, observer=observe, journal=journal, parallelism=2)
     assert failed.is_set()
-    return str(raised.value), lines
+    return str(raised.value), events
 
 
 def test_after_a_failure_no_group_starts_and_those_under_way_finish(tmp_path: Path) -> None:
     with emulated(LIVE, 2) as (server, client):
-        message, lines = failing_first_group(server, client, tmp_path)
+        message, events = failing_first_group(server, client, tmp_path)
         touched = {group_of(r.path, r.body) for r in server.requests}
         held = {name: stack_names(server, name) for name in NAMES}
     assert message.splitlines()[1:] == [
@@ -275,9 +284,15 @@ def test_after_a_failure_no_group_starts_and_those_under_way_finish(tmp_path: Pa
         "  not attempted update  g5",
         "re-run plan to see what is left; apply again to converge",
     ]
-    assert lines == [
-        "  ✗ update g0: PATCH /api/orgs/acme/policygroups/g0/batch: HTTP 400: nope",
-        "  ✓ update g1",
+    assert told(events) == [
+        "GroupStarted g0",
+        "GroupFailed g0",
+        "GroupStarted g1",
+        "GroupConfirmed g1",
+        "ApplyFinished",
+    ]
+    assert [e.error for e in events if isinstance(e, GroupFailed)] == [
+        "PATCH /api/orgs/acme/policygroups/g0/batch: HTTP 400: nope"
     ]
     assert touched == {"g0", "g1"}
     assert held == {name: ["svc/s001"] if name == "g1" else [] for name in NAMES}
@@ -326,10 +341,13 @@ def test_events_are_shown_in_plan_order_whichever_group_finishes_first(tmp_path:
         plan, api, catalog = planned(client, write(tmp_path, ADDS[:3]))
         seam = InFlight(api, together=3)
         seam.hold["g0"] = lambda: seam.wait_until_finished({"g1", "g2"})
-        lines: list[str] = []
-        apply_plan(plan, seam, catalog, on_event=lines.append, parallelism=3)
+        events: list[ApplyEvent] = []
+        apply_plan(plan, seam, catalog, observer=events.append, parallelism=3)
     assert seam.finished[-1] == "g0"
-    assert lines == [f"  ✓ update {name}" for name in names]
+    assert told(events) == [
+        *(f"{kind} {name}" for name in names for kind in ("GroupStarted", "GroupConfirmed")),
+        "ApplyFinished",
+    ]
 
 
 def test_the_journal_stays_one_json_object_a_line_under_concurrent_writers(

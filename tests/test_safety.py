@@ -19,7 +19,7 @@ def findings(
     allow: tuple[str, ...] = (),
 ) -> dict[str, Finding]:
     plan = build_plan("acme", diff(desired, current))
-    return {f.id: f for f in evaluate(plan, current, settings or SafetySettings(), allow)}
+    return {f.id: f for f in evaluate(plan.groups, current, settings or SafetySettings(), allow)}
 
 
 def test_removing_a_mandatory_pack_from_a_group_with_members_is_blocked() -> None:
@@ -115,8 +115,8 @@ def test_only_plans_that_take_something_away_need_the_rest_of_the_org() -> None:
         "acme", diff(state(desired_group("prod", stacks=stacks("web/prod", "w/2"))), current)
     )
     removing = build_plan("acme", diff(state(desired_group("prod", stacks=frozenset())), current))
-    assert not could_unprotect(adding)
-    assert could_unprotect(removing)
+    assert not could_unprotect(adding.groups)
+    assert could_unprotect(removing.groups)
 
 
 ENV_PROD = match_rule(compile_rules([{"env": "prod"}], "stack") or {}, "stack")
@@ -152,7 +152,7 @@ def test_removing_a_rule_whose_stacks_another_group_holds_is_not_flagged() -> No
 def test_a_rule_change_could_unprotect_so_undeclared_groups_are_read() -> None:
     current = live(live_group("ruled", stack_rule=ENV_PROD, rule_stacks=stacks("web/prod")))
     desired = state(desired_group("ruled", stack_match=RuleSetting(None)))
-    assert could_unprotect(build_plan("acme", diff(desired, current)))
+    assert could_unprotect(build_plan("acme", diff(desired, current)).groups)
 
 
 def test_replacing_an_audit_group_by_a_preventative_one_lets_its_accounts_go() -> None:

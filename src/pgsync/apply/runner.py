@@ -1,15 +1,29 @@
-"""Carry out a plan, independent groups concurrently; verify every write; report every outcome."""
+"""Carry out a plan, independent groups concurrently; verify every write; report every outcome.
+
+What happens is told to an observer as event values (apply/events.py), never as text.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from itertools import groupby
-from typing import Literal, Protocol
+from typing import Protocol
 
+from pgsync.apply.events import (
+    AmbiguousWrite,
+    ApplyEvent,
+    ApplyFinished,
+    ApplyObserver,
+    ApplyReport,
+    GroupConfirmed,
+    GroupFailed,
+    GroupSkipped,
+    GroupStarted,
+    Outcome,
+)
 from pgsync.apply.journal import Journal
 from pgsync.core.diff import Action, GroupDiff, group_changes
 from pgsync.core.errors import AmbiguousWriteError, ApplyFailed, PgsyncError, WriteNotVerified
@@ -19,8 +33,6 @@ from pgsync.core.plan import GroupPlan, Plan, Request, live_fingerprint, request
 from pgsync.core.replace import needs_replace, temp_name
 from pgsync.core.wording import counted
 
-Status = Literal["done", "skipped", "failed", "not attempted"]
-Event = Callable[[str], None]
 AMBIGUOUS_WRITE_ATTEMPTS = 3
 
 
@@ -38,46 +50,12 @@ class ReplaceStopped(PgsyncError):
     """A replace left both groups in place: the old one changed while the new one was filled."""
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    group: str
-    action: Action
-    status: Status
-    detail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ApplyReport:
-    outcomes: tuple[Outcome, ...]
-    writes: int
-
-    @property
-    def ok(self) -> bool:
-        return all(o.status == "done" for o in self.outcomes)
-
-    def render(self) -> str:
-        """One line per group: a line break in a live name or an error cannot start another."""
-        lines = [
-            f"  {o.status:<13} {o.action:<7} {escape(o.group)}"
-            + (f": {escape(o.detail)}" if o.detail else "")
-            for o in self.outcomes
-        ]
-        return "\n".join(lines)
-
-    def completed(self, seconds: float) -> str:
-        """The line that ends a successful apply."""
-        return (
-            f"Apply complete: {counted(len(self.outcomes), 'group')} changed with "
-            f"{counted(self.writes, 'write request')}, all verified ({seconds:.1f}s)."
-        )
-
-
 def apply_plan(
     plan: Plan,
     api: GroupsApi,
     catalog: OrgCatalog,
     *,
-    on_event: Event | None = None,
+    observer: ApplyObserver | None = None,
     journal: Journal | None = None,
     parallelism: int = 1,
 ) -> ApplyReport:
@@ -86,12 +64,12 @@ def apply_plan(
     The groups of one action are written concurrently, and the next action starts once all of
     them are finished. A group that changed since the plan (re-read just before writing it) is
     skipped. After the first failure no further group is started; those already started
-    finish and are reported as they ended.
+    finish and are reported as they ended. `observer` receives every event (events.py).
     """
     changed = plan.changed
     if journal is not None:
         journal.record("start", organization=plan.organization, groups=[g.name for g in changed])
-    events = _InPlanOrder(on_event or (lambda _: None), len(changed))
+    events = _InPlanOrder(observer or _ignore, len(changed))
     runner = _Runner(plan.organization, api, catalog, events=events, journal=journal)
     try:
         for phase in _phases(changed):
@@ -107,13 +85,29 @@ def apply_plan(
     report = ApplyReport(outcomes, runner.writes)
     if journal is not None:
         journal.record("end", ok=report.ok, writes=runner.writes)
+    events.observer(ApplyFinished(report))
     if not report.ok:
-        raise ApplyFailed(
-            f"apply did not complete ({counted(runner.writes, 'write request')} sent):\n"
-            + report.render()
-            + "\nre-run plan to see what is left; apply again to converge"
-        )
+        raise _failed(report)
     return report
+
+
+def _ignore(event: ApplyEvent) -> None:
+    """The observer of a caller who gave none."""
+
+
+def _failed(report: ApplyReport) -> ApplyFailed:
+    """What was and was not applied, one line per group: a line break in a live name or an
+    error cannot start another."""
+    lines = [
+        f"  {o.status:<13} {o.action:<7} {escape(o.group)}"
+        + (f": {escape(o.detail)}" if o.detail else "")
+        for o in report.outcomes
+    ]
+    return ApplyFailed(
+        f"apply did not complete ({counted(report.writes, 'write request')} sent):\n"
+        + "\n".join(lines)
+        + "\nre-run plan to see what is left; apply again to converge"
+    )
 
 
 def _phases(changed: Sequence[GroupPlan]) -> list[list[tuple[int, GroupPlan]]]:
@@ -130,26 +124,27 @@ def _phases(changed: Sequence[GroupPlan]) -> list[list[tuple[int, GroupPlan]]]:
 
 
 class _InPlanOrder:
-    """Event lines in plan order with each group's lines together, whatever finishes first.
+    """Events in plan order with each group's events together, whatever finishes first.
 
-    The first unfinished group's lines are shown as they come; a later group's are held
-    until every group before it has finished, so output does not depend on thread timing.
+    The first unfinished group's events are passed on as they come; a later group's are held
+    until every group before it has finished, so what the observer sees does not depend on
+    thread timing. The observer is called under a lock: one event at a time.
     """
 
-    def __init__(self, emit: Event, count: int) -> None:
-        self._emit = emit
+    def __init__(self, observer: ApplyObserver, count: int) -> None:
+        self.observer = observer
         self.count = count
-        self._held: list[list[str]] = [[] for _ in range(count)]
+        self._held: list[list[ApplyEvent]] = [[] for _ in range(count)]
         self._finished = [False] * count
         self._head = 0
         self._lock = threading.Lock()
 
-    def line(self, index: int, text: str) -> None:
+    def event(self, index: int, event: ApplyEvent) -> None:
         with self._lock:
             if index == self._head:
-                self._emit(text)
+                self.observer(event)
             else:
-                self._held[index].append(text)
+                self._held[index].append(event)
 
     def finish(self, index: int) -> None:
         with self._lock:
@@ -160,15 +155,15 @@ class _InPlanOrder:
                     self._show(self._head)
 
     def flush(self) -> None:
-        """Everything still held, in order (groups not attempted have no lines)."""
+        """Everything still held, in order (groups not attempted have no events)."""
         with self._lock:
             for index in range(self._head, self.count):
                 self._show(index)
             self._head = self.count
 
     def _show(self, index: int) -> None:
-        for text in self._held[index]:
-            self._emit(text)
+        for event in self._held[index]:
+            self.observer(event)
         self._held[index] = []
 
 
@@ -247,8 +242,8 @@ class _GroupWriter:
         self.writes = 0
         self.succeeded = 0
 
-    def event(self, text: str) -> None:
-        self.runner.events.line(self.index, text)
+    def event(self, event: ApplyEvent) -> None:
+        self.runner.events.event(self.index, event)
 
     def note(self, event: str, **fields: str) -> None:
         self.runner.note(self.group, event, **fields)
@@ -256,10 +251,12 @@ class _GroupWriter:
     def apply(self) -> Outcome:
         """Write the group and verify it; the outcome, whichever way it ends."""
         group = self.group
+        self.event(GroupStarted(group))
         try:
             moved = self.moved_since_plan()
             if moved:
                 self.note("skipped", reason=moved)
+                self.event(GroupSkipped(group, moved))
                 return Outcome(group.name, group.action, "skipped", moved)
             if group.action == "replace":
                 self._replace()
@@ -273,9 +270,9 @@ class _GroupWriter:
             if self.succeeded:
                 detail += f" (after {counted(self.succeeded, 'successful request')} for it)"
             self.note("failed", error=detail)
-            self.event(f"  ✗ {group.action} {escape(group.name)}: {escape(detail)}")
+            self.event(GroupFailed(group, detail))
             return Outcome(group.name, group.action, "failed", detail)
-        self.event(f"  ✓ {group.action} {escape(group.name)}")
+        self.event(GroupConfirmed(group))
         self.note("confirmed")
         return Outcome(group.name, group.action, "done")
 
@@ -313,10 +310,7 @@ class _GroupWriter:
                 # Contract §5: a write is retried only once a re-read shows it did not take
                 # effect; a batch may also have been applied in part (API spec rule 6).
                 requests = self._remaining()
-                self.event(
-                    f"  ! {escape(group.name)}: {escape(str(error))}; "
-                    f"{counted(len(requests), 'request')} still needed"
-                )
+                self.event(AmbiguousWrite(group, str(error), len(requests)))
                 if not requests:
                     return
                 if attempt == AMBIGUOUS_WRITE_ATTEMPTS:

@@ -8,6 +8,13 @@ import time
 import click
 
 from pgsync import __version__
+from pgsync.apply.events import (
+    AmbiguousWrite,
+    ApplyEvent,
+    ApplyFinished,
+    GroupConfirmed,
+    GroupFailed,
+)
 from pgsync.apply.journal import Journal, check_not_stdout, own_temporaries, resume_report
 from pgsync.apply.runner import apply_plan
 from pgsync.apply.savedplan import (
@@ -22,20 +29,20 @@ from pgsync.cli.workflow import (
     ALLOW,
     JOURNAL_ENV,
     Planned,
-    exit_if_blocked,
+    group_reader,
     journal_path,
-    judged,
     make_api,
-    make_plan,
+    plan_live,
     prepare_output,
     read_file,
     read_live,
+    refuse_if_blocked,
 )
-from pgsync.core.diff import diff
 from pgsync.core.errors import Refused, StalePlan
-from pgsync.core.escaping import shown, shown_line
+from pgsync.core.escaping import escape, shown, shown_line
 from pgsync.core.model import DesiredState
-from pgsync.core.plan import build_plan
+from pgsync.core.planning import make_plan, needs_every_group
+from pgsync.core.wording import counted
 from pgsync.load.desired import load_desired
 from pgsync.render.display import display_plan
 from pgsync.render.text import render_text
@@ -112,31 +119,59 @@ def apply(
     planned = (
         _saved(desired, plan_file, settings, allow, journal_file)
         if plan_file
-        else make_plan(desired, settings, allow, journal_file)
+        else plan_live(desired, settings, allow, journal_file)
     )
     result = planned.plan
     click.echo(
         shown(render_text(display_plan(result), color=settings.color), colors=settings.color),
         nl=False,
     )
-    exit_if_blocked(result)
+    refuse_if_blocked(result)
     if not result.has_changes:
         return
     _confirm(yes)
-    started = time.monotonic()
+    printer = _Printer()
     journal = Journal(journal_file)
     try:
-        report = apply_plan(
+        apply_plan(
             result,
             planned.api,
             planned.live.catalog,
-            on_event=lambda line: click.echo(shown_line(line)),
+            observer=printer,
             journal=journal,
             parallelism=settings.parallelism,
         )
     finally:
         journal.close()
-    click.echo(report.completed(time.monotonic() - started))
+
+
+class _Printer:
+    """Apply's events as lines on stdout: each group's outcome, the run's at the end."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, event: ApplyEvent) -> None:
+        # Names and errors are escaped, so that none can start a line of its own.
+        match event:
+            case GroupConfirmed(group):
+                click.echo(shown_line(f"  ✓ {group.action} {escape(group.name)}"))
+            case GroupFailed(group, error):
+                click.echo(shown_line(f"  ✗ {group.action} {escape(group.name)}: {escape(error)}"))
+            case AmbiguousWrite(group, error, remaining):
+                click.echo(
+                    shown_line(
+                        f"  ! {escape(group.name)}: {escape(error)}; "
+                        f"{counted(remaining, 'request')} still needed"
+                    )
+                )
+            case ApplyFinished(report) if report.ok:
+                # A failed run ends with ApplyFailed, which says what was and was not done.
+                seconds = time.monotonic() - self.started
+                click.echo(
+                    f"Apply complete: {counted(len(report.outcomes), 'group')} changed with "
+                    f"{counted(report.writes, 'write request')}, all verified ({seconds:.1f}s)."
+                )
 
 
 def _report(journal: str) -> None:
@@ -156,7 +191,7 @@ def _saved(
     """The saved plan, re-checked: same input files, and the groups it touches unchanged.
 
     Only the groups the plan writes to are read again (and, for the safety rules, the
-    others where a change could leave a stack unprotected).
+    others where a change could leave a stack unprotected, once the plan is known to hold).
     """
     saved = parse_saved(read_file(plan_file), plan_file)
     reasons = input_reasons(saved, desired)
@@ -167,11 +202,16 @@ def _saved(
     api = make_api(settings, desired.organization)
     live = read_live(api, scope, touched)
     own = own_temporaries(journal, desired.organization)
-    fresh = build_plan(desired.organization, diff(scope, live, own), desired.inputs)
+    fresh = make_plan(scope, live, own_temporaries=own, allow=allow)
     reasons = stale_reasons(saved, fresh, __version__)
     if reasons:
         raise StalePlan(reasons)
-    return judged(Planned(fresh, scope, live, api), allow)
+    if needs_every_group(fresh.groups, live):
+        # Planned again with the rest of the org at hand: no read is spent on a stale plan.
+        fresh = make_plan(
+            scope, live, own_temporaries=own, allow=allow, read_groups=group_reader(api)
+        )
+    return Planned(fresh, scope, live, api)
 
 
 def _confirm(yes: bool) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -11,13 +10,14 @@ from typing import Any
 import click
 
 from pgsync.cli.options import PATHS, Settings, common_options, reports_errors
-from pgsync.cli.workflow import EXIT_CHANGES, FORMAT, make_api, read_live, show_plan
-from pgsync.core.diff import GroupDiff, diff
+from pgsync.cli.workflow import FORMAT, make_api, read_live, show_plan
+from pgsync.core.diff import diff
 from pgsync.core.drift import GroupDrift, classify
-from pgsync.core.errors import PgsyncError, ValidationFailed
+from pgsync.core.errors import ChangesPending, PgsyncError, ValidationFailed
 from pgsync.core.escaping import escape, shown
 from pgsync.core.model import DesiredState, LiveState
-from pgsync.core.plan import Plan, build_plan
+from pgsync.core.plan import Plan
+from pgsync.core.planning import make_plan
 from pgsync.load.desired import load_desired
 from pgsync.load.gitrefs import files_at
 from pgsync.render.drift import render_drift
@@ -55,9 +55,8 @@ def drift(paths: tuple[str, ...], fmt: str, base: str | None, settings: Settings
             prune=desired.prune or base_state.prune,
         )
     live = read_live(api, scope, coverage=True)
-    verdicts = diff(desired, live)
-    result = build_plan(desired.organization, verdicts, desired.inputs, live.coverage)
-    drifts = _drifts(verdicts, base_state, live, base) if base_state else {}
+    result = make_plan(desired, live, safety=False)
+    drifts = _drifts(result, base_state, live, base) if base_state else {}
     show_plan(
         result,
         fmt,
@@ -68,7 +67,7 @@ def drift(paths: tuple[str, ...], fmt: str, base: str | None, settings: Settings
         kind="drift",
     )
     if result.has_changes:
-        sys.exit(EXIT_CHANGES)
+        raise ChangesPending
 
 
 def _base_state(ref: str, paths: tuple[str, ...], desired: DesiredState) -> DesiredState | None:
@@ -91,9 +90,10 @@ def _base_state(ref: str, paths: tuple[str, ...], desired: DesiredState) -> Desi
 
 
 def _drifts(
-    verdicts: tuple[GroupDiff, ...], base_state: DesiredState, live: LiveState, ref: str | None
+    result: Plan, base_state: DesiredState, live: LiveState, ref: str | None
 ) -> dict[str, GroupDrift]:
     try:
+        # Its verdicts are enough: the base's requests are never sent nor shown.
         base_verdicts = diff(base_state, live)
     except PgsyncError as error:
         # The first problem alone, whole: its names may hold line breaks of their own.
@@ -107,7 +107,7 @@ def _drifts(
             err=True,
         )
         return {}
-    return classify(verdicts, base_verdicts)
+    return classify(result.groups, base_verdicts)
 
 
 def _extras(drifts: dict[str, GroupDrift], result: Plan) -> dict[str, dict[str, Any]]:

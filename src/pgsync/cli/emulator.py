@@ -11,7 +11,7 @@ import threading
 import time
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -204,10 +204,15 @@ def emulator(
         server.stop()
 
 
+class _CannotServe(click.ClickException):
+    """One line on stderr and exit 1 (from main.py): what a tool says when it cannot start."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(escape(self.message), err=True)
+
+
 def _fail(message: str) -> NoReturn:
-    """One line on stderr and exit 1: what a tool says when it cannot start."""
-    click.echo(escape(message), err=True)
-    sys.exit(1)
+    raise _CannotServe(message)
 
 
 def _listen_problem(error: OSError) -> str:

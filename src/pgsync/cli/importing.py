@@ -15,11 +15,11 @@ import click
 from pgsync.cli.console import Progress
 from pgsync.cli.options import Settings, common_options, reports_errors
 from pgsync.cli.workflow import make_api, prepare_output
-from pgsync.core.diff import diff
 from pgsync.core.errors import PgsyncError, ValidationFailed
 from pgsync.core.masking import remember_live
 from pgsync.core.model import LiveState, OrgCatalog
-from pgsync.core.plan import GroupPlan, build_plan
+from pgsync.core.plan import GroupPlan
+from pgsync.core.planning import make_plan
 from pgsync.files import STDOUT, StagedFile
 from pgsync.load.desired import load_desired
 from pgsync.load.importer import assume_live, export_yaml, group_at
@@ -143,11 +143,11 @@ def _round_trip_reasons(
     """
     try:
         desired = load_desired([staged], placeholders=placeholders)
-        verdicts = diff(assume_live(desired, placeholders, live), live)
+        # Only the actions prove the round trip: the safety rules have nothing to say.
+        plan = make_plan(assume_live(desired, placeholders, live), live, safety=False)
     except ValidationFailed as failed:
         # The staged file's name and lines mean nothing to the user; its groups do.
         return [_where(text, p.location.line) + p.message for p in failed.problems]
-    plan = build_plan(desired.organization, verdicts, desired.inputs)
     return [_changed(group) for group in plan.groups if group.action != "unchanged"]
 
 

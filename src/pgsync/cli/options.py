@@ -13,7 +13,7 @@ import click
 
 from pgsync import __version__
 from pgsync.cli.console import configure_logging, print_problems, use_color
-from pgsync.core.errors import PgsyncError, ValidationFailed
+from pgsync.core.errors import ChangesPending, PgsyncError, ValidationFailed
 from pgsync.core.escaping import shown
 from pgsync.core.masking import secret_run
 from pgsync.remote.accesstoken import REDACTED, TOKEN_ENV
@@ -129,25 +129,36 @@ def common_options(command: Callable[..., R]) -> Callable[..., R]:
 
 
 def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turns pgsync's errors into one clear message on stderr and the contract's exit code."""
+    """Turns pgsync's errors into one clear message on stderr and the exit code each carries.
+
+    The commands raise, and their errors become exit codes here alone (contract §3); click's
+    own usage errors are main.py's.
+    """
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
-        except ValidationFailed as error:
-            print_problems(error.problems)
-            count = len(error.problems)
-            click.echo(f"error: {count} problem{'s' if count != 1 else ''} found", err=True)
-            sys.exit(error.exit_code)
         except PgsyncError as error:
-            click.echo(f"error: {shown(_scrub(str(error)))}", err=True)
+            _report(error)
             sys.exit(error.exit_code)
         except KeyboardInterrupt:
             click.echo("error: interrupted", err=True)
             sys.exit(130)
 
     return wrapper
+
+
+def _report(error: PgsyncError) -> None:
+    if isinstance(error, ChangesPending):
+        # Not an error: the exit code is the whole message, the plan was shown.
+        return
+    if isinstance(error, ValidationFailed):
+        print_problems(error.problems)
+        count = len(error.problems)
+        click.echo(f"error: {count} problem{'s' if count != 1 else ''} found", err=True)
+        return
+    click.echo(f"error: {shown(_scrub(str(error)))}", err=True)
 
 
 def _scrub(text: str) -> str:

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from pgsync.cli.options import PATHS, Settings, common_options, reports_errors
 from pgsync.cli.workflow import (
     ALLOW,
-    EXIT_CHANGES,
     FORMAT,
-    exit_if_blocked,
     journal_path,
-    make_plan,
+    plan_live,
     prepare_output,
+    refuse_if_blocked,
     show_plan,
 )
+from pgsync.core.errors import ChangesPending
 from pgsync.files import STDOUT
 from pgsync.load.desired import load_desired
 
@@ -55,8 +53,8 @@ def plan(
     if out and out != STDOUT:
         prepare_output(out, "--out", desired.inputs)
     journal = journal_path(None, desired.organization)
-    result = make_plan(desired, settings, allow, journal).plan
+    result = plan_live(desired, settings, allow, journal).plan
     show_plan(result, fmt, out, settings)
-    exit_if_blocked(result)
+    refuse_if_blocked(result)
     if detailed_exitcode and result.has_changes:
-        sys.exit(EXIT_CHANGES)
+        raise ChangesPending

@@ -29,10 +29,11 @@ def validate(paths: tuple[str, ...], live: bool, settings: Settings) -> None:
     if live:
         # The client and the planner only for --live: checking files alone imports neither.
         from pgsync.cli.workflow import make_api, read_live  # noqa: PLC0415
-        from pgsync.core.diff import diff  # noqa: PLC0415
+        from pgsync.core.planning import make_plan  # noqa: PLC0415
 
         api = make_api(settings, desired.organization)
-        diff(desired, read_live(api, desired))
+        # What planning finds wrong is what --live checks; the plan itself is not shown.
+        make_plan(desired, read_live(api, desired), safety=False)
     click.echo(
         shown(
             f"valid: {counted(len(desired.groups), 'group')} for organization "

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import re
-import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,14 +23,13 @@ from pgsync.cli.github import (
     write_outputs,
 )
 from pgsync.cli.options import Settings
-from pgsync.core.diff import diff
-from pgsync.core.errors import PgsyncError
+from pgsync.core.errors import PgsyncError, SafetyBlocked
 from pgsync.core.escaping import escape, shown, shown_json
 from pgsync.core.gcpause import gc_paused
 from pgsync.core.masking import remember_live
-from pgsync.core.model import DesiredState, InputFile, LiveState
-from pgsync.core.plan import Plan, build_plan
-from pgsync.core.safety import could_unprotect, evaluate
+from pgsync.core.model import DesiredState, InputFile, LiveGroup, LiveState
+from pgsync.core.plan import Plan
+from pgsync.core.planning import ReadGroups, make_plan
 from pgsync.files import STDOUT, check_writable, input_limit, read_input, replace_file
 from pgsync.remote.accesstoken import TOKEN_ENV
 from pgsync.render.display import display_plan
@@ -44,8 +41,6 @@ if TYPE_CHECKING:
 
 JOURNAL_ENV = "PGSYNC_JOURNAL"
 STATE_ENV = "XDG_STATE_HOME"
-EXIT_CHANGES = 2
-EXIT_BLOCKED = 3
 JSON_HINT = "the full plan is in the JSON plan (`plan_json` output)"
 
 FORMAT = click.option(
@@ -151,13 +146,13 @@ def journal_path(given: str | None, organization: str) -> str:
     return chosen or str(default_journal(organization, os.environ, Path.cwd()))
 
 
-def make_plan(
+def plan_live(
     desired: DesiredState,
     settings: Settings,
     allow: tuple[str, ...],
     journal: str,
 ) -> Planned:
-    """Read live state, diff, plan, and judge the plan by the safety rules.
+    """Read the live state and make the plan, judged by the safety rules.
 
     The journal at `journal` tells which temporary groups this checkout made.
     """
@@ -165,31 +160,28 @@ def make_plan(
     live = read_live(api, desired, coverage=True)
     own = own_temporaries(journal, desired.organization)
     with gc_paused():
-        verdicts = diff(desired, live, own)
-        result = build_plan(desired.organization, verdicts, desired.inputs, live.coverage)
-        return judged(Planned(result, desired, live, api), allow)
+        result = make_plan(
+            desired, live, own_temporaries=own, allow=allow, read_groups=group_reader(api)
+        )
+    return Planned(result, desired, live, api)
 
 
-def judged(planned: Planned, allow: tuple[str, ...]) -> Planned:
-    """The plan with its safety findings (reading the rest of the org where rules need it)."""
-    live = planned.live
-    if live.unread and could_unprotect(planned.plan):
-        # Whether a stack is still protected elsewhere depends on every group it is in.
-        groups = {**live.groups, **planned.api.get_groups(sorted(live.unread))}
+def group_reader(api: PolicyGroupsApi) -> ReadGroups:
+    """make_plan's `read_groups`: the groups read, their secret-looking values remembered."""
+
+    def read(names: Sequence[str]) -> Mapping[str, LiveGroup]:
+        groups = api.get_groups(names)
         remember_live(groups.values())
-        live = dataclasses.replace(live, groups=groups, unread=frozenset())
-    acknowledged = planned.desired.allow | set(allow)
-    findings = evaluate(planned.plan, live, planned.desired.safety, acknowledged)
-    return dataclasses.replace(planned, plan=dataclasses.replace(planned.plan, findings=findings))
+        return groups
+
+    return read
 
 
-def exit_if_blocked(result: Plan) -> None:
-    """Contract §3: exit 3 when a safety rule blocks a change (after the plan is shown)."""
+def refuse_if_blocked(result: Plan) -> None:
+    """SafetyBlocked when a safety rule blocks a change (raised after the plan is shown)."""
     if result.blocked:
         # Ids hold live group names: each is escaped, so that none can start a line.
-        ids = ", ".join(escape(f.id) for f in result.blocked)
-        click.echo(shown(f"error: blocked by safety rules: {ids}"), err=True)
-        sys.exit(EXIT_BLOCKED)
+        raise SafetyBlocked([escape(f.id) for f in result.blocked])
 
 
 ALLOW = click.option(

@@ -1,5 +1,8 @@
 """Every exception pgsync raises on purpose; each knows its exit code (contract §3).
 
+The command line catches them in one place (cli/options.py) and exits with `exit_code`;
+no other code picks an exit code.
+
     PgsyncError                      exit 1
     ├── InputError                   a desired-state problem, with file:line:col
     │   └── ValidationFailed         many InputErrors gathered from one run
@@ -12,7 +15,9 @@
     ├── WriteNotVerified             read-back does not show the intended effect
     ├── StalePlan                    a saved plan no longer matches files or live state
     ├── ApplyFailed                  apply stopped part-way; carries the done / not-done report
-    └── Refused                      confirmation refused or impossible
+    ├── Refused                      confirmation refused or impossible
+    ├── ChangesPending               exit 2: not a failure, changes are pending
+    └── SafetyBlocked                exit 3: a safety rule blocks a change
 
 Messages never contain the access token: the client redacts it before raising.
 """
@@ -127,3 +132,25 @@ class ApplyFailed(PgsyncError):
 
 class Refused(PgsyncError):
     """The user declined, or there was no terminal to ask and no --yes."""
+
+
+class ChangesPending(PgsyncError):
+    """Not a failure: the plan has changes, and the command says so by its exit code alone
+    (`plan --detailed-exitcode`, `drift`)."""
+
+    exit_code = 2
+
+    def __init__(self) -> None:
+        super().__init__("changes are pending")
+
+
+class SafetyBlocked(PgsyncError):
+    """The plan holds changes that safety rules block, each acknowledged by its id.
+
+    The ids hold live group names: like every name in a message, the raiser escapes them.
+    """
+
+    exit_code = 3
+
+    def __init__(self, ids: Sequence[str]) -> None:
+        super().__init__("blocked by safety rules: " + ", ".join(ids))

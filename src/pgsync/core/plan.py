@@ -114,7 +114,7 @@ class Plan:
     coverage: Coverage | None = None
     """The org's policy coverage when the plan was made (None: not read)."""
     findings: tuple[Finding, ...] = ()
-    """What the safety rules say (see safety.py); set after planning."""
+    """What the safety rules say (see safety.py); planning.make_plan judges as it plans."""
 
     @property
     def blocked(self) -> tuple[Finding, ...]:
@@ -146,10 +146,15 @@ def build_plan(
     inputs: Iterable[InputFile] = (),
     coverage: Coverage | None = None,
 ) -> Plan:
-    """Order the groups as apply runs them (renames, creates, updates, deletes) and add requests."""
+    """The plan of `diffs`, not judged by the safety rules (planning.make_plan judges it)."""
+    return Plan(organization, ordered_groups(organization, diffs), tuple(inputs), coverage)
+
+
+def ordered_groups(organization: str, diffs: Iterable[GroupDiff]) -> tuple[GroupPlan, ...]:
+    """The groups in the order apply runs them (renames, creates, updates, …), with requests."""
     groups = [group_plan(organization, d) for d in diffs]
     groups.sort(key=lambda g: (ACTIONS.index(g.action), g.name))
-    return Plan(organization, tuple(groups), tuple(inputs), coverage)
+    return tuple(groups)
 
 
 def group_plan(organization: str, verdict: GroupDiff) -> GroupPlan:

@@ -7,7 +7,7 @@ reviewer can acknowledge exactly that change with `--allow ID` or an `allow:` en
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pgsync.core.model import (
@@ -17,7 +17,7 @@ from pgsync.core.model import (
     PackRef,
     SafetySettings,
 )
-from pgsync.core.plan import Finding, GroupPlan, Plan
+from pgsync.core.plan import Finding, GroupPlan
 from pgsync.core.replace import is_temporary
 from pgsync.core.wording import counted
 
@@ -49,15 +49,20 @@ class _World:
 
 
 def evaluate(
-    plan: Plan, live: LiveState, settings: SafetySettings, allowed: Iterable[str] = ()
+    groups: Sequence[GroupPlan],
+    live: LiveState,
+    settings: SafetySettings,
+    allowed: Iterable[str] = (),
 ) -> tuple[Finding, ...]:
-    """Every finding of every rule, sorted; those not in `allowed` and over a limit block."""
+    """Every finding of every rule on a plan's groups, sorted; those not in `allowed` and
+    over a limit block."""
     allow = frozenset(allowed)
+    changed = [g for g in groups if g.is_change]
     findings = [
-        *_deletes(plan, settings),
-        *_default_groups(plan),
-        *_replaces(plan),
-        *_enforcement_losses(plan, live, settings),
+        *_deletes(groups, changed, settings),
+        *_default_groups(changed),
+        *_replaces(changed),
+        *_enforcement_losses(changed, live, settings),
     ]
     acknowledged = [(f, f.blocked and f.id in allow) for f in findings]
     return tuple(
@@ -81,11 +86,12 @@ _LOSSES = frozenset(
 )
 
 
-def could_unprotect(result: Plan) -> bool:
+def could_unprotect(groups: Iterable[GroupPlan]) -> bool:
     """Whether any change could take a mandatory pack or a group away from a stack."""
     return any(
         g.action in ("delete", "replace") or any(c.kind in _LOSSES for c in g.changes)
-        for g in result.changed
+        for g in groups
+        if g.is_change
     )
 
 
@@ -94,9 +100,11 @@ def _is_own(group: GroupPlan) -> bool:
     return is_temporary(group.name)
 
 
-def _deletes(plan: Plan, settings: SafetySettings) -> list[Finding]:
-    deletes = [g for g in plan.changed if g.action == "delete" and not _is_own(g)]
-    managed = [g for g in plan.groups if g.action != "unmanaged" and not _is_own(g)]
+def _deletes(
+    groups: Sequence[GroupPlan], changed: Sequence[GroupPlan], settings: SafetySettings
+) -> list[Finding]:
+    deletes = [g for g in changed if g.action == "delete" and not _is_own(g)]
+    managed = [g for g in groups if g.action != "unmanaged" and not _is_own(g)]
     if not deletes:
         return []
     share = 100.0 * len(deletes) / max(1, len(managed))
@@ -108,21 +116,21 @@ def _deletes(plan: Plan, settings: SafetySettings) -> list[Finding]:
     return [Finding(f"delete:{g.name}", "max-deletes", reason, over) for g in deletes]
 
 
-def _default_groups(plan: Plan) -> list[Finding]:
+def _default_groups(changed: Sequence[GroupPlan]) -> list[Finding]:
     return [
         Finding(
             f"default-group:{g.name}",
             "default-group",
             f"a change to '{g.name}' reaches every stack or account that is in no other group",
         )
-        for g in plan.changed
+        for g in changed
         if g.live is not None and g.live.is_default
     ]
 
 
-def _replaces(plan: Plan) -> list[Finding]:
+def _replaces(changed: Sequence[GroupPlan]) -> list[Finding]:
     findings = []
-    for group in plan.changed:
+    for group in changed:
         if group.action != "replace" or group.live is None:
             continue
         reason = (
@@ -135,11 +143,13 @@ def _replaces(plan: Plan) -> list[Finding]:
     return findings
 
 
-def _enforcement_losses(plan: Plan, live: LiveState, settings: SafetySettings) -> list[Finding]:
+def _enforcement_losses(
+    changed: Sequence[GroupPlan], live: LiveState, settings: SafetySettings
+) -> list[Finding]:
     """Stacks and accounts that lose a mandatory pack, or leave every non-default group."""
     before = _World({name: _from_live(g) for name, g in live.groups.items()})
     after = _World(dict(before.groups))
-    for group in plan.changed:
+    for group in changed:
         if group.live_name is not None:
             after.groups.pop(group.live_name, None)
         if group.action != "delete":
@@ -147,7 +157,7 @@ def _enforcement_losses(plan: Plan, live: LiveState, settings: SafetySettings) -
     lost = before.protected() - after.protected()
     ungrouped = before.grouped() - after.grouped()
     losses: dict[str, tuple[str, set[Member]]] = {}
-    for group in plan.changed:
+    for group in changed:
         old = before.groups.get(group.live_name or "")
         if old is None or _is_own(group):
             continue
