@@ -129,7 +129,8 @@ def test_slow_body_of_a_head_is_just_the_head(server: EmulatorServer, client: ht
 def test_slow_body_slower_than_the_read_timeout_times_the_client_out(
     server: EmulatorServer,
 ) -> None:
-    server.set_faults(mix("slow-body", slow_body_seconds=0.5))
+    # A pause far past the timeout: a client slowed by a loaded machine still gives up first.
+    server.set_faults(mix("slow-body", slow_body_seconds=30))
     with httpx.Client(base_url=server.url, timeout=0.1) as http, pytest.raises(httpx.ReadTimeout):
         http.get(GROUPS)
 
@@ -139,6 +140,7 @@ def test_timeout_holds_the_answer_back(server: EmulatorServer, client: httpx.Cli
     started = time.monotonic()
     assert client.get(GROUPS).status_code == 200
     assert time.monotonic() - started >= 0.3
+    server.set_faults(mix("timeout", hang_seconds=30))
     with httpx.Client(base_url=server.url, timeout=0.1) as http, pytest.raises(httpx.ReadTimeout):
         http.get(GROUPS)
     assert faults_of(server) == ["timeout", "timeout"]
