@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,8 @@ from pgsync.emulator import EmulatorServer
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT / "examples" / "plan_and_apply.py"
+README_SECTION = (ROOT / "README.md").read_text(encoding="utf-8").split("\n## Python API\n")[1]
+README_SECTION = README_SECTION.split("\n## ")[0]
 # What the start-up of `pgsync --version` does without (tests/test_startup.py), and so must
 # `import pgsync`.
 HEAVY = ("httpx", "httpcore", "jsonschema", "deepdiff", "pgsync.emulator")
@@ -217,3 +220,25 @@ def test_a_second_run_of_the_example_has_nothing_to_change(
     assert second.returncode == 0, second.stderr
     assert second.stdout == cli_plan(server.url, monkeypatch)
     assert "No changes." in second.stdout
+
+
+@pytest.mark.parametrize("name", sorted(HOMES))
+def test_the_readme_names_every_public_name(name: str) -> None:
+    assert f"`{name}`" in README_SECTION or f"`{name}(" in README_SECTION
+
+
+def test_the_readme_example_runs_against_the_emulator(
+    server: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [snippet] = re.findall(r"```python\n(.*?)```", README_SECTION, re.S)
+    plan = cli_plan(server.url, monkeypatch)
+    result = subprocess.run(
+        [sys.executable, "-c", snippet],
+        cwd=ROOT,
+        env={**os.environ, "PULUMI_BACKEND_URL": server.url},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{plan}6 groups changed with 10 write requests\n"
