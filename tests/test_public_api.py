@@ -23,8 +23,8 @@ from pgsync.emulator import EmulatorServer
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT / "examples" / "plan_and_apply.py"
-README_SECTION = (ROOT / "README.md").read_text(encoding="utf-8").split("\n## Python API\n")[1]
-README_SECTION = README_SECTION.split("\n## ")[0]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+[README_SECTION] = re.findall(r"\n## Python API\n(.*?)\n## ", README, re.S)
 # What the start-up of `pgsync --version` does without (tests/test_startup.py), and so must
 # `import pgsync`.
 HEAVY = ("httpx", "httpcore", "jsonschema", "deepdiff", "pgsync.emulator")
@@ -156,9 +156,8 @@ def test_import_pgsync_imports_no_heavy_module() -> None:
 
 
 def test_the_version_and_the_names_are_read_without_importing_a_heavy_module() -> None:
-    assert heavy(imported_by("import pgsync\npgsync.__version__, pgsync.__all__, dir(pgsync)")) == (
-        set()
-    )
+    read = "import pgsync\npgsync.__version__, pgsync.__all__, dir(pgsync)"
+    assert heavy(imported_by(read)) == set()
 
 
 def test_the_package_is_marked_as_typed() -> None:
@@ -167,12 +166,12 @@ def test_the_package_is_marked_as_typed() -> None:
     assert marker.read_bytes() == b""
 
 
-def run_example(url: str) -> subprocess.CompletedProcess[str]:
+def run_example(url: str, **env: str) -> subprocess.CompletedProcess[str]:
     """The example as its docstring runs it: from the checkout's root, with no arguments."""
     return subprocess.run(
         [sys.executable, str(EXAMPLE.relative_to(ROOT))],
         cwd=ROOT,
-        env={**os.environ, "PULUMI_BACKEND_URL": url},
+        env={**os.environ, "PULUMI_BACKEND_URL": url, **env},
         capture_output=True,
         text=True,
         check=False,
@@ -220,6 +219,16 @@ def test_a_second_run_of_the_example_has_nothing_to_change(
     assert second.returncode == 0, second.stderr
     assert second.stdout == cli_plan(server.url, monkeypatch)
     assert "No changes." in second.stdout
+
+
+def test_the_example_reports_an_error_on_one_line_with_its_exit_code() -> None:
+    # Refused before any request is sent: no network is needed to see how errors end.
+    result = run_example("http://pulumi.example", PULUMI_ACCESS_TOKEN="pul-0123456789abcdef")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "error: refusing to send the access token over plain HTTP to http://pulumi.example;"
+        " use https://\n"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(HOMES))
