@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from pgsync.core.changes import Change, Description, Rename
+from pgsync.core.errors import SafetyBlocked
 from pgsync.core.plan import FORMAT_VERSION, Finding, GroupPlan, Plan
 from pgsync.core.wording import counted
 
@@ -50,7 +51,8 @@ def files_read(plan: Plan) -> str:
 
 
 SAFETY_HELP = (
-    "a blocked change makes plan and apply exit 3, and apply then writes nothing; "
+    f"a blocked change makes plan and apply exit {SafetyBlocked.exit_code}, and apply then"
+    " writes nothing; "
     "acknowledge one with --allow ID or an `allow:` entry in the file"
 )
 
