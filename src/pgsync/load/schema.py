@@ -112,7 +112,7 @@ def validator() -> Draft202012Validator:
     # Imported when files are checked: `pgsync schema` and `--help` need none of jsonschema.
     from jsonschema import Draft202012Validator  # noqa: PLC0415
 
-    # The schema ships with pgsync and tests/test_schema.py checks it against its
+    # The schema ships with pgsync and tests/load/test_schema.py checks it against its
     # metaschema: checking it again on every run would cost 30-40 ms.
     schema = json.loads(schema_text())
     return Draft202012Validator(_inline_refs(schema, schema.get("$defs", {})))

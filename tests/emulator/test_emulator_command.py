@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-DATA = Path(__file__).parent / "data" / "emulator"
-README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+DATA = Path(__file__).parents[1] / "data" / "emulator"
+README = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
 
 
 def emulator_process(*args: str) -> list[str]:

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from clirun import THREE_GROUPS, write
 from conftest import Golden
 from pgsync.cli.main import cli
 from pgsync.emulator import EmulatorServer, demo_fixture
-from test_cli_e2e import THREE_GROUPS, write
 
-EXAMPLE = str(Path(__file__).parent.parent / "examples" / "policygroups.yaml")
+EXAMPLE = str(Path(__file__).parents[2] / "examples" / "policygroups.yaml")
 
 
 @pytest.fixture

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from clirun import THREE_GROUPS, write
+from permissions import without_file_permission_override
 from pgsync.cli.main import cli
 from pgsync.emulator import EmulatorServer
 from pgsync.emulator.fixture import demo_fixture
 from pgsync.emulator.statefile import write_state_file
 from pgsync.files import RefusedFile, StagedFile, open_append, replace_file
-from test_cli_e2e import THREE_GROUPS, write
-from test_input_files import without_file_permission_override
 
 PLAN_START = '{\n  "formatVersion": 1,'
 

@@ -15,7 +15,7 @@ from pgsync.core.model import InputFile, StackRef
 from pgsync.load.desired import load_desired
 from pgsync.load.packconfig import Placeholder
 
-DATA = Path(__file__).parent / "data" / "desired"
+DATA = Path(__file__).parents[1] / "data" / "desired"
 GROUP_KEYS = (
     "name, previously, entityType, mode, agentPoolId, state, stacks, accounts, stackMatch,"
     " accountMatch, policyPacks"

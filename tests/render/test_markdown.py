@@ -16,7 +16,7 @@ from pgsync.core.diff import Action, diff
 from pgsync.core.model import Coverage, InputFile, StackRef
 from pgsync.core.plan import GroupPlan, Plan, build_plan
 from pgsync.render.markdown import render_markdown
-from test_render import renamed_and_replaced, rich_plan
+from sample_plans import renamed_and_replaced, rich_plan
 
 COVERAGE = Coverage(
     protected_stacks=150,

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from conftest import org_spec
 from pgsync.apply.runner import apply_plan
 from pgsync.core.diff import diff
-from pgsync.core.errors import Location
 from pgsync.core.model import (
     DesiredGroup,
     DesiredState,
@@ -27,12 +26,9 @@ from pgsync.core.plan import Plan, build_plan
 from pgsync.emulator import EmulatorServer, fixture_from_dict
 from pgsync.remote.api import PolicyGroupsApi
 from pgsync.remote.client import Client, RetryPolicy
+from random_orgs import HERE, LEVELS, STACK_POOL, TAGS
 
 NAMES = [f"g{i}" for i in range(6)]
-STACK_POOL = ["svc/s000", "svc/s001", "svc/s002", "svc/s003", "web/prod", "payments/prod"]
-TAGS = {"aws": ["1.0.0", "1.3.0"], "cost": ["2.0.0"], "best": ["0.9.0", "1.0.0"]}
-LEVELS = [None, "advisory", "mandatory", "disabled"]
-HERE = Location("random.yaml", 1, 1)
 
 pack_specs = st.lists(
     st.tuples(st.sampled_from(sorted(TAGS)), st.integers(0, 1), st.sampled_from(LEVELS)),

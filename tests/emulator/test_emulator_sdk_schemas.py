@@ -1,8 +1,8 @@
 """The emulator's vendored SDK schemas agree with the installed pulumi-cloud-sdk.
 
 `src/pgsync/emulator/openapi/pulumi-cloud-sdk-schemas.json` is generated from the SDK's models by
-`generate()` below; run this file (`python tests/test_emulator_sdk_schemas.py`) to rewrite it after
-the SDK pin moves. The emulator itself never imports the SDK.
+`generate()` below; run this file (`python tests/emulator/test_emulator_sdk_schemas.py`) to
+rewrite it after the SDK pin moves. The emulator itself never imports the SDK.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 from pulumi_cloud_sdk import models
 
 VENDORED = (
-    Path(__file__).parent.parent
+    Path(__file__).parents[2]
     / "src"
     / "pgsync"
     / "emulator"
@@ -68,8 +68,9 @@ def generate() -> dict[str, Any]:
         "$comment": (
             f"JSON schemas generated from the models of Pulumi's {SDK} {version} "
             "(https://pypi.org/project/pulumi-cloud-sdk/, Apache-2.0, Copyright Pulumi "
-            "Corporation) by tests/test_emulator_sdk_schemas.py; see NOTICE. A model's required "
-            "fields are its constructor's parameters without a default. A polymorphic reference "
+            "Corporation) by tests/emulator/test_emulator_sdk_schemas.py; see NOTICE. "
+            "A model's required fields are its constructor's parameters without a default. "
+            "A polymorphic reference "
             "admits every __type of its hierarchy, as the SDK's deserializer does. Validate with a "
             "Draft 7 validator on {**this, '$ref': '#/components/schemas/<Name>'}."
         ),
@@ -121,7 +122,8 @@ def _type(text: str, schemas: dict[str, Any]) -> dict[str, Any]:
 
 def test_vendored_schemas_are_what_the_installed_sdk_generates() -> None:
     assert json.loads(VENDORED.read_text(encoding="utf-8")) == generate(), (
-        "the SDK's models changed: run python tests/test_emulator_sdk_schemas.py and review"
+        "the SDK's models changed: run python tests/emulator/test_emulator_sdk_schemas.py "
+        "and review"
     )
 
 

@@ -21,7 +21,7 @@ from pgsync.cli.github import (
 from pgsync.core.diff import diff
 from pgsync.core.errors import Location, Problem
 from pgsync.core.plan import build_plan
-from test_render import rich_plan
+from sample_plans import rich_plan
 
 FIXED = uuid.UUID("12345678-1234-5678-1234-567812345678")
 

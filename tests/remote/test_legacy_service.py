@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from clirun import THREE_GROUPS, pgsync, write
 from conftest import org_spec
 from pgsync.emulator import EmulatorServer, fixture_from_dict
-from test_cli_e2e import THREE_GROUPS, pgsync, write
 
 LIVE: list[dict[str, Any]] = [
     {"name": "old", "stacks": ["web/dev"], "policyPacks": [{"name": "aws", "versionTag": "1.0.0"}]},

@@ -14,7 +14,7 @@ import pytest
 from pgsync.emulator import EmulatorServer, HttpError, demo_fixture, load_fixture
 
 GROUPS = "/api/orgs/acme/policygroups"
-DATA = Path(__file__).parent / "data" / "emulator"
+DATA = Path(__file__).parents[1] / "data" / "emulator"
 
 
 def pack(name: str = "aws-guardrails", tag: str = "1.3.0", **extra: Any) -> dict[str, Any]:

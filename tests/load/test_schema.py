@@ -24,7 +24,7 @@ from pgsync.load import schema
 from pgsync.load.importer import SCHEMA_URL
 from pgsync.load.schema import PATTERN_MESSAGES, SchemaProblem, check, schema_text
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 REPO_SCHEMA = ROOT / "schemas" / "policygroups.schema.json"
 PACKAGED_SCHEMA = ROOT / "src" / "pgsync" / "schemas" / "policygroups.schema.json"
 # Files whose modeline users copy into their own files.

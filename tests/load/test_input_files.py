@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from conftest import org_spec
+from permissions import without_file_permission_override
 from pgsync.cli.main import cli
 from pgsync.core.errors import PgsyncError, ValidationFailed
 from pgsync.emulator import EmulatorServer, fixture_from_dict
@@ -96,13 +97,6 @@ def test_link_to_a_device_in_a_directory_is_refused_before_reading(
     (directory / "20-keep.yaml").symlink_to("/dev/zero")
     message = "cannot read: not a regular file (a character device)"
     assert_plan_and_apply_refuse(live_keep, directory, message)
-
-
-def without_file_permission_override() -> list[str]:
-    """A command prefix under which permission bits apply, even to root."""
-    if os.geteuid() != 0:
-        return []
-    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
 
 
 def apply_without_override(

@@ -26,6 +26,7 @@ from click.testing import Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from clirun import groups_file, pgsync
 from conftest import org_spec
 from pgsync.core import paths
 from pgsync.core.errors import BadResponse, PgsyncError, TransportError
@@ -34,11 +35,10 @@ from pgsync.core.plan import Request
 from pgsync.emulator import EmulatorServer, fixture_from_dict
 from pgsync.remote.api import PolicyGroupsApi, live_group_from_api
 from pgsync.remote.client import MAX_BODY_BYTES, Client, RetryPolicy
-from test_cli_e2e import groups_file, pgsync
 
 LIST = "/api/orgs/acme/policygroups"
 GIB = 1 << 30
-SELF_SIGNED = Path(__file__).parent / "data" / "tls" / "selfsigned.pem"
+SELF_SIGNED = Path(__file__).parents[1] / "data" / "tls" / "selfsigned.pem"
 
 Answer = Callable[[http.server.BaseHTTPRequestHandler], None]
 

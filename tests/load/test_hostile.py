@@ -18,7 +18,7 @@ from pgsync.core.errors import ValidationFailed
 from pgsync.emulator import EmulatorServer
 from pgsync.load.desired import load_desired
 
-CORPUS = Path(__file__).parent / "data" / "hostile"
+CORPUS = Path(__file__).parents[1] / "data" / "hostile"
 FIRST_PROBLEMS: dict[str, str] = json.loads(
     (CORPUS.parent / "hostile-first-problems.json").read_text(encoding="utf-8")
 )

@@ -46,7 +46,7 @@ from pgsync.emulator import EmulatorServer, fixture_from_dict
 from pgsync.emulator.faults import KINDS, FaultMix
 from pgsync.remote.api import PolicyGroupsApi
 from pgsync.remote.client import Client, RetryPolicy
-from test_properties import HERE, LEVELS, STACK_POOL, TAGS
+from random_orgs import HERE, LEVELS, STACK_POOL, TAGS
 
 SUMMARY = Path("/tmp/pgsync-fault-suite-summary.txt")
 SEEDS = range(16)

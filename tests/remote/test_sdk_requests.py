@@ -16,13 +16,13 @@ from hypothesis import strategies as st
 from pulumi_cloud_sdk._support import PulumiModelEncoder
 
 from builders import PACKS, catalog, desired_group, live, live_group, pack_ref, stacks, state
+from clirun import pgsync, write
 from conftest import org_spec
 from pgsync.core.diff import diff
 from pgsync.core.matchrule import compile_rules, match_rule
 from pgsync.core.model import Mode, RuleSetting
 from pgsync.core.plan import build_plan
 from pgsync.emulator import EmulatorServer, fixture_from_dict
-from test_match_rules import pgsync, write
 
 ROUTES = [
     (re.compile(r"POST /api/orgs/[^/]+/policygroups"), "NewPolicyGroupRequest"),

@@ -24,8 +24,8 @@ from pgsync.emulator import (
 from pgsync.emulator.state import Org, State
 from pgsync.emulator.statefile import read_state_file, write_state_file
 
-DATA = Path(__file__).parent / "data" / "emulator"
-EXAMPLE = Path(__file__).parent.parent / "examples" / "policygroups.yaml"
+DATA = Path(__file__).parents[1] / "data" / "emulator"
+EXAMPLE = Path(__file__).parents[2] / "examples" / "policygroups.yaml"
 
 SMALL: dict[str, Any] = {
     "organizations": {

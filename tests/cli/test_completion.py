@@ -12,7 +12,7 @@ import pytest
 
 from pgsync.cli.main import COMMANDS
 
-README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+README = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
 
 
 def pgsync(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -8,10 +8,10 @@ from typing import Any
 import yaml
 from click.testing import CliRunner, Result
 
+from clirun import pgsync, write
 from conftest import org_spec
 from pgsync.cli.main import cli
 from pgsync.emulator import EmulatorServer, fixture_from_dict
-from test_cli_e2e import pgsync, write
 
 NEWER = {"preventative": "default-preventative-policy-group", "audit": "default-audit-policy-group"}
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from clirun import THREE_GROUPS, write
 from pgsync.apply.journal import read_events
 from pgsync.cli.main import cli
 from pgsync.cli.workflow import default_journal
 from pgsync.emulator import EmulatorServer
-from test_cli_e2e import THREE_GROUPS, write
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import pytest
 
 from pgsync.emulator import EmulatorServer, fixture_from_dict
 
-REPLAYS = Path(__file__).parent / "data" / "replays"
+REPLAYS = Path(__file__).parents[1] / "data" / "replays"
 REPLAY_FILES = sorted(
     p.name for pattern in ("provider-*.json", "cli-*.json") for p in REPLAYS.glob(pattern)
 )
