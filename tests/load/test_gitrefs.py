@@ -148,13 +148,24 @@ def test_the_work_tree_of_a_sub_directory_is_not_needed(repo: Path, into: Path) 
     assert written(into, files_at("HEAD", ["pg"], into)) == {"pg/a.yaml": "a\n"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gitrefs reads `git ls-tree` without -z: git quotes such names, so they are skipped",
-)
 def test_a_file_whose_name_git_would_quote_is_read(repo: Path, into: Path) -> None:
     commit(repo, {"pg/päckchen.yaml": "a\n"})
     assert written(into, files_at("HEAD", ["pg"], into)) == {"pg/päckchen.yaml": "a\n"}
+
+
+def test_a_file_whose_name_holds_a_line_break_is_read(repo: Path, into: Path) -> None:
+    commit(repo, {"pg/two\nlines.yaml": "a\n"})
+    assert written(into, files_at("HEAD", ["pg"], into)) == {"pg/two\nlines.yaml": "a\n"}
+
+
+def test_files_are_given_in_the_order_the_loader_walks_a_directory(repo: Path, into: Path) -> None:
+    commit(repo, {"pg/b.yaml": "b\n", "pg/a.yaml": "a\n", "pg/b/c.yaml": "c\n"})
+    paths = files_at("HEAD", ["pg"], into)
+    assert [Path(path).relative_to(into).as_posix() for path in paths] == [
+        "pg/a.yaml",
+        "pg/b/c.yaml",
+        "pg/b.yaml",
+    ]
 
 
 def test_an_unknown_ref_is_an_error_naming_it(repo: Path, into: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
@@ -33,7 +34,7 @@ def files_at(ref: str, paths: Sequence[str], into: Path) -> list[str]:
     """
     cwd = Path.cwd()
     try:
-        top = Path(_git("rev-parse", "--show-toplevel", cwd=cwd).decode().strip())
+        top = Path(os.fsdecode(_git("rev-parse", "--show-toplevel", cwd=cwd).removesuffix(b"\n")))
     except _GitFailed:
         raise PgsyncError(
             f"--base {ref}: {cwd} is not in a git repository (run drift in the checkout "
@@ -57,17 +58,31 @@ def files_at(ref: str, paths: Sequence[str], into: Path) -> list[str]:
                 "version at a commit"
             ) from None
         relative = PurePosixPath(inside.as_posix())
-        listed = _git("ls-tree", "-r", ref, "--", str(relative), cwd=top)
-        for line in sorted(set(listed.decode().splitlines())):
-            meta, _, name = line.partition("\t")
-            member = PurePosixPath(name)
-            is_file = meta.split()[1] == "blob"
+        for member, blob in _blobs(ref, relative, top):
             below = relative in member.parents
             in_dir = below and is_desired_file(member.relative_to(relative).parts)
-            if not is_file or not (member == relative or in_dir):
+            if not (member == relative or in_dir):
                 continue
             target = into / member
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(_git("show", f"{ref}:{member}", cwd=top))
+            target.write_bytes(_git("cat-file", "blob", blob, cwd=top))
             written.append(str(target))
     return written
+
+
+def _blobs(commit: str, relative: PurePosixPath, top: Path) -> list[tuple[PurePosixPath, str]]:
+    """The files at and below `relative` in `commit` with their blob ids, in the loader's order
+    (depth first, by name).
+
+    Read with -z: otherwise git quotes a name that holds a non-ASCII or special character,
+    and the quoted name is no file. The blob is read by its id, so no name goes back to git.
+    """
+    listed = _git("ls-tree", "-r", "-z", commit, "--", str(relative), cwd=top)
+    blobs = []
+    # Each entry ends in a NUL, so the last piece is empty.
+    for entry in listed.split(b"\0")[:-1]:
+        meta, _, name = entry.partition(b"\t")
+        _mode, kind, blob = meta.decode().split()
+        if kind == "blob":
+            blobs.append((PurePosixPath(os.fsdecode(name)), blob))
+    return sorted(blobs)
