@@ -18,6 +18,7 @@ from pgsync.core.escaping import escape, shown
 from pgsync.core.model import DesiredState, LiveState
 from pgsync.core.plan import Plan
 from pgsync.core.planning import make_plan
+from pgsync.core.wording import counted
 from pgsync.load.desired import load_desired
 from pgsync.load.gitrefs import files_at
 from pgsync.render.drift import render_drift
@@ -81,8 +82,8 @@ def _base_state(ref: str, paths: tuple[str, ...], desired: DesiredState) -> Desi
         except ValidationFailed as error:
             click.echo(
                 shown(
-                    f"warning: the files at {escape(ref)} are not valid ({len(error.problems)} "
-                    "problems); differences are not classified"
+                    f"warning: the files at {escape(ref)} are not valid "
+                    f"({counted(len(error.problems), 'problem')}); differences are not classified"
                 ),
                 err=True,
             )

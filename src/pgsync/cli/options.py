@@ -16,7 +16,8 @@ from pgsync.cli.console import configure_logging, print_problems, use_color
 from pgsync.core.errors import ChangesPending, PgsyncError, ValidationFailed
 from pgsync.core.escaping import shown
 from pgsync.core.masking import secret_run
-from pgsync.remote.accesstoken import REDACTED, TOKEN_ENV
+from pgsync.core.wording import counted
+from pgsync.remote.accesstoken import TOKEN_ENV, redact_token
 
 DEFAULT_API_URL = "https://api.pulumi.com"
 
@@ -155,12 +156,6 @@ def _report(error: PgsyncError) -> None:
         return
     if isinstance(error, ValidationFailed):
         print_problems(error.problems)
-        count = len(error.problems)
-        click.echo(f"error: {count} problem{'s' if count != 1 else ''} found", err=True)
+        click.echo(f"error: {counted(len(error.problems), 'problem')} found", err=True)
         return
-    click.echo(f"error: {shown(_scrub(str(error)))}", err=True)
-
-
-def _scrub(text: str) -> str:
-    token = os.environ.get(TOKEN_ENV)
-    return text.replace(token, REDACTED) if token else text
+    click.echo(f"error: {shown(redact_token(str(error), os.environ.get(TOKEN_ENV)))}", err=True)
