@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from pgsync.core.errors import Location, Problem
@@ -60,7 +60,7 @@ def build_group(
                 message = f"'{key}' needs mode: audit (a preventative group holds stacks only)"
                 problems.append(Problem(doc.key_at((*path, key)), message))
 
-    locations: dict[str, Location] = {}
+    locations = _ItemLocations(doc)
     stacks = accounts = None
     if "stacks" in group:
         refs = [_stack_ref(item) for item in group["stacks"]]
@@ -164,25 +164,54 @@ def _stack_ref(item: str | Mapping[str, str]) -> StackRef:
     return StackRef(item["routingProject"], item["name"])
 
 
+class _ItemLocations(Mapping[str, Location]):
+    """Where each member of a group was written: kept as positions, and made a Location
+    only for the few that a message needs (a group can hold thousands of members)."""
+
+    def __init__(self, doc: Document) -> None:
+        self._file = doc.file
+        self._positions: dict[str, tuple[int, int]] = {}
+        self._fallbacks: dict[str, Location] = {}
+
+    def note(self, item: str, path: JsonPointer, doc: Document) -> None:
+        position = doc.values.get(path)
+        if position is None:
+            self._fallbacks[item] = doc.at(path)
+        else:
+            self._positions[item] = position
+
+    def __getitem__(self, item: str) -> Location:
+        position = self._positions.get(item)
+        if position is None:
+            return self._fallbacks[item]
+        return Location(self._file, *position)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._positions
+        yield from self._fallbacks
+
+    def __len__(self) -> int:
+        return len(self._positions) + len(self._fallbacks)
+
+
 def _members(
     doc: Document,
     path: JsonPointer,
     items: Iterable[Item],
-    locations: dict[str, Location],
+    locations: _ItemLocations,
     problems: list[Problem],
 ) -> frozenset[Item]:
     """The distinct members of a list, noting where each was written; repeats are errors."""
     noun = "stack" if path[-1] == "stacks" else "account"
     seen: set[Item] = set()
     for index, item in enumerate(items):
-        where = doc.at((*path, index))
         if item in seen:
             first = locations[str(item)]
             message = f"{noun} '{item}' is listed twice (first at {_line_col(first)})"
-            problems.append(Problem(where, message))
+            problems.append(Problem(doc.at((*path, index)), message))
             continue
         seen.add(item)
-        locations[str(item)] = where
+        locations.note(str(item), (*path, index), doc)
     return frozenset(seen)
 
 
