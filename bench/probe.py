@@ -1,9 +1,9 @@
 """One CPU measurement in a process of its own, so that no run inherits another's heap or caches.
 
     python bench/probe.py load FILE           pgsync.load.desired.load_desired([FILE])
-    python bench/probe.py plan FILE VARIANT   diff + build_plan against a synthetic live state
-                                              (VARIANT: `same` as the file, or `half` of every
-                                              group's stacks different)
+    python bench/probe.py plan FILE VARIANT   make_plan without the safety rules against a
+                                              synthetic live state (VARIANT: `same` as the
+                                              file, or `half` of every group's stacks different)
     python bench/probe.py scaling FILE        the C parse with the GC off (as parse_yaml.py),
                                               load and the `half` plan, best of 3 each
 
@@ -25,10 +25,9 @@ import orgs
 import yaml
 from gcclock import GcClock, timed
 
-from pgsync.core.diff import diff
 from pgsync.core.gcpause import gc_paused
 from pgsync.core.model import DesiredState, LiveState
-from pgsync.core.plan import build_plan
+from pgsync.core.planning import make_plan
 from pgsync.load.desired import load_desired
 
 REPEATS = 3
@@ -46,11 +45,13 @@ def live_state(desired: DesiredState, variant: str) -> LiveState:
 
 
 def offline_plan(desired: DesiredState, live: LiveState) -> Callable[[], object]:
-    """diff + build_plan exactly as `pgsync plan` runs them (cli_workflow.make_plan)."""
+    """The plan as `pgsync plan` makes it (pgsync.core.planning.make_plan, the GC paused),
+    without the safety rules' findings: the diff and the requests alone, as this probe has
+    always timed them."""
 
     def step() -> object:
         with gc_paused():
-            return build_plan(desired.organization, diff(desired, live), desired.inputs)
+            return make_plan(desired, live, safety=False)
 
     return step
 
@@ -75,6 +76,8 @@ def best(step: Callable[[], object], clock: GcClock) -> dict[str, float]:
 
 
 def main(argv: Sequence[str]) -> None:
+    if len(argv) < 2:
+        raise SystemExit(__doc__)
     op, file, *rest = argv
     text = Path(file).read_text(encoding="utf-8")
     clock = GcClock()
