@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from dataclasses import dataclass
 from typing import get_args
@@ -15,6 +16,7 @@ from pgsync.core.changes import (
     AddAccount,
     AddPack,
     AddStack,
+    BatchUpdate,
     Change,
     ChangeKind,
     ConfigurePack,
@@ -156,14 +158,76 @@ def test_a_new_kind_needs_only_its_class() -> None:
         def subject(self) -> str:
             return self.colour
 
+        def batch_update(self) -> BatchUpdate:
+            return BatchUpdate({"colour": self.colour})
+
         def _describe(self) -> Description:
             return Description("~", f"colour {self.colour}")
 
     new = SetColour("blue")
     mixed = sorted([new, *reversed(EXAMPLES)], key=change_order)
     assert mixed == [*EXAMPLES, new]
-    assert (new.kind, new.about, new.many, new.destructive) == ("setColour", "colour", False, False)
+    assert (new.kind, new.about, new.many, new.destructive, new.may_unprotect) == (
+        "setColour",
+        "colour",
+        False,
+        False,
+        False,
+    )
     assert new.description == ("~", "colour blue", ())
+    assert new.batch_update() == ({"colour": "blue"}, ())
+
+
+def test_every_kind_has_its_update_object_or_is_sent_another_way() -> None:
+    # Each example answers: a kind that forgot its update object would raise here.
+    assert {type(c).__name__: c.batch_update() for c in EXAMPLES} == {
+        "Rename": None,
+        "Reshape": None,
+        "RemovePack": BatchUpdate(
+            {"removePolicyPack": applied("cost", "2.0.0").to_api(with_settings=False)}
+        ),
+        "AddPack": BatchUpdate({"addPolicyPack": applied("aws", "1.3.0", "mandatory").to_api()}),
+        "UpgradePack": BatchUpdate({"addPolicyPack": applied("aws", "1.3.0").to_api()}),
+        "ConfigurePack": BatchUpdate(
+            {"addPolicyPack": applied("aws", "1.0.0", "advisory").to_api()}
+        ),
+        "RemoveStack": BatchUpdate({"removeStack": {"name": "old", "routingProject": "web"}}),
+        "AddStack": BatchUpdate({"addStack": {"name": "prod", "routingProject": "web"}}),
+        "RemoveAccount": BatchUpdate({"removeInsightsAccount": {"name": "aws-old"}}),
+        "AddAccount": BatchUpdate({"addInsightsAccount": {"name": "aws-prod"}}),
+        "SetStackRule": BatchUpdate({"stackMatchRule": rule("stack", "prod").expression}),
+        "RemoveStackRule": BatchUpdate({"removeStackMatchRule": True}),
+        "SetAccountRule": BatchUpdate({"accountMatchRule": rule("account", "prod").expression}),
+        "RemoveAccountRule": BatchUpdate({"removeAccountMatchRule": True}),
+        "SetAgentPool": BatchUpdate({"agentPoolId": "pool-2"}),
+    }
+
+
+def test_a_pack_update_locates_the_values_its_file_marks_secret() -> None:
+    pack = dataclasses.replace(
+        applied("aws", "1.3.0"), secret_paths=frozenset({("db", "password"), ("api", "key")})
+    )
+    for change in (AddPack(pack), UpgradePack(applied("aws", "1.0.0"), pack)):
+        update = change.batch_update()
+        assert update is not None
+        assert update.secret_paths == (
+            ("addPolicyPack", "config", "api", "key"),
+            ("addPolicyPack", "config", "db", "password"),
+        )
+
+
+def test_what_may_take_protection_away_is_a_removal_new_pack_settings_or_a_rule() -> None:
+    assert [type(c).__name__ for c in EXAMPLES if c.may_unprotect] == [
+        "RemovePack",
+        "UpgradePack",
+        "ConfigurePack",
+        "RemoveStack",
+        "RemoveAccount",
+        "SetStackRule",
+        "RemoveStackRule",
+        "SetAccountRule",
+        "RemoveAccountRule",
+    ]
 
 
 names = st.text(st.sampled_from("abAB-/ é"), min_size=1, max_size=4)

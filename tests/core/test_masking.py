@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from pgsync.core.masking import DEFAULT_SECRET_KEYS, holds_secret, is_secret_setting
+from pgsync.core.masking import (
+    DEFAULT_SECRET_KEYS,
+    holds_secret,
+    is_secret_setting,
+    touches_secret,
+)
 
 
 def test_a_marking_at_any_depth_is_a_secret_of_a_file() -> None:
@@ -36,3 +41,17 @@ def test_a_live_marking_key_is_data_but_what_it_holds_is_searched() -> None:
 def test_scalars_hold_no_secret() -> None:
     assert not holds_secret("password")
     assert not holds_secret("password", DEFAULT_SECRET_KEYS)
+
+
+def test_a_secret_path_is_touched_by_itself_what_lies_inside_and_what_holds_it() -> None:
+    secrets = [("db", "password")]
+    assert touches_secret(("db", "password"), secrets)
+    assert touches_secret(("db", "password", "old"), secrets)
+    assert touches_secret(("db",), secrets)
+    assert touches_secret((), secrets)
+
+
+def test_a_sibling_of_a_secret_does_not_touch_it() -> None:
+    assert not touches_secret(("db", "port"), [("db", "password")])
+    assert not touches_secret(("cache",), [("db", "password")])
+    assert not touches_secret(("db",), [])

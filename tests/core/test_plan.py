@@ -9,7 +9,7 @@ from pgsync.core import paths
 from pgsync.core.diff import diff
 from pgsync.core.errors import PgsyncError
 from pgsync.core.model import ABSENT_FINGERPRINT, DesiredState, LiveGroup, LiveState
-from pgsync.core.plan import Plan, build_plan, live_fingerprint
+from pgsync.core.plan import ACTIONS, Plan, build_plan, live_fingerprint
 
 
 def plan_for(desired: DesiredState, current: LiveState) -> Plan:
@@ -147,6 +147,23 @@ def test_summary_counts_every_action() -> None:
         "unchanged": 0,
         "unmanaged": 3,
     }
+
+
+def test_summary_counts_in_a_fixed_order() -> None:
+    result = plan_for(state(), live())
+    assert list(result.summary()) == [
+        "create",
+        "update",
+        "rename",
+        "replace",
+        "delete",
+        "unchanged",
+        "unmanaged",
+    ]
+
+
+def test_apply_runs_renames_first_then_every_other_action_in_summary_order() -> None:
+    assert ACTIONS == ("rename", "create", "update", "replace", "delete", "unchanged", "unmanaged")
 
 
 def test_secret_config_values_are_masked_in_request_json_but_sent_plain() -> None:

@@ -7,12 +7,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from pgsync.core.diff import QUIET_ACTIONS
 from pgsync.core.errors import PgsyncError
 from pgsync.core.model import DesiredState
 from pgsync.core.plan import FORMAT_VERSION, Plan
 from pgsync.render.text import plan_json
-
-_QUIET = ("unchanged", "unmanaged")
 
 
 def parse_saved(text: str, source: str) -> dict[str, Any]:
@@ -77,7 +76,7 @@ def touched_names(saved: Mapping[str, Any]) -> frozenset[str]:
     """Every group name the saved plan writes to, under its live and its final name."""
     names = set()
     for group in saved["groups"]:
-        if group.get("action") not in _QUIET:
+        if group.get("action") not in QUIET_ACTIONS:
             names.add(group["name"])
             if isinstance(group.get("previousName"), str):
                 names.add(group["previousName"])
@@ -95,8 +94,12 @@ def restrict(desired: DesiredState, names: frozenset[str]) -> DesiredState:
 def stale_reasons(saved: Mapping[str, Any], fresh: Plan, version: str) -> list[str]:
     """What changed since the plan, group by group; empty when the plan still holds."""
     reasons: list[str] = []
-    before = {g["name"]: g for g in saved["groups"] if g.get("action") not in _QUIET}
-    now = {g["name"]: g for g in plan_json(fresh, version)["groups"] if g["action"] not in _QUIET}
+    before = {g["name"]: g for g in saved["groups"] if g.get("action") not in QUIET_ACTIONS}
+    now = {
+        g["name"]: g
+        for g in plan_json(fresh, version)["groups"]
+        if g["action"] not in QUIET_ACTIONS
+    }
     for name in sorted(before.keys() | now.keys()):
         old, new = before.get(name), now.get(name)
         if old is None:

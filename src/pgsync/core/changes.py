@@ -1,8 +1,9 @@
 """Field-level changes to one group: one class per kind, which carries everything of its kind.
 
 Each kind knows its place in a group's changes (`order`), what it changes (`about`), how a
-person is told of it (`description`, worked out once) and its JSON form. `Change` names every
-kind, so that a `match` on it is checked for exhaustiveness.
+person is told of it (`description`, worked out once), its JSON form and its Update object in
+the group's batch PATCH (`batch_update`). `Change` names every kind, so that a `match` on it
+is checked for exhaustiveness.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 from pgsync.core.configdiff import describe_pack_change
-from pgsync.core.masking import masked_config
+from pgsync.core.masking import JsonPointer, mask_paths
 from pgsync.core.matchrule import describe, readable_rules
 from pgsync.core.model import AppliedPack, MatchRule, RulePreview, StackRef
 from pgsync.core.wording import counted
@@ -24,6 +25,13 @@ class Description(NamedTuple):
     sign: str
     text: str
     details: tuple[str, ...] = ()
+
+
+class BatchUpdate(NamedTuple):
+    """One Update object of a group's batch PATCH (API spec), and where its secret values are."""
+
+    body: dict[str, Any]
+    secret_paths: tuple[JsonPointer, ...] = ()
 
 
 class ChangeKind:
@@ -46,6 +54,9 @@ class ChangeKind:
     """Plans count changes of it by its noun ("+3 stacks"); else they name it ("~agent pool")."""
     destructive: ClassVar[bool] = False
     """It takes something away from the group (a removed rule lets go of what it matched)."""
+    may_unprotect: ClassVar[bool] = False
+    """It may take a mandatory pack or a group away from a stack or account: what it takes
+    away, a pack's new settings, a rule's new matches."""
 
     @property
     def subject(self) -> str:
@@ -61,6 +72,10 @@ class ChangeKind:
             described = self._describe()
             object.__setattr__(self, "_description", described)
             return described
+
+    def batch_update(self) -> BatchUpdate | None:
+        """Its Update object in the group's batch PATCH; None: it is sent another way."""
+        raise NotImplementedError
 
     def _describe(self) -> Description:
         raise NotImplementedError
@@ -81,6 +96,10 @@ class Rename(ChangeKind):
 
     def to_json(self) -> dict[str, Any]:
         return {"from": self.old, "to": self.new}
+
+    def batch_update(self) -> None:
+        """None: a plain PATCH of its own, before the batch (plan.requests_for)."""
+        return None
 
     def _describe(self) -> Description:
         return Description("→", f"renamed {self.old} → {self.new}")
@@ -107,6 +126,10 @@ class Reshape(ChangeKind):
             "mode": {"from": self.mode[0], "to": self.mode[1]},
         }
 
+    def batch_update(self) -> None:
+        """None: no update changes a shape; the group is replaced (plan._replace_requests)."""
+        return None
+
     def _describe(self) -> Description:
         (was_type, new_type), (was_mode, new_mode) = self.entity_type, self.mode
         return Description(
@@ -120,9 +143,16 @@ def _pack_json(pack: AppliedPack) -> dict[str, Any]:
     return {
         "name": pack.name,
         "versionTag": pack.version_tag,
-        "config": masked_config(pack.config, pack.secret_paths),
+        "config": mask_paths(pack.config, pack.secret_paths),
         "environments": list(pack.environments),
     }
+
+
+def _upsert(pack: AppliedPack) -> BatchUpdate:
+    # Upgrades and config changes are a lone addPolicyPack too: the API upserts packs by
+    # name, and a remove plus an add of one name in one batch loses the pack (rule 4).
+    secrets = tuple(("addPolicyPack", "config", *p) for p in sorted(pack.secret_paths))
+    return BatchUpdate({"addPolicyPack": pack.to_api()}, secrets)
 
 
 def _pack_label(pack: AppliedPack) -> str:
@@ -138,6 +168,7 @@ class RemovePack(ChangeKind):
     about = "pack"
     many = True
     destructive = True
+    may_unprotect = True
 
     @property
     def subject(self) -> str:
@@ -145,6 +176,9 @@ class RemovePack(ChangeKind):
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.pack.name, "versionTag": self.pack.version_tag}
+
+    def batch_update(self) -> BatchUpdate:
+        return BatchUpdate({"removePolicyPack": self.pack.to_api(with_settings=False)})
 
     def _describe(self) -> Description:
         return Description("-", f"pack {self.pack.name} {self.pack.version_tag}")
@@ -165,9 +199,12 @@ class AddPack(ChangeKind):
     def to_json(self) -> dict[str, Any]:
         return _pack_json(self.pack)
 
+    def batch_update(self) -> BatchUpdate:
+        return _upsert(self.pack)
+
     def _describe(self) -> Description:
         pack = self.pack
-        shown = masked_config(pack.config, pack.secret_paths)
+        shown = mask_paths(pack.config, pack.secret_paths)
         settings = [
             f"{policy}: {json.dumps(shown[policy], sort_keys=True, ensure_ascii=False)}"
             for policy in sorted(shown)
@@ -186,6 +223,7 @@ class _PackSettingsChange(ChangeKind):
     after: AppliedPack
     about = "pack"
     many = True
+    may_unprotect = True
 
     @property
     def config_changes(self) -> tuple[str, ...]:
@@ -205,6 +243,9 @@ class _PackSettingsChange(ChangeKind):
             "config": shown["config"],
             "environments": shown["environments"],
         }
+
+    def batch_update(self) -> BatchUpdate:
+        return _upsert(self.after)
 
     def _versions(self) -> dict[str, str]:
         return {"versionTag": self.after.version_tag}
@@ -261,6 +302,10 @@ class RemoveStack(_StackChange):
     kind = "removeStack"
     order = 6
     destructive = True
+    may_unprotect = True
+
+    def batch_update(self) -> BatchUpdate:
+        return BatchUpdate({"removeStack": self.stack.to_api()})
 
     def _describe(self) -> Description:
         return Description("-", f"stack {self.stack}")
@@ -270,6 +315,9 @@ class RemoveStack(_StackChange):
 class AddStack(_StackChange):
     kind = "addStack"
     order = 7
+
+    def batch_update(self) -> BatchUpdate:
+        return BatchUpdate({"addStack": self.stack.to_api()})
 
     def _describe(self) -> Description:
         return Description("+", f"stack {self.stack}")
@@ -296,6 +344,10 @@ class RemoveAccount(_AccountChange):
     kind = "removeAccount"
     order = 8
     destructive = True
+    may_unprotect = True
+
+    def batch_update(self) -> BatchUpdate:
+        return BatchUpdate({"removeInsightsAccount": {"name": self.name}})
 
     def _describe(self) -> Description:
         return Description("-", f"account {self.name}")
@@ -305,6 +357,9 @@ class RemoveAccount(_AccountChange):
 class AddAccount(_AccountChange):
     kind = "addAccount"
     order = 9
+
+    def batch_update(self) -> BatchUpdate:
+        return BatchUpdate({"addInsightsAccount": {"name": self.name}})
 
     def _describe(self) -> Description:
         return Description("+", f"account {self.name}")
@@ -336,6 +391,7 @@ class _SetRule(ChangeKind):
     after: MatchRule
     preview: RulePreview | None = field(default=None, compare=False)
     previous: RulePreview | None = field(default=None, compare=False)
+    may_unprotect = True
 
     @property
     def subject(self) -> str:
@@ -376,6 +432,9 @@ class SetStackRule(_SetRule):
     order = 10
     about = "stack rule"
 
+    def batch_update(self) -> BatchUpdate:
+        return BatchUpdate({"stackMatchRule": self.after.expression})
+
 
 @dataclass(frozen=True, slots=True)
 class _RemoveRule(ChangeKind):
@@ -385,6 +444,7 @@ class _RemoveRule(ChangeKind):
     before: MatchRule
     previous: RulePreview | None = field(default=None, compare=False)
     destructive = True
+    may_unprotect = True
 
     @property
     def subject(self) -> str:
@@ -417,6 +477,9 @@ class RemoveStackRule(_RemoveRule):
     order = 11
     about = "stack rule"
 
+    def batch_update(self) -> BatchUpdate:
+        return BatchUpdate({"removeStackMatchRule": True})
+
 
 @dataclass(frozen=True, slots=True)
 class SetAccountRule(_SetRule):
@@ -424,12 +487,18 @@ class SetAccountRule(_SetRule):
     order = 12
     about = "account rule"
 
+    def batch_update(self) -> BatchUpdate:
+        return BatchUpdate({"accountMatchRule": self.after.expression})
+
 
 @dataclass(frozen=True, slots=True)
 class RemoveAccountRule(_RemoveRule):
     kind = "removeAccountMatchRule"
     order = 13
     about = "account rule"
+
+    def batch_update(self) -> BatchUpdate:
+        return BatchUpdate({"removeAccountMatchRule": True})
 
 
 @dataclass(frozen=True, slots=True)
@@ -447,6 +516,9 @@ class SetAgentPool(ChangeKind):
 
     def to_json(self) -> dict[str, Any]:
         return {"from": self.before, "to": self.after}
+
+    def batch_update(self) -> BatchUpdate:
+        return BatchUpdate({"agentPoolId": self.after})
 
     def _describe(self) -> Description:
         return Description("~", f"agentPoolId {json.dumps(self.before)} → {json.dumps(self.after)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pgsync.core.masking import is_secret_key, is_secret_path
+from pgsync.core.masking import is_secret_key, touches_secret
 from pgsync.core.model import ENFORCEMENT_LEVELS, SECRET_MASK, AppliedPack
 
 
@@ -55,7 +55,7 @@ def _describe(
     path: tuple[str, ...], old: Any, new: Any, secrets: frozenset[tuple[str, ...]]
 ) -> str:
     where = ".".join(path) or "config"
-    if is_secret_path(path, secrets) or any(is_secret_path(s, (path,)) for s in secrets):
+    if touches_secret(path, secrets):
         new = new if new is _MISSING else SECRET_MASK
     if old is _MISSING:
         return f"{where}: added {_show(new)}"

@@ -54,6 +54,8 @@ Action = Literal["create", "update", "rename", "replace", "delete", "unchanged",
 """What a plan does with a group; the names are written here alone."""
 ACTION_NAMES: tuple[Action, ...] = get_args(Action)
 """Every action, in the order a plan's summary counts them."""
+QUIET_ACTIONS: frozenset[Action] = frozenset({"unchanged", "unmanaged"})
+"""The actions that leave a group as it is: apply sends nothing for them."""
 
 _FOREIGN_TEMP = (
     "the temporary group of a replace that these files do not declare and that the journal"

@@ -20,7 +20,7 @@ from pgsync.core.changes import (
     SetAccountRule,
     SetStackRule,
 )
-from pgsync.core.diff import GroupDiff
+from pgsync.core.diff import QUIET_ACTIONS, GroupDiff
 from pgsync.core.plan import GroupPlan
 
 Origin = Literal["git", "live", "both"]
@@ -98,4 +98,4 @@ def _target(change: Change) -> object:
 
 
 def _is_change(verdict: GroupDiff | GroupPlan) -> bool:
-    return verdict.action not in ("unchanged", "unmanaged")
+    return verdict.action not in QUIET_ACTIONS

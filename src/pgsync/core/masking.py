@@ -96,14 +96,9 @@ def mask_paths(value: Any, paths: Iterable[JsonPointer]) -> Any:
     return result
 
 
-def masked_config(config: dict[str, Any], secret_paths: Iterable[JsonPath]) -> Any:
-    """A pack's config with the values its file marks secret masked."""
-    return mask_paths(config, secret_paths)
-
-
-def is_secret_path(path: JsonPointer, secret_paths: Iterable[JsonPath]) -> bool:
-    """True when `path` is a secret leaf or lies inside one."""
-    return any(tuple(path[: len(p)]) == p for p in secret_paths)
+def touches_secret(path: JsonPointer, secret_paths: Iterable[JsonPath]) -> bool:
+    """Whether the value at `path` shows a secret: it is one, lies inside one, or holds one."""
+    return any(path[: len(p)] == p or p[: len(path)] == path for p in secret_paths)
 
 
 def secret_key_values(value: Any, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> list[Any]:

@@ -18,6 +18,7 @@ EntityType = Literal["stacks", "accounts"]
 Mode = Literal["preventative", "audit"]
 JsonPath = tuple[str, ...]
 
+ENTITY_TYPES: tuple[EntityType, ...] = ("stacks", "accounts")
 MODES: tuple[Mode, ...] = ("preventative", "audit")
 ENFORCEMENT_LEVELS = ("advisory", "mandatory", "disabled", "remediate")
 KNOWN_DEFAULT_GROUPS: Mapping[str, Mode] = {

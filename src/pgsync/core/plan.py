@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pgsync.core import paths
-from pgsync.core.changes import (
-    AddAccount,
-    AddPack,
-    AddStack,
-    Change,
-    ConfigurePack,
-    RemoveAccount,
-    RemoveAccountRule,
-    RemovePack,
-    RemoveStack,
-    RemoveStackRule,
-    Rename,
-    Reshape,
-    SetAccountRule,
-    SetAgentPool,
-    SetStackRule,
-    UpgradePack,
-)
-from pgsync.core.diff import Action, GroupDiff
-from pgsync.core.masking import JsonPointer as Path
-from pgsync.core.masking import mask_paths, mask_secret_keys
+from pgsync.core.changes import Change, Rename
+from pgsync.core.diff import ACTION_NAMES, QUIET_ACTIONS, Action, GroupDiff
+from pgsync.core.masking import JsonPointer, mask_paths, mask_secret_keys
 from pgsync.core.model import (
     ABSENT_FINGERPRINT,
     Coverage,
@@ -42,15 +24,8 @@ from pgsync.core.model import (
 from pgsync.core.replace import temp_name
 
 FORMAT_VERSION = 1
-ACTIONS: tuple[Action, ...] = (
-    "rename",
-    "create",
-    "update",
-    "replace",
-    "delete",
-    "unchanged",
-    "unmanaged",
-)
+ACTIONS: tuple[Action, ...] = ("rename", *(a for a in ACTION_NAMES if a != "rename"))
+"""The order apply runs groups in (contract §5): renames first, then as the summary counts."""
 WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE"})
 
 
@@ -61,7 +36,7 @@ class Request:
     method: str
     path: str
     body: Any = None
-    secret_paths: frozenset[Path] = field(default=frozenset(), compare=False)
+    secret_paths: frozenset[JsonPointer] = field(default=frozenset(), compare=False)
 
     def to_json(self) -> dict[str, Any]:
         shown: dict[str, Any] = {"method": self.method, "path": self.path}
@@ -91,7 +66,7 @@ class GroupPlan:
 
     @property
     def is_change(self) -> bool:
-        return self.action not in ("unchanged", "unmanaged")
+        return self.action not in QUIET_ACTIONS
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -129,9 +104,7 @@ class Plan:
         return bool(self.changed)
 
     def summary(self) -> dict[str, int]:
-        counts = dict.fromkeys(
-            ("create", "update", "rename", "replace", "delete", "unchanged", "unmanaged"), 0
-        )
+        counts: dict[str, int] = dict.fromkeys(ACTION_NAMES, 0)
         for group in self.groups:
             counts[group.action] += 1
         return counts
@@ -240,14 +213,13 @@ def _create_request(organization: str, name: str, verdict: GroupDiff) -> Request
 def _batch(organization: str, name: str, changes: Iterable[Change]) -> list[Request]:
     """One batch PATCH with every change that is an Update object (none: no request)."""
     updates: list[dict[str, Any]] = []
-    secrets: set[Path] = set()
+    secrets: set[JsonPointer] = set()
     for change in changes:
-        if isinstance(change, (Rename, Reshape)):
+        update = change.batch_update()
+        if update is None:
             continue
-        update, update_secrets = _update_body(change)
-        if update_secrets:
-            secrets.update((len(updates), *p) for p in update_secrets)
-        updates.append(update)
+        secrets.update((len(updates), *p) for p in update.secret_paths)
+        updates.append(update.body)
     if not updates:
         return []
     path = paths.batch(organization, name)
@@ -267,40 +239,3 @@ def _replace_requests(organization: str, verdict: GroupDiff) -> tuple[Request, .
     requests.append(Request("DELETE", paths.group(organization, verdict.live.name)))
     requests.append(Request("PATCH", paths.group(organization, temp), {"newName": verdict.name}))
     return tuple(requests)
-
-
-_NO_SECRETS: tuple[Path, ...] = ()
-
-
-def _update_body(change: Change) -> tuple[dict[str, Any], Sequence[Path]]:
-    """One Update object of the batch, and the paths of its secret values."""
-    match change:
-        case AddStack(stack):
-            return {"addStack": stack.to_api()}, _NO_SECRETS
-        case RemoveStack(stack):
-            return {"removeStack": stack.to_api()}, _NO_SECRETS
-        case AddAccount(name):
-            return {"addInsightsAccount": {"name": name}}, _NO_SECRETS
-        case RemoveAccount(name):
-            return {"removeInsightsAccount": {"name": name}}, _NO_SECRETS
-        case AddPack(pack) | UpgradePack(_, pack) | ConfigurePack(_, pack):
-            # Upgrades and config changes are a lone addPolicyPack: the API upserts packs by
-            # name, and a remove plus an add of one name in one batch loses the pack (rule 4).
-            secret_paths: list[Path] = [
-                ("addPolicyPack", "config", *p) for p in sorted(pack.secret_paths)
-            ]
-            return {"addPolicyPack": pack.to_api()}, secret_paths
-        case RemovePack(pack):
-            return {"removePolicyPack": pack.to_api(with_settings=False)}, _NO_SECRETS
-        case SetAgentPool(_, after):
-            return {"agentPoolId": after}, _NO_SECRETS
-        case SetStackRule(_, after):
-            return {"stackMatchRule": after.expression}, _NO_SECRETS
-        case RemoveStackRule():
-            return {"removeStackMatchRule": True}, _NO_SECRETS
-        case SetAccountRule(_, after):
-            return {"accountMatchRule": after.expression}, _NO_SECRETS
-        case RemoveAccountRule():
-            return {"removeAccountMatchRule": True}, _NO_SECRETS
-        case Rename() | Reshape():
-            raise AssertionError("renames and reshapes are not batch updates")

@@ -70,26 +70,10 @@ def evaluate(
     )
 
 
-_LOSSES = frozenset(
-    {
-        "removeStack",
-        "removeAccount",
-        "removePolicyPack",
-        "upgradePolicyPack",
-        "configurePolicyPack",
-        # A rule that goes or changes may let go of what it matched.
-        "setStackMatchRule",
-        "removeStackMatchRule",
-        "setAccountMatchRule",
-        "removeAccountMatchRule",
-    }
-)
-
-
 def could_unprotect(groups: Iterable[GroupPlan]) -> bool:
     """Whether any change could take a mandatory pack or a group away from a stack."""
     return any(
-        g.action in ("delete", "replace") or any(c.kind in _LOSSES for c in g.changes)
+        g.action in ("delete", "replace") or any(c.may_unprotect for c in g.changes)
         for g in groups
         if g.is_change
     )

@@ -12,13 +12,13 @@ from pgsync.core import paths
 from pgsync.core.errors import ApiError, BadResponse, FeatureUnavailable, PgsyncError
 from pgsync.core.matchrule import match_rule
 from pgsync.core.model import (
+    ENTITY_TYPES,
     KNOWN_DEFAULT_GROUPS,
     MODES,
     AppliedPack,
     Coverage,
     DesiredGroup,
     DesiredState,
-    EntityType,
     LiveGroup,
     LiveState,
     MatchRule,
@@ -36,9 +36,6 @@ from pgsync.remote.client import Client
 Progress = Callable[[int, int], None]
 LISTING_PAGE = 100
 """Stacks per page of the org's stack listing, as the service pages it (an estimate)."""
-
-
-ENTITY_TYPES: tuple[EntityType, ...] = ("stacks", "accounts")
 
 
 def _kind(value: Any) -> str:
