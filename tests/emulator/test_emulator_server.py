@@ -583,12 +583,15 @@ def test_lookups_meet_injected_faults(
     assert server.requests[-1].fault == "injected 503"
 
 
-def test_lookups_meet_the_rate_limit(server: EmulatorServer, client: httpx.Client) -> None:
+def test_lookups_meet_the_rate_limit() -> None:
     # One request's worth in the bucket, refilled in a thousand seconds.
-    server.set_rate_limit(0.001)
-    client.get("/api/stacks/acme/web/prod")
-    response = client.head("/api/preview/insights/acme/accounts/aws-prod")
-    assert (response.status_code, server.requests[-1].fault) == (429, "rate-limit")
+    with (
+        EmulatorServer(demo_fixture(), rate_limit=0.001) as limited,
+        httpx.Client(base_url=limited.url, timeout=5) as client,
+    ):
+        client.get("/api/stacks/acme/web/prod")
+        response = client.head("/api/preview/insights/acme/accounts/aws-prod")
+        assert (response.status_code, limited.requests[-1].fault) == (429, "rate-limit")
 
 
 def test_mutate_changes_state_out_of_band_without_logging(

@@ -31,6 +31,7 @@ class EmulatorServer:
 
     `faults` (default: the fixture's) makes requests fail at random; see `FaultMix`. `api`
     (default: the state file's, else the fixture's) is the service generation to speak.
+    `rate_limit` answers 429 (with Retry-After) to requests beyond that many per second.
     """
 
     def __init__(
@@ -232,11 +233,6 @@ class EmulatorServer:
         with self._lock:
             self._latency = (seconds, jitter)
             self._latency_rng = random.Random(seed)
-
-    def set_rate_limit(self, rate: float | None) -> None:
-        """Answer 429 (with Retry-After) to requests beyond `rate` per second; None: no limit."""
-        with self._lock:
-            self._limiter = RateLimiter(rate) if rate else None
 
     def _answer(self, request: Request) -> Outcome:
         with self._lock:
