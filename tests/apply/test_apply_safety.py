@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -173,13 +172,14 @@ def test_journal_records_each_step_without_bodies(tmp_path: Path) -> None:
 
 
 def test_kill_mid_sequential_apply_then_resume_reports_and_converges(tmp_path: Path) -> None:
-    """One group at a time, the first group is done by the time 15 writes were sent."""
+    """One group at a time (a create, then a batch each): killed while g07's batch is in
+    flight, after 15 writes, the first group is done; the batch itself still lands."""
     journal = tmp_path / "journal.jsonl"
     names = [f"g{i:02d}" for i in range(30)]
     groups = [{"name": n, "stacks": [f"svc/s{i:03d}"]} for i, n in enumerate(names)]
     path = write(tmp_path, {"policyGroups": groups})
     with EmulatorServer(fixture_from_dict(org_spec())) as server:
-        server.set_latency(0.02)
+        held = server.hold(method="PATCH", path="/policygroups/g07/batch$")
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -198,14 +198,13 @@ def test_kill_mid_sequential_apply_then_resume_reports_and_converges(tmp_path: P
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 60
-        while len(server.writes()) < 15 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert held.wait_arrived(timeout=60)
+        sent_before = len(server.writes())
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
+        held.release()
         made = len(server.writes())
-        assert 15 <= made < 60
-        server.set_latency(0)
+        assert (sent_before, made) == (15, 16)
         resumed = CliRunner().invoke(
             cli, ["apply", path, "--yes", "--resume", str(journal), "--api-url", server.url]
         )

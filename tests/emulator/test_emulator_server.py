@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -592,6 +593,50 @@ def test_lookups_meet_the_rate_limit() -> None:
         client.get("/api/stacks/acme/web/prod")
         response = client.head("/api/preview/insights/acme/accounts/aws-prod")
         assert (response.status_code, limited.requests[-1].fault) == (429, "rate-limit")
+
+
+def test_a_held_request_waits_unanswered_until_released(
+    server: EmulatorServer, client: httpx.Client
+) -> None:
+    held = server.hold(method="post", path="/policygroups$")
+    with ThreadPoolExecutor(1) as pool:
+        sent = pool.submit(client.post, GROUPS, json={"name": "late"})
+        assert held.wait_arrived(timeout=10)
+        waiting = (server.requests, server.group("acme", "late"))
+        held.release()
+        logged = [(r.method, r.status) for r in server.requests]
+        assert sent.result(timeout=10).status_code == 204
+    assert waiting == ([], None)
+    assert logged == [("POST", 204)]
+    assert server.group("acme", "late") is not None
+
+
+def test_requests_that_do_not_match_a_hold_are_answered_meanwhile(
+    server: EmulatorServer, client: httpx.Client
+) -> None:
+    held = server.hold(method="POST")
+    with ThreadPoolExecutor(1) as pool, httpx.Client(base_url=server.url, timeout=5) as other:
+        sent = pool.submit(other.post, GROUPS, json={"name": "late"})
+        assert held.wait_arrived(timeout=10)
+        assert client.get(GROUPS).status_code == 200
+        assert client.patch(f"{GROUPS}/prod", json={"newName": "production"}).status_code == 204
+        held.release()
+        assert sent.result(timeout=10).status_code == 204
+
+
+def test_a_released_hold_holds_nothing_more(server: EmulatorServer, client: httpx.Client) -> None:
+    server.hold(method="POST").release()
+    assert client.post(GROUPS, json={"name": "later"}).status_code == 204
+
+
+def test_stopping_the_server_lets_held_requests_go() -> None:
+    server = EmulatorServer(demo_fixture()).start()
+    held = server.hold()
+    with ThreadPoolExecutor(1) as pool, httpx.Client(base_url=server.url, timeout=5) as client:
+        sent = pool.submit(client.get, GROUPS)
+        assert held.wait_arrived(timeout=10)
+        server.stop()
+        assert wait([sent], timeout=10).done == {sent}
 
 
 def test_mutate_changes_state_out_of_band_without_logging(

@@ -1,9 +1,10 @@
-"""Test controls of the emulator: the request log and injected faults."""
+"""Test controls of the emulator: the request log, injected faults and held requests."""
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -110,3 +111,59 @@ class FaultQueue:
                     del self._faults[index]
                 return fault
         return None
+
+
+class Hold:
+    """Matching requests wait, unanswered, until the test releases them: a test can act while
+    a given request is in flight (kill its client, say) without racing a clock."""
+
+    def __init__(self, method: str | None, path: re.Pattern[str]) -> None:
+        self.method = method
+        self.path = path
+        self._changed = threading.Condition()
+        self._arrived = 0
+        self._unanswered = 0
+        self._released = False
+
+    @property
+    def released(self) -> bool:
+        with self._changed:
+            return self._released
+
+    def matches(self, request: Request) -> bool:
+        """Whether this hold applies to `request` (method exact, path by regex search)."""
+        method_ok = self.method is None or self.method == request.method
+        return method_ok and self.path.search(request.path) is not None
+
+    def wait_arrived(self, timeout: float) -> bool:
+        """Whether a matching request has arrived, waiting up to `timeout` seconds for one."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._arrived > 0, timeout)
+
+    def release(self, timeout: float = 10.0) -> None:
+        """Let the held requests through, and return once each is handled and logged."""
+        with self._changed:
+            self._released = True
+            self._changed.notify_all()
+            if not self._changed.wait_for(lambda: self._unanswered == 0, timeout):
+                raise TimeoutError(f"held requests still unanswered after {timeout} s")
+
+    def open(self) -> None:
+        """Let the held requests through without waiting for their answers (on stop)."""
+        with self._changed:
+            self._released = True
+            self._changed.notify_all()
+
+    def wait_for_release(self) -> None:
+        """Called by the server for a matching request: wait until released."""
+        with self._changed:
+            self._arrived += 1
+            self._unanswered += 1
+            self._changed.notify_all()
+            self._changed.wait_for(lambda: self._released)
+
+    def answered(self) -> None:
+        """Called by the server once a held request is handled and logged."""
+        with self._changed:
+            self._unanswered -= 1
+            self._changed.notify_all()

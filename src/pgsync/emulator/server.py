@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from pgsync.emulator.app import App, Request, Response, error_response
-from pgsync.emulator.control import Fault, FaultQueue, RecordedRequest, is_write, record
+from pgsync.emulator.control import Fault, FaultQueue, Hold, RecordedRequest, is_write, record
 from pgsync.emulator.faults import Draw, FaultInjector, FaultMix, Outcome, RateLimiter, jittered
 from pgsync.emulator.fixture import Fixture
 from pgsync.emulator.httpd import HTTPServer
@@ -60,6 +60,7 @@ class EmulatorServer:
         self._lock = threading.Lock()
         self._log: list[RecordedRequest] = []
         self._faults = FaultQueue()
+        self._holds: list[Hold] = []
         mix = faults if faults is not None else fixture.faults
         self._injector = FaultInjector(mix) if mix is not None else None
         self._limiter = RateLimiter(rate_limit) if rate_limit else None
@@ -88,6 +89,10 @@ class EmulatorServer:
         httpd, thread = self._httpd, self._thread
         if httpd is None or thread is None:
             return
+        with self._lock:
+            holds, self._holds = self._holds, []
+        for held in holds:
+            held.open()
         httpd.shutdown()
         httpd.close_connections()
         httpd.server_close()
@@ -212,6 +217,17 @@ class EmulatorServer:
         with self._lock:
             self._faults.add(fault)
 
+    def hold(self, *, method: str | None = None, path: str = ".*") -> Hold:
+        """Keep requests matching `method` and `path` (regex) unanswered until `release()`.
+
+        They wait before anything else happens to them (rate limit, latency, faults): held
+        and released, a request is answered as it would have been.
+        """
+        held = Hold(method.upper() if method else None, re.compile(path))
+        with self._lock:
+            self._holds.append(held)
+        return held
+
     @property
     def faults(self) -> FaultMix | None:
         """The random fault mix in force, if any."""
@@ -235,6 +251,18 @@ class EmulatorServer:
             self._latency_rng = random.Random(seed)
 
     def _answer(self, request: Request) -> Outcome:
+        with self._lock:
+            self._holds = [held for held in self._holds if not held.released]
+            held = next((h for h in self._holds if h.matches(request)), None)
+        if held is None:
+            return self._answer_now(request)
+        held.wait_for_release()
+        try:
+            return self._answer_now(request)
+        finally:
+            held.answered()
+
+    def _answer_now(self, request: Request) -> Outcome:
         with self._lock:
             wait = self._limiter.take(time.monotonic()) if self._limiter is not None else 0.0
             if wait > 0:
