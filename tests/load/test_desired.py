@@ -18,7 +18,7 @@ from pgsync.load.packconfig import Placeholder
 DATA = Path(__file__).parents[1] / "data" / "desired"
 GROUP_KEYS = (
     "name, previously, entityType, mode, agentPoolId, state, stacks, accounts, stackMatch,"
-    " accountMatch, policyPacks"
+    " accountMatch, policyPacks, manage"
 )
 
 

@@ -34,6 +34,7 @@ from pgsync.core.model import (
     DesiredState,
     LiveGroup,
     LiveState,
+    ManagedList,
     MatchRule,
     OrgCatalog,
     PackRef,
@@ -87,6 +88,8 @@ class GroupDiff:
     """For a replace: the temporary group an earlier, interrupted run left (None: none)."""
     via_parent: tuple[str, ...] = ()
     """Child accounts that are members through a declared parent account: kept, not drift."""
+    left_alone: tuple[tuple[ManagedList, tuple[str, ...]], ...] = ()
+    """Per additive list (`manage:`), the live members it does not list: never removed."""
 
 
 def diff(
@@ -245,11 +248,24 @@ def _diff_declared(
             if dropped
             else ()
         )
-        return [GroupDiff(group.name, "replace", reshaped, full, source, notes, temp=temp)]
+        kept = left_alone(group, source)
+        return [
+            GroupDiff(
+                group.name,
+                "replace",
+                reshaped,
+                full,
+                source,
+                notes + _additive_notes(kept),
+                temp=temp,
+                left_alone=kept,
+            )
+        ]
     changes = _changes(group, source, catalog, previews, problems)
     if source is None:
         return [GroupDiff(group.name, "create", changes, group)]
     children = via_parent(group, source)
+    kept = left_alone(group, source)
     action: Action = (
         "rename" if source.name != group.name else ("update" if changes else "unchanged")
     )
@@ -260,8 +276,11 @@ def _diff_declared(
             changes,
             group,
             source,
-            notes=_parent_notes(group, children) + _rule_notes(group, source),
+            notes=_parent_notes(group, children)
+            + _rule_notes(group, source)
+            + _additive_notes(kept),
             via_parent=children,
+            left_alone=kept,
         ),
         *rollback,
     ]
@@ -354,6 +373,50 @@ def _rule_notes(group: DesiredGroup, live: LiveGroup) -> tuple[str, ...]:
     return tuple(notes)
 
 
+_NOUNS: Mapping[ManagedList, tuple[str, str]] = {
+    "stacks": ("stack", "stacks"),
+    "accounts": ("account", "accounts"),
+    "policyPacks": ("pack", "packs"),
+}
+
+
+def left_alone(
+    group: DesiredGroup, live: LiveGroup | None
+) -> tuple[tuple[ManagedList, tuple[str, ...]], ...]:
+    """Per additive list, the live members it does not name, sorted: a plan never removes them.
+
+    Children that a listed parent account brings in are kept for that reason instead
+    (via_parent), and members by a match rule are not in the lists at all.
+    """
+    if live is None or not group.additive:
+        return ()
+    found: list[tuple[ManagedList, tuple[str, ...]]] = []
+    if "stacks" in group.additive and group.stacks is not None:
+        found.append(("stacks", tuple(str(s) for s in sorted(live.stacks - group.stacks))))
+    if "accounts" in group.additive and group.accounts is not None:
+        others = live.accounts - group.accounts
+        found.append(
+            ("accounts", tuple(sorted(a for a in others if not parent_of(a, group.accounts))))
+        )
+    if "policyPacks" in group.additive and group.packs is not None:
+        listed = {p.name for p in group.packs}
+        found.append(
+            ("policyPacks", tuple(sorted(p.name for p in live.packs if p.name not in listed)))
+        )
+    return tuple((kind, names) for kind, names in found if names)
+
+
+def _additive_notes(kept: tuple[tuple[ManagedList, tuple[str, ...]], ...]) -> tuple[str, ...]:
+    notes = []
+    for kind, names in kept:
+        one, many = _NOUNS[kind]
+        noun = one if len(names) == 1 else many
+        notes.append(
+            f"leaves {len(names)} other {noun} alone (manage: additive): {_sample(list(names))}"
+        )
+    return tuple(notes)
+
+
 def _sample(names: list[str]) -> str:
     return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
@@ -379,11 +442,14 @@ def _changes(
     if group.stacks is not None:
         _check_known_stacks(group, catalog, problems)
         have = live.stacks if live else frozenset()
-        changes += [RemoveStack(s) for s in sorted(have - group.stacks)]
+        if "stacks" not in group.additive:
+            changes += [RemoveStack(s) for s in sorted(have - group.stacks)]
         changes += [AddStack(s) for s in sorted(group.stacks - have)]
     if group.accounts is not None:
         have_accounts = live.accounts if live else frozenset()
-        removed = have_accounts - group.accounts - set(via_parent(group, live))
+        removed: frozenset[str] = frozenset()
+        if "accounts" not in group.additive:
+            removed = have_accounts - group.accounts - set(via_parent(group, live))
         # A wanted child that is a member through a parent being removed would leave with
         # it: it is added on its own.
         added = (group.accounts - have_accounts) | {
@@ -501,5 +567,6 @@ def _pack_changes(
         else:
             kind = UpgradePack if before.version_tag != want.version_tag else ConfigurePack
             changes.append(kind(before, want))
-    changes += [RemovePack(p) for name, p in sorted(have.items()) if name not in wanted]
+    if "policyPacks" not in group.additive:
+        changes += [RemovePack(p) for name, p in sorted(have.items()) if name not in wanted]
     return changes

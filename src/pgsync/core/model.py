@@ -32,6 +32,9 @@ KNOWN_DEFAULT_GROUPS: Mapping[str, Mode] = {
 Only the offline checks of `validate` use names (contract §1); against live state a default
 group is one with isOrgDefault.
 """
+ManagedList = Literal["stacks", "accounts", "policyPacks"]
+"""A list of a group that `manage:` may make additive (named as the file names it)."""
+MANAGED_LISTS: tuple[ManagedList, ...] = ("stacks", "accounts", "policyPacks")
 RESERVED_GROUP_NAMES = frozenset({"metadata"})
 SECRET_MASK = "[secret]"
 SECRET_KEY = "fn::secret"
@@ -226,6 +229,8 @@ class DesiredGroup:
     packs: tuple[PackRef, ...] | None = None
     stack_match: RuleSetting | None = None
     account_match: RuleSetting | None = None
+    additive: frozenset[ManagedList] = frozenset()
+    """The lists written `manage: {LIST: additive}`: what they list is added, nothing removed."""
     location: Location | None = field(default=None, compare=False)
     item_locations: Mapping[str, Location] = field(default_factory=dict, compare=False, hash=False)
     """Where each stack (`project/stack`) and account name was written, for plan-time errors."""

@@ -18,6 +18,7 @@ from pgsync.core.model import (
     EntityType,
     InputFile,
     LiveGroup,
+    ManagedList,
     Mode,
     sha256_digest,
 )
@@ -63,6 +64,8 @@ class GroupPlan:
     """The group as read when planning (under `live_name`), for the safety rules."""
     via_parent: tuple[str, ...] = ()
     """Child accounts kept because their parent account is declared (see diff.via_parent)."""
+    left_alone: tuple[tuple[ManagedList, tuple[str, ...]], ...] = ()
+    """Live members of additive lists that the files do not name (see diff.left_alone)."""
 
     @property
     def is_change(self) -> bool:
@@ -155,6 +158,7 @@ def group_plan(organization: str, verdict: GroupDiff) -> GroupPlan:
         notes=verdict.notes,
         live=live,
         via_parent=verdict.via_parent,
+        left_alone=verdict.left_alone,
     )
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from typing import TypeVar
 
 from pgsync.core.model import DesiredGroup, LiveGroup, PackRef, RuleSetting
 
 REPLACE_SUFFIX = ".pgsync-replacing"
+T = TypeVar("T")
 MAX_NAME = 100
 """The service's limit on group names (API spec, late 2026, rule 1)."""
 
@@ -50,20 +52,26 @@ def filled(group: DesiredGroup, old: LiveGroup) -> DesiredGroup:
 
     Members and rules are copied where the new group's mode may hold them: accounts and
     account rules belong to audit groups only (`dropped_accounts` names what is let go).
+    An additive list (`manage:`) gets the old group's other members too.
     """
     packs = group.packs
-    if packs is None:
+    if packs is None or "policyPacks" in group.additive:
         where = group.where()
-        packs = tuple(
-            PackRef(p.name, p.version_tag, p.config_json, p.environments, location=where)
-            for p in old.packs
+        listed = {p.name for p in packs or ()}
+        packs = (
+            *(packs or ()),
+            *(
+                PackRef(p.name, p.version_tag, p.config_json, p.environments, location=where)
+                for p in old.packs
+                if p.name not in listed
+            ),
         )
     audit = group.resolved_mode == "audit"
-    stacks = group.stacks if group.stacks is not None else old.stacks
+    stacks = _kept(group.stacks, old.stacks, "stacks" in group.additive)
     stack_match = group.stack_match or RuleSetting(old.stack_rule)
     accounts, account_match = group.accounts, group.account_match
     if audit:
-        accounts = accounts if accounts is not None else old.accounts
+        accounts = _kept(accounts, old.accounts, "accounts" in group.additive)
         account_match = account_match or RuleSetting(old.account_rule)
     else:
         # A preventative group holds no accounts: the replacement lets them all go, and
@@ -81,6 +89,13 @@ def filled(group: DesiredGroup, old: LiveGroup) -> DesiredGroup:
         account_match=account_match,
         agent_pool_id=agent_pool,
     )
+
+
+def _kept(listed: frozenset[T] | None, old: frozenset[T], additive: bool) -> frozenset[T]:
+    """A list of the new group: as written, else the old group's; an additive one, both."""
+    if listed is None:
+        return old
+    return listed | old if additive else listed
 
 
 def dropped_accounts(group: DesiredGroup, old: LiveGroup) -> tuple[str, ...]:

@@ -223,9 +223,13 @@ def _after(group: GroupPlan, old: _Group | None) -> _Group:
         prefix = f"{kind} "
         if listed is not None:
             members |= {f"{prefix}{m}" for m in listed}
-        else:
+        if listed is None or f"{kind}s" in desired.additive:
             members |= {m for m in old.members - old.by_rule if m.startswith(prefix)}
         if setting is None or setting.rule == rule:
             members |= {m for m in old.by_rule if m.startswith(prefix)}
-    mandatory = _mandatory(desired.packs) if desired.packs is not None else old.mandatory
+    mandatory = old.mandatory
+    if desired.packs is not None:
+        listed_packs = {p.name for p in desired.packs}
+        kept = old.mandatory - listed_packs if "policyPacks" in desired.additive else frozenset()
+        mandatory = _mandatory(desired.packs) | kept
     return _Group(frozenset(members), mandatory, old.default)

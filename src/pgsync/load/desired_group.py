@@ -13,6 +13,7 @@ from pgsync.core.model import (
     RESERVED_GROUP_NAMES,
     DesiredGroup,
     EntityType,
+    ManagedList,
     Mode,
     PackRef,
     RuleEntity,
@@ -83,6 +84,7 @@ def build_group(
         packs=packs,
         stack_match=_rule_setting(doc, path, group, "stackMatch", problems),
         account_match=_rule_setting(doc, path, group, "accountMatch", problems),
+        additive=_additive(group),
         location=doc.at((*path, "name")),
         item_locations=locations,
     )
@@ -123,6 +125,12 @@ def _check_default_group(
     if group.get("state") == "absent":
         message = f"{name} is a default group and cannot be deleted"
         problems.append(Problem(doc.at((*path, "state")), message))
+
+
+def _additive(group: Mapping[str, Any]) -> frozenset[ManagedList]:
+    """The lists that `manage:` makes additive (the schema allows only the three list keys)."""
+    manage: Mapping[ManagedList, str] = group.get("manage", {})
+    return frozenset(key for key, how in manage.items() if how == "additive")
 
 
 def _rule_setting(

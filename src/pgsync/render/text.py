@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pgsync.core.changes import Change, Description, Rename
 from pgsync.core.errors import SafetyBlocked
+from pgsync.core.model import MANAGED_LISTS
 from pgsync.core.plan import FORMAT_VERSION, Finding, GroupPlan, Plan
 from pgsync.core.wording import counted
 
@@ -155,6 +156,11 @@ def _group_json(group: GroupPlan, findings: tuple[Finding, ...]) -> dict[str, An
         shown["notes"] = list(group.notes)
     if group.via_parent:
         shown["viaParent"] = list(group.via_parent)
+    if group.desired is not None and group.desired.additive:
+        additive = group.desired.additive
+        shown["manage"] = {kind: "additive" for kind in MANAGED_LISTS if kind in additive}
+    if group.left_alone:
+        shown["leftAlone"] = {kind: list(names) for kind, names in group.left_alone}
     # Ids end in the group name, or hold it before a pack name (`mandatory-loss:g:pack`).
     mine = [f for f in findings if group.name in f.id.split(":")[1:2]]
     if mine:
