@@ -17,8 +17,8 @@ from pgsync.load.packconfig import Placeholder
 
 DATA = Path(__file__).parents[1] / "data" / "desired"
 GROUP_KEYS = (
-    "name, previously, entityType, mode, agentPoolId, state, stacks, accounts, stackMatch,"
-    " accountMatch, policyPacks, manage"
+    "name, previously, extends, entityType, mode, agentPoolId, state, stacks, accounts,"
+    " stackMatch, accountMatch, policyPacks, manage"
 )
 
 

@@ -24,6 +24,7 @@ from pgsync.apply.savedplan import (
     stale_reasons,
     touched_names,
 )
+from pgsync.cli.console import print_problems
 from pgsync.cli.options import PATHS, Settings, common_options, reports_errors
 from pgsync.cli.workflow import (
     ALLOW,
@@ -111,6 +112,7 @@ def apply(
         # A journal named outright is reported first, even if the files no longer load.
         _report(resume_path)
     desired = load_desired(paths)
+    print_problems(desired.warnings, level="warning")
     journal_file = journal_path(journal_option, desired.organization)
     check_not_stdout(journal_file)
     prepare_output(journal_file, "--journal", desired.inputs)

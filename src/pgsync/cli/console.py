@@ -58,14 +58,14 @@ class Progress:
             self.stream.flush()
 
 
-def print_problems(problems: tuple[Problem, ...]) -> None:
+def print_problems(problems: tuple[Problem, ...], level: str = "error") -> None:
     """On GitHub Actions as annotations (shown inline in the PR), elsewhere as editors read them."""
     on_github = is_github_actions(os.environ)
     for problem in problems:
         if on_github:
-            click.echo(annotation(problem))
+            click.echo(annotation(problem, level))
         else:
-            click.echo(shown_line(f"{problem.location}: error: {problem.message}"), err=True)
+            click.echo(shown_line(f"{problem.location}: {level}: {problem.message}"), err=True)
 
 
 def configure_logging(verbose: bool, token: str | None) -> None:

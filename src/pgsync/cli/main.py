@@ -34,6 +34,10 @@ COMMANDS = {
         "pgsync.cli.emulator:emulator",
         "Serve the built-in Policy Groups API emulator until Ctrl-C.",
     ),
+    "expand": (
+        "pgsync.cli.expand:expand",
+        "Print the expanded desired state of all PATHS as one plain YAML file (offline).",
+    ),
     "import": (
         "pgsync.cli.importing:import_command",
         "Write every live policy group of an organization as a desired-state file.",

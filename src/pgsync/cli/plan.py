@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from pgsync.cli.console import print_problems
 from pgsync.cli.options import PATHS, Settings, common_options, reports_errors
 from pgsync.cli.workflow import (
     ALLOW,
@@ -50,6 +51,7 @@ def plan(
     3 a change is blocked by a safety rule (acknowledge it with --allow ID).
     """
     desired = load_desired(paths)
+    print_problems(desired.warnings, level="warning")
     if out and out != STDOUT:
         prepare_output(out, "--out", desired.inputs)
     journal = journal_path(None, desired.organization)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pgsync import __version__
+from pgsync.cli.console import print_problems
 from pgsync.cli.options import PATHS, Settings, common_options, reports_errors
 from pgsync.core.escaping import shown
 from pgsync.core.wording import counted
@@ -26,6 +27,7 @@ def validate(paths: tuple[str, ...], live: bool, settings: Settings) -> None:
     file:line:col; exit 1 if there is any.
     """
     desired = load_desired(paths)
+    print_problems(desired.warnings, level="warning")
     if live:
         # The client and the planner only for --live: checking files alone imports neither.
         from pgsync.cli.workflow import make_api, read_live  # noqa: PLC0415

@@ -25,7 +25,7 @@ from pgsync.core.changes import (
     UpgradePack,
     change_order,
 )
-from pgsync.core.errors import Problem, ValidationFailed
+from pgsync.core.errors import Location, Problem, ValidationFailed
 from pgsync.core.escaping import escape
 from pgsync.core.matchrule import describe
 from pgsync.core.model import (
@@ -517,21 +517,18 @@ def resolve_pack(pack: PackRef, catalog: OrgCatalog, problems: list[Problem]) ->
     where = pack.location
     if published is None:
         if where is not None:
-            problems.append(
-                Problem(where, f"unknown policy pack '{escape(pack.name)}' in organization")
-            )
+            message = f"unknown policy pack '{escape(pack.name)}' in organization"
+            _pack_problem(pack, where, message, problems)
         return None
     version = published.versions.get(pack.version_tag)
     if version is None:
         if where is not None:
             tags = ", ".join(map(escape, published.versions)) or "none"
-            problems.append(
-                Problem(
-                    where,
-                    f"policy pack '{escape(pack.name)}' has no versionTag "
-                    f"'{escape(pack.version_tag)}' (published: {tags})",
-                )
+            message = (
+                f"policy pack '{escape(pack.name)}' has no versionTag "
+                f"'{escape(pack.version_tag)}' (published: {tags})"
             )
+            _pack_problem(pack, where, message, problems)
         return None
     return AppliedPack(
         name=pack.name,
@@ -542,6 +539,20 @@ def resolve_pack(pack: PackRef, catalog: OrgCatalog, problems: list[Problem]) ->
         environments=pack.environments,
         secret_paths=pack.secret_paths,
     )
+
+
+def _pack_problem(pack: PackRef, where: Location, message: str, problems: list[Problem]) -> None:
+    """At the entry, and for a pack set's or template's entry also where each group uses it:
+    one problem per line, however many groups share the set (problems are a set)."""
+    problems.append(Problem(where, message))
+    origin = pack.origin
+    if origin is None:
+        return
+    source = f"pack set '{escape(origin.pack_set)}'" if origin.pack_set else None
+    template = f"template '{escape(origin.template)}'" if origin.template else None
+    for used_at, via in ((origin.set_used_at, source), (origin.extended_at, template)):
+        if used_at is not None and via is not None:
+            problems.append(Problem(used_at, f"{message}, from {via} at {where}"))
 
 
 def _pack_changes(

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from pgsync.core.errors import Location
+from pgsync.core.errors import Location, Problem
 
 EntityType = Literal["stacks", "accounts"]
 Mode = Literal["preventative", "audit"]
@@ -158,6 +158,18 @@ class AppliedPack:
 
 
 @dataclass(frozen=True, slots=True)
+class PackOrigin:
+    """Where an expanded pack entry came from (contract §6.2): a pack set, a template, or both."""
+
+    pack_set: str | None
+    set_used_at: Location | None
+    """Where `{use: SET}` is written: in the group, or in its template."""
+    template: str | None = None
+    extended_at: Location | None = None
+    """Where the group's `extends` is written, when the entry came from its template."""
+
+
+@dataclass(frozen=True, slots=True)
 class PackRef:
     """A pack as the user declared it: identity is name + versionTag."""
 
@@ -167,6 +179,7 @@ class PackRef:
     environments: tuple[str, ...] = ()
     secret_paths: frozenset[JsonPath] = frozenset()
     location: Location | None = field(default=None, compare=False)
+    origin: PackOrigin | None = field(default=None, compare=False)
 
 
 RuleEntity = Literal["stack", "account"]
@@ -288,6 +301,8 @@ class DesiredState:
     safety: SafetySettings = SafetySettings()
     allow: frozenset[str] = frozenset()
     """Safety finding ids acknowledged in the files (`allow:`)."""
+    warnings: tuple[Problem, ...] = ()
+    """What is worth fixing but valid, such as a pack set that no group uses."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -11,10 +12,18 @@ from typing import Any, TypeVar
 from pgsync.core.errors import InputError, Location, Problem, ValidationFailed
 from pgsync.core.gcpause import gc_paused
 from pgsync.core.masking import DEFAULT_SECRET_KEYS, JsonPointer
-from pgsync.core.model import DesiredGroup, DesiredState, InputFile, SafetySettings, sha256_digest
+from pgsync.core.model import (
+    DesiredGroup,
+    DesiredState,
+    InputFile,
+    PackOrigin,
+    SafetySettings,
+    sha256_digest,
+)
 from pgsync.files import input_limit, read_input
 from pgsync.load import schema
 from pgsync.load.desired_group import build_group
+from pgsync.load.expansion import SETS, TEMPLATES, expand, uses_indirection
 from pgsync.load.packconfig import Placeholder, SecretRules
 from pgsync.load.yamlnodes import Document, load_yaml
 
@@ -37,6 +46,9 @@ class _File:
     safety: Mapping[str, Any]
     """The file's `safety:` block, when it is a mapping (else empty)."""
     allow: tuple[str, ...]
+    warnings: list[Problem]
+    origins: dict[JsonPointer, PackOrigin]
+    """The pack entries that a pack set or template gave (see expansion.py)."""
 
 
 def load_desired(
@@ -64,12 +76,44 @@ def load_desired(
         raise ValueError("no desired-state paths given")
     limit = input_limit(os.environ) if max_bytes is None else max_bytes
     with gc_paused():
-        return _load(paths, placeholders, limit)
+        return _load(paths, placeholders, limit)[0]
+
+
+def load_expanded(paths: Sequence[str | Path]) -> tuple[DesiredState, dict[str, Any]]:
+    """`load_desired`, and all files as one plain document: every pack set, template and
+    `use` expanded, the settings of several files merged as loading merges them."""
+    if not paths:
+        raise ValueError("no desired-state paths given")
+    with gc_paused():
+        state, files = _load(paths, None, input_limit(os.environ))
+    return state, _merged(state, files)
+
+
+def _merged(state: DesiredState, files: list[_File]) -> dict[str, Any]:
+    document: dict[str, Any] = {"organization": state.organization}
+    if any(f.prune is not None for f in files):
+        document["prune"] = state.prune
+    safety: dict[str, Any] = {}
+    for key in ("maxDeletePercent", "maxUnprotected"):
+        values = [f.safety[key] for f in files if key in f.safety]
+        if values:
+            safety[key] = min(values)
+    if any(f.secret_keys is not None for f in files):
+        safety["secretKeys"] = list(_secret_keys(files))
+    if safety:
+        document["safety"] = safety
+    allow = list(dict.fromkeys(a for f in files for a in f.allow))
+    if allow:
+        document["allow"] = allow
+    document["policyGroups"] = [g for f in files for g in f.doc.value["policyGroups"]]
+    # Groups share their sets' entries; a copy keeps YAML from writing them as aliases.
+    copy: dict[str, Any] = json.loads(json.dumps(document))
+    return copy
 
 
 def _load(
     paths: Sequence[str | Path], placeholders: list[Placeholder] | None, limit: int
-) -> DesiredState:
+) -> tuple[DesiredState, list[_File]]:
     problems: list[Problem] = []
     inputs: list[InputFile] = []
     files: list[_File] = []
@@ -90,19 +134,22 @@ def _load(
     groups: list[DesiredGroup] = []
     for parsed in files:
         groups.extend(
-            build_group(parsed.doc, i, group, problems, rules) for i, group in parsed.groups
+            build_group(parsed.doc, i, group, problems, rules, origins=parsed.origins)
+            for i, group in parsed.groups
         )
     _check_unique_names(files, problems)
     if problems or organization is None:
         raise ValidationFailed(problems)
-    return DesiredState(
+    state = DesiredState(
         organization=organization,
         groups=tuple(groups),
         prune=prune is True,
         inputs=tuple(inputs),
         safety=_safety(files),
         allow=frozenset(a for f in files for a in f.allow),
+        warnings=tuple(sorted(w for f in files for w in f.warnings)),
     )
+    return state, files
 
 
 def _safety(files: list[_File]) -> SafetySettings:
@@ -199,13 +246,20 @@ def _parse(display: str, data: bytes, problems: list[Problem]) -> _File | None:
         problems.append(Problem(doc.at(()), message))
         return None
     secret_keys = _file_secret_keys(value)
-    invalid_groups: set[str | int] = set()
+    invalid: set[JsonPointer] = set()
     # Errors quote no value under a key that looks secret, by the defaults or by this file.
     for found in schema.check(value, (*DEFAULT_SECRET_KEYS, *(secret_keys or ())), doc.written):
         where = doc.key_at(found.path) if found.at_key else doc.at(found.path)
         problems.append(Problem(where, found.message))
-        if found.path[:1] == ("policyGroups",) and len(found.path) > 1:
-            invalid_groups.add(found.path[1])
+        if found.path[:1] in (("policyGroups",), (SETS,), (TEMPLATES,)) and len(found.path) > 1:
+            invalid.add(found.path[:2])
+    warnings: list[Problem] = []
+    origins: dict[JsonPointer, PackOrigin] = {}
+    if uses_indirection(value):
+        expansion = expand(doc, invalid, problems)
+        doc, value = expansion.doc, expansion.doc.value
+        invalid.update(("policyGroups", index) for index in expansion.broken)
+        warnings, origins = expansion.warnings, expansion.origins
     organization = value.get("organization")
     prune = value.get("prune")
     groups = value.get("policyGroups")
@@ -216,11 +270,13 @@ def _parse(display: str, data: bytes, problems: list[Problem]) -> _File | None:
         groups=[
             (index, group)
             for index, group in enumerate(groups if isinstance(groups, list) else [])
-            if index not in invalid_groups
+            if ("policyGroups", index) not in invalid
         ],
         secret_keys=secret_keys,
         safety=value["safety"] if isinstance(value.get("safety"), dict) else {},
         allow=tuple(a for a in value.get("allow") or () if isinstance(a, str)),
+        warnings=warnings,
+        origins=origins,
     )
 
 

@@ -15,6 +15,7 @@ from pgsync.core.model import (
     EntityType,
     ManagedList,
     Mode,
+    PackOrigin,
     PackRef,
     RuleEntity,
     RuleSetting,
@@ -34,8 +35,13 @@ def build_group(
     group: Mapping[str, Any],
     problems: list[Problem],
     rules: SecretRules,
+    *,
+    origins: Mapping[JsonPointer, PackOrigin] | None = None,
 ) -> DesiredGroup:
-    """A schema-valid group as the model sees it; broken rules are added to `problems`."""
+    """A schema-valid group as the model sees it; broken rules are added to `problems`.
+
+    `origins` tells which pack entries a pack set or template gave (see expansion.py).
+    """
     path: JsonPointer = ("policyGroups", index)
     name: str = group["name"]
     previously: list[str] = group.get("previously", [])
@@ -71,7 +77,7 @@ def build_group(
         accounts = _members(doc, (*path, "accounts"), names, locations, problems)
     packs = None
     if "policyPacks" in group:
-        packs = _packs(doc, (*path, "policyPacks"), group, problems, rules)
+        packs = _packs(doc, (*path, "policyPacks"), group, problems, rules, origins=origins or {})
     return DesiredGroup(
         name=name,
         entity_type=entity_type,
@@ -229,6 +235,8 @@ def _packs(
     group: Mapping[str, Any],
     problems: list[Problem],
     rules: SecretRules,
+    *,
+    origins: Mapping[JsonPointer, PackOrigin],
 ) -> tuple[PackRef, ...]:
     """The declared packs, sorted by name; a group holds at most one version of a pack."""
     found: dict[str, PackRef] = {}
@@ -252,6 +260,7 @@ def _packs(
             environments=tuple(pack.get("environments", ())),
             secret_paths=secret_paths,
             location=where,
+            origin=origins.get(pack_path),
         )
     return tuple(found[name] for name in sorted(found))
 

@@ -170,8 +170,13 @@ def hidden_characters(instance: object) -> list[SchemaProblem]:
 
 
 def _in_config(path: JsonPointer) -> bool:
+    """Whether `path` is inside a pack's config: in a group, a template or a pack set."""
+    if path[:1] == ("packSets",):
+        return path[3:4] == ("config",)
     return (
-        path[:1] == ("policyGroups",) and path[2:3] == ("policyPacks",) and path[4:5] == ("config",)
+        path[:1] in (("policyGroups",), ("templates",))
+        and path[2:3] == ("policyPacks",)
+        and path[4:5] == ("config",)
     )
 
 
@@ -337,6 +342,15 @@ def _explain(
         if keyword == "additionalProperties":
             return []
         return [SchemaProblem(path, False, RULES_AS_LIST)]
+    if _uses_a_set_in_a_set(path, value) and keyword in ("required", "additionalProperties"):
+        message = "a pack set lists packs only (sets do not use sets): list its packs here"
+        return [SchemaProblem((*path, "use"), True, message)]
+    if keyword == "not" and "propertyNames" in error.schema_path:
+        # Only a template's keys are limited this way (contract §6.2).
+        why = (
+            "templates do not extend templates" if value == "extends" else "each group names itself"
+        )
+        return [SchemaProblem((*path, value), True, f"a template cannot set '{value}': {why}")]
     if keyword == "additionalProperties":
         allowed = list(schema.get("properties", {}))
         return [
@@ -370,6 +384,12 @@ def _explain(
     if keyword == "minLength" and expected == 1:
         return [SchemaProblem(path, False, "must not be empty")]
     return [SchemaProblem(path, False, error.message)]
+
+
+def _uses_a_set_in_a_set(path: JsonPointer, value: object) -> bool:
+    """Whether `value` is an entry of a pack set that tries to use another set."""
+    in_a_set = path[:1] == ("packSets",) and len(path) == 3
+    return in_a_set and isinstance(value, dict) and "use" in value
 
 
 def _misread(path: JsonPointer, value: object, wanted: list[str], text: str | None) -> str | None:
