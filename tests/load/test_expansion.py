@@ -182,3 +182,27 @@ def test_unused_sets_and_templates_are_warnings_at_their_lines(tmp_path: Path) -
 def test_a_file_without_sets_or_templates_loads_as_before(tmp_path: Path) -> None:
     state = load(tmp_path, "organization: acme\npolicyGroups:\n  - {name: g}\n")
     assert state.warnings == () and group(state, "g").location is not None
+
+
+def test_an_unknown_key_in_a_template_lists_only_what_a_template_may_set(tmp_path: Path) -> None:
+    text = "organization: acme\ntemplates:\n  t: {stack: [a/b]}\npolicyGroups: []\n"
+    [found] = problems(tmp_path, text)
+    assert found.startswith("3:7: unknown key 'stack', did you mean 'stacks'?")
+    assert "(allowed: entityType, mode," in found
+
+
+def test_a_hidden_character_in_a_sets_pack_name_is_named_as_a_pack_name(tmp_path: Path) -> None:
+    text = 'organization: acme\npackSets:\n  s: [{name: "aw\\u200bs", versionTag: "1"}]\n'
+    [found] = problems(tmp_path, text + "policyGroups: []\n")
+    assert "is not allowed in a pack name" in found
+
+
+def test_a_templates_manage_setting_is_the_groups(tmp_path: Path) -> None:
+    text = textwrap.dedent("""\
+        organization: acme
+        templates:
+          shared: {manage: {stacks: additive}}
+        policyGroups:
+          - {name: g, extends: shared, stacks: [web/prod]}
+        """)
+    assert group(load(tmp_path, text), "g").additive == frozenset({"stacks"})

@@ -82,6 +82,9 @@ _FREE_TEXT_BREAKS = frozenset("\t\n")
 """What a pack config's string values may hold besides visible text: multi-line settings."""
 
 
+TEMPLATE_LESS = ("name", "previously", "extends")
+"""The group keys that a template may not set (contract §6.2)."""
+
 RULES_AS_LIST = (
     "expected a list of rules (e.g. `- env: prod`), or {expression: <the API's rule JSON>}"
 )
@@ -200,7 +203,10 @@ def _text_kind(path: JsonPointer) -> str:
     """What a string is, in the words of the schema, for messages."""
     if path == ("organization",):
         return "an organization name"
-    if path[:1] != ("policyGroups",) or len(path) < 3:
+    if path[:1] == ("packSets",):
+        # A set's entry is a group's pack entry: read it as one.
+        path = ("policyGroups", 0, "policyPacks", *path[2:])
+    if path[:1] not in (("policyGroups",), ("templates",)) or len(path) < 3:
         return "a value"
     if _in_config(path):
         return "a config value"
@@ -353,6 +359,8 @@ def _explain(
         return [SchemaProblem((*path, value), True, f"a template cannot set '{value}': {why}")]
     if keyword == "additionalProperties":
         allowed = list(schema.get("properties", {}))
+        if path[:1] == ("templates",) and len(path) == 2:
+            allowed = [key for key in allowed if key not in TEMPLATE_LESS]
         return [
             SchemaProblem((*path, key), True, _unknown_key(key, allowed))
             for key in value
