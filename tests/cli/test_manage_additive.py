@@ -104,3 +104,29 @@ def test_drift_reports_a_listed_stack_that_went_missing(
     assert [(c["kind"], c["value"]) for c in group["changes"]] == [
         ("addStack", {"name": "prod", "routingProject": "web"})
     ]
+
+
+def test_a_saved_additive_plan_still_applies_after_a_team_attaches_another_stack(
+    shared: EmulatorServer, tmp_path: Path
+) -> None:
+    path = groups_file(tmp_path, [ADDITIVE])
+    out = tmp_path / "plan.json"
+    assert pgsync(shared, "plan", path, "--out", str(out)).exit_code == 0
+    shared.mutate("acme", "production", {"addStack": {"name": "s003", "routingProject": "svc"}})
+    result = pgsync(shared, "apply", path, "--yes", "--plan", str(out))
+    assert result.exit_code == 0, result.output
+    assert live_stacks(shared) == sorted([*LISTED, *EXTRA, "svc/s003"])
+
+
+def test_a_saved_additive_plan_is_refused_after_a_listed_stack_changed_live(
+    shared: EmulatorServer, tmp_path: Path
+) -> None:
+    path = groups_file(tmp_path, [ADDITIVE])
+    out = tmp_path / "plan.json"
+    assert pgsync(shared, "plan", path, "--out", str(out)).exit_code == 0
+    shared.mutate("acme", "production", {"removeStack": {"name": "prod", "routingProject": "web"}})
+    shared.clear_requests()
+    result = pgsync(shared, "apply", path, "--yes", "--plan", str(out))
+    assert result.exit_code == 1
+    assert "group 'production': changed live since the plan was made" in result.output
+    assert shared.writes() == []

@@ -25,7 +25,7 @@ from pgsync.core.changes import (
 )
 from pgsync.core.diff import GroupDiff, diff, group_changes
 from pgsync.core.model import SafetySettings, StackRef
-from pgsync.core.plan import build_plan
+from pgsync.core.plan import build_plan, live_fingerprint
 from pgsync.core.safety import evaluate
 
 ADDITIVE_STACKS = frozenset({"stacks"})
@@ -190,3 +190,26 @@ def test_an_additive_plan_reaches_every_listed_stack_and_removes_none(
     added = {c.stack for c in changes if isinstance(c, AddStack)}
     assert added | stacks(*have) == stacks(*listed) | stacks(*have)
     assert added == stacks(*listed) - stacks(*have)
+
+
+def test_the_fingerprint_leaves_out_what_an_additive_list_leaves_alone() -> None:
+    group = desired_group("prod", stacks=stacks("a/1"), additive=ADDITIVE_STACKS)
+    before = live_group("prod", stacks=stacks("a/1", "b/1"))
+    after = live_group("prod", stacks=stacks("a/1", "b/1", "b/2"))
+    assert live_fingerprint(before, group) == live_fingerprint(after, group)
+
+
+def test_the_fingerprint_still_covers_the_listed_members_of_an_additive_list() -> None:
+    group = desired_group("prod", stacks=stacks("a/1", "a/2"), additive=ADDITIVE_STACKS)
+    before = live_group("prod", stacks=stacks("a/1", "b/1"))
+    after = live_group("prod", stacks=stacks("b/1"))
+    assert live_fingerprint(before, group) != live_fingerprint(after, group)
+
+
+def test_a_replace_copies_into_an_authoritative_group_so_any_live_change_is_seen() -> None:
+    group = desired_group("prod", mode="audit", stacks=stacks("a/1"), additive=ADDITIVE_STACKS)
+    current = live_group("prod", stacks=stacks("b/1"))
+    found = verdict(diff(state(group), live(current)), "prod")
+    assert found.desired is not None and found.desired.additive == frozenset()
+    attached = live_group("prod", stacks=stacks("b/1", "b/2"))
+    assert live_fingerprint(current, found.desired) != live_fingerprint(attached, found.desired)

@@ -166,17 +166,33 @@ def live_fingerprint(live: LiveGroup | None, desired: DesiredGroup | None) -> st
     """A digest of everything pgsync manages in a live group, to detect changes since a plan.
 
     Config values that the desired state marks secret, or under secret-looking keys, are
-    left out, so that the digest in a plan file cannot be used to guess them.
+    left out, so that the digest in a plan file cannot be used to guess them. Members of an
+    additive list that it does not name are left out too: pgsync does not manage them, and
+    teams attaching their own stacks between plan and apply must not make the plan stale.
     """
     if live is None:
         return ABSENT_FINGERPRINT
     secret = {p.name: p.secret_paths for p in (desired.packs or ())} if desired else {}
     shown = live.to_json()
+    if desired is not None and desired.additive:
+        _only_listed(shown, desired)
     for pack in shown["policyPacks"]:
         pack["config"] = mask_secret_keys(mask_paths(pack["config"], secret.get(pack["name"], ())))
     # Plain sorted JSON: live configs are normalised already when read (api.py).
     text = json.dumps(shown, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return sha256_digest(text.encode())
+
+
+def _only_listed(shown: dict[str, Any], desired: DesiredGroup) -> None:
+    """`shown` (LiveGroup.to_json) without the members that additive lists leave alone."""
+    if "stacks" in desired.additive and desired.stacks is not None:
+        listed = {str(s) for s in desired.stacks}
+        shown["stacks"] = [s for s in shown["stacks"] if s in listed]
+    if "accounts" in desired.additive and desired.accounts is not None:
+        shown["accounts"] = [a for a in shown["accounts"] if a in desired.accounts]
+    if "policyPacks" in desired.additive and desired.packs is not None:
+        names = {p.name for p in desired.packs}
+        shown["policyPacks"] = [p for p in shown["policyPacks"] if p["name"] in names]
 
 
 def requests_for(organization: str, verdict: GroupDiff) -> tuple[Request, ...]:

@@ -52,7 +52,9 @@ def filled(group: DesiredGroup, old: LiveGroup) -> DesiredGroup:
 
     Members and rules are copied where the new group's mode may hold them: accounts and
     account rules belong to audit groups only (`dropped_accounts` names what is let go).
-    An additive list (`manage:`) gets the old group's other members too.
+    An additive list (`manage:`) gets the old group's other members too, and the result is
+    authoritative: the copy holds exactly what the old group held, so a member attached to
+    the old group meanwhile makes it stale (plan.live_fingerprint) instead of being lost.
     """
     packs = group.packs
     if packs is None or "policyPacks" in group.additive:
@@ -88,6 +90,7 @@ def filled(group: DesiredGroup, old: LiveGroup) -> DesiredGroup:
         stack_match=stack_match,
         account_match=account_match,
         agent_pool_id=agent_pool,
+        additive=frozenset(),
     )
 
 
