@@ -120,6 +120,29 @@ def test_an_unknown_version_tag_in_a_set_is_reported_at_the_set_and_each_use(
     )
 
 
+def test_an_unknown_version_tag_from_a_template_is_reported_at_its_use_and_each_extends(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    text = textwrap.dedent("""\
+        organization: acme
+        packSets:
+          baseline:
+            - {name: aws, versionTag: "9.9.9"}
+        templates:
+          t: {policyPacks: [{use: baseline}]}
+        policyGroups:
+          - {name: a, extends: t}
+        """)
+    path = write(tmp_path, text)
+    result = pgsync(emulator, "validate", "--live", path)
+    problem = "policy pack 'aws' has no versionTag '9.9.9' (published: 1.0.0, 1.3.0)"
+    assert result.stderr.splitlines()[:3] == [
+        f"{path}:4:14: error: {problem}",
+        f"{path}:6:27: error: {problem}, from pack set 'baseline' at {path}:4:14",
+        f"{path}:8:24: error: {problem}, from template 't' at {path}:4:14",
+    ]
+
+
 SECRET = """\
 organization: acme
 packSets:
@@ -226,7 +249,7 @@ def json_plan(server: EmulatorServer, path: str) -> tuple[int, dict[str, Any]]:
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(document=organizations())
 def test_planning_a_file_equals_planning_its_expansion(

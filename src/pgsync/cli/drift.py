@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from pgsync.cli.console import print_problems
 from pgsync.cli.options import PATHS, Settings, common_options, reports_errors
 from pgsync.cli.workflow import FORMAT, make_api, read_live, show_plan
 from pgsync.core.diff import diff
@@ -46,6 +47,7 @@ def drift(paths: tuple[str, ...], fmt: str, base: str | None, settings: Settings
     other, so drift never exits 3.
     """
     desired = load_desired(paths)
+    print_problems(desired.warnings, level="warning")
     api = make_api(settings, desired.organization)
     base_state = _base_state(base, paths, desired) if base else None
     scope = desired
