@@ -10,9 +10,9 @@ from typing import Any
 from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.clirun import pgsync, write
-from tests.conftest import Golden, org_spec
 
+from clirun import pgsync, write
+from conftest import Golden, org_spec
 from pgsync.cli.main import cli
 from pgsync.emulator import EmulatorServer, fixture_from_dict
 
