@@ -15,7 +15,7 @@ from typing import Any, ClassVar, NamedTuple
 from pgsync.core.configdiff import describe_pack_change
 from pgsync.core.masking import JsonPointer, mask_paths
 from pgsync.core.matchrule import describe, readable_rules
-from pgsync.core.model import AppliedPack, MatchRule, RulePreview, StackRef
+from pgsync.core.model import AppliedPack, MatchRule, PackOrigin, RulePreview, StackRef
 from pgsync.core.wording import counted
 
 
@@ -160,6 +160,16 @@ def _pack_label(pack: AppliedPack) -> str:
     return f"{pack.name} {pack.version_tag}" + (f" ({level})" if level else "")
 
 
+def origin_label(origin: PackOrigin | None) -> str | None:
+    """`packSet baseline` or `template prod-like` (contract §6.2): where a pack's entry is
+    written; a set's entry used by a template is the set's."""
+    if origin is None:
+        return None
+    if origin.pack_set is not None:
+        return f"packSet {origin.pack_set}"
+    return f"template {origin.template}" if origin.template is not None else None
+
+
 @dataclass(frozen=True, slots=True)
 class RemovePack(ChangeKind):
     pack: AppliedPack
@@ -187,6 +197,9 @@ class RemovePack(ChangeKind):
 @dataclass(frozen=True, slots=True)
 class AddPack(ChangeKind):
     pack: AppliedPack
+    # Where the entry is written says nothing of what is sent: moving a pack into a set
+    # changes no plan, saved plan or drift.
+    origin: str | None = field(default=None, compare=False)
     kind = "addPolicyPack"
     order = 3
     about = "pack"
@@ -221,6 +234,7 @@ class _PackSettingsChange(ChangeKind):
 
     before: AppliedPack
     after: AppliedPack
+    origin: str | None = field(default=None, compare=False)
     about = "pack"
     many = True
     may_unprotect = True
@@ -541,6 +555,13 @@ Change = (
     | RemoveAccountRule
     | SetAgentPool
 )
+
+
+def origin_of(change: ChangeKind) -> str | None:
+    """The pack set or template a change comes from (origin_label); None: the group's own
+    entry, or a change no entry asks for (a removed pack: the file cannot say which set it
+    left)."""
+    return change.origin if isinstance(change, AddPack | _PackSettingsChange) else None
 
 
 def change_order(change: ChangeKind) -> tuple[int, Any]:

@@ -24,6 +24,7 @@ from pgsync.core.changes import (
     SetStackRule,
     UpgradePack,
     change_order,
+    origin_label,
 )
 from pgsync.core.errors import Location, Problem, ValidationFailed
 from pgsync.core.escaping import escape
@@ -571,13 +572,14 @@ def _pack_changes(
         if want is None:
             continue
         before = have.get(ref.name)
+        origin = origin_label(ref.origin)
         if before is None:
-            changes.append(AddPack(want))
+            changes.append(AddPack(want, origin))
         elif before.same_settings(want):
             continue
         else:
             kind = UpgradePack if before.version_tag != want.version_tag else ConfigurePack
-            changes.append(kind(before, want))
+            changes.append(kind(before, want, origin))
     if "policyPacks" not in group.additive:
         changes += [RemovePack(p) for name, p in sorted(have.items()) if name not in wanted]
     return changes

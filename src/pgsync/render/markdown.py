@@ -13,11 +13,13 @@ from pgsync.core.plan import GroupPlan, Plan
 from pgsync.core.wording import counted
 from pgsync.render.text import (
     SAFETY_HELP,
+    SHARED_TITLE,
     SYMBOLS,
     UNMANAGED_SHOWN,
     Kind,
     change_line,
     files_read,
+    shared_changes,
     summary_line,
 )
 
@@ -85,8 +87,13 @@ def render_markdown(
         for note in g.notes
     )
     notes = _Listing("#### ℹ️ Notes", unchanged_notes, "note")
+    shared = tuple(
+        f"- {_md(item.origin)}: {code_span(f'{item.sign} {item.text}')} {item.reach(code_span)}"
+        for item in shared_changes(plan)
+    )
+    origins = _Listing(f"#### 📦 {SHARED_TITLE}", shared, "shared change")
     details = [_details(g) for g in changed]
-    full = _join([*head, *destructive.whole(), *notes.whole(), *details])
+    full = _join([*head, *destructive.whole(), *notes.whole(), *origins.whole(), *details])
     if len(full) <= limit:
         return full
 
@@ -100,6 +107,7 @@ def render_markdown(
         head,
         destructive,
         notes,
+        origins,
         details=details,
         compact=compact,
         truncation=truncation,
@@ -111,19 +119,22 @@ def _truncated(
     head: list[str],
     destructive: _Listing,
     notes: _Listing,
+    origins: _Listing,
     *,
     details: Sequence[str],
     compact: tuple[str, ...],
     truncation: Callable[[int], str],
     limit: int,
 ) -> str:
-    """Give way in order: details, the one-line group list, notes, destructive list, head."""
-    fixed = [*head, *destructive.whole(), *notes.whole()]
+    """Give way in order: details, the one-line group list, the changes from pack sets and
+    templates, notes, destructive list, head."""
+    fixed = [*head, *destructive.whole(), *notes.whole(), *origins.whole()]
     kept = _keep_details(fixed, details, compact, truncation, limit)
     if kept is not None:
         return kept
     candidates = (
         (fixed, _Listing("#### Changed groups", compact, "changed group")),
+        ([*head, *destructive.whole(), *notes.whole()], origins),
         ([*head, *destructive.whole()], notes),
         (head, destructive),
     )

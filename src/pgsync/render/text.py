@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from pgsync.core.changes import Change, Description, Rename
+from pgsync.core.changes import Change, Description, Rename, change_order, origin_of
 from pgsync.core.errors import SafetyBlocked
 from pgsync.core.model import MANAGED_LISTS
 from pgsync.core.plan import FORMAT_VERSION, Finding, GroupPlan, Plan
@@ -28,6 +29,13 @@ def _paint(text: str, symbol: str, color: bool) -> str:
 def render_text(plan: Plan, *, color: bool = False, kind: Kind = "plan") -> str:
     """The plan as a person reads it in a terminal or CI log."""
     lines = [f'pgsync {kind} for organization "{plan.organization}"{files_read(plan)}', ""]
+    shared = shared_changes(plan)
+    if shared:
+        lines.append(f"{SHARED_TITLE}:")
+        for item in shared:
+            change = _paint(f"{item.sign} {item.text}", item.sign, color)
+            lines.append(f"  {item.origin}: {change} {item.reach(str)}")
+        lines.append("")
     for group in plan.changed:
         lines += _group_lines(group, color)
     lines += safety_lines(plan)
@@ -44,6 +52,50 @@ def render_text(plan: Plan, *, color: bool = False, kind: Kind = "plan") -> str:
         lines.append(f"Coverage: {plan.coverage.summary()}.")
     lines.append(summary_line(plan, kind))
     return "\n".join(lines) + "\n"
+
+
+SHARED_TITLE = "From pack sets and templates (each group's detail follows)"
+SHARED_GROUPS_NAMED = 3
+
+
+@dataclass(frozen=True, slots=True)
+class SharedChange:
+    """One change that a pack set or template makes in each of `groups` (plan order)."""
+
+    origin: str
+    sign: str
+    text: str
+    groups: tuple[str, ...]
+
+    def reach(self, name: Callable[[str], str]) -> str:
+        """`in 14 groups (dev, prod, staging and 11 more)`; names formatted by `name`."""
+        named = ", ".join(name(g) for g in self.groups[:SHARED_GROUPS_NAMED])
+        hidden = len(self.groups) - SHARED_GROUPS_NAMED
+        more = f" and {hidden} more" if hidden > 0 else ""
+        return f"in {counted(len(self.groups), 'group')} ({named}{more})"
+
+
+def shared_changes(plan: Plan) -> tuple[SharedChange, ...]:
+    """The changes of existing groups that come from a pack set or template, each told once
+    with the groups it reaches: by origin, then in change order.
+
+    Identical means the same line (a version bump from the same tag); the settings it
+    changes may differ by group and are in each group's detail. A new group's packs are
+    all new and read in its own detail, so only groups that exist live are counted.
+    """
+    found: dict[tuple[str, tuple[int, Any], str, str], list[str]] = {}
+    for group in plan.changed:
+        if group.action == "create":
+            continue
+        for change in group.changes:
+            origin = origin_of(change)
+            if origin is not None:
+                sign, text, _ = change.description
+                found.setdefault((origin, change_order(change), sign, text), []).append(group.name)
+    return tuple(
+        SharedChange(origin, sign, text, tuple(groups))
+        for (origin, _, sign, text), groups in sorted(found.items())
+    )
 
 
 def files_read(plan: Plan) -> str:
@@ -138,8 +190,11 @@ def plan_json(
 
 
 def change_json(change: Change) -> dict[str, Any]:
-    """A change in the JSON plan; secret values are masked by the change itself."""
-    return {"kind": change.kind, "value": change.to_json()}
+    """A change in the JSON plan; secret values are masked by the change itself. `origin`
+    only for a change a pack set or template asks for, so other plans keep their form."""
+    origin = origin_of(change)
+    shown = {"kind": change.kind, "value": change.to_json()}
+    return shown if origin is None else {**shown, "origin": origin}
 
 
 def _group_json(group: GroupPlan, findings: tuple[Finding, ...]) -> dict[str, Any]:
