@@ -20,9 +20,17 @@ from pgsync.core.masking import remember_live
 from pgsync.core.model import LiveState, OrgCatalog
 from pgsync.core.plan import GroupPlan
 from pgsync.core.planning import make_plan
+from pgsync.core.wording import counted
 from pgsync.files import STDOUT, StagedFile
 from pgsync.load.desired import load_desired
-from pgsync.load.importer import assume_live, export_yaml, group_at
+from pgsync.load.importer import (
+    COMPACT_MIN_GROUPS,
+    assume_live,
+    export_yaml,
+    group_at,
+    pack_set_at,
+    pack_sets,
+)
 from pgsync.load.packconfig import Placeholder
 from pgsync.load.schema import PATTERN_MESSAGES, schema_text
 from pgsync.render.text import change_line
@@ -41,9 +49,17 @@ if TYPE_CHECKING:
         " instead of to stdout."
     ),
 )
+@click.option(
+    "--compact",
+    is_flag=True,
+    help=(
+        f"Write each pack that {COMPACT_MIN_GROUPS} or more groups hold identically once, in"
+        " a pack set that those groups use ({use: SET})."
+    ),
+)
 @common_options
 @reports_errors
-def import_command(organization: str, out: str | None, settings: Settings) -> None:
+def import_command(organization: str, out: str | None, compact: bool, settings: Settings) -> None:
     """Write every live policy group of an organization as a desired-state file.
 
     The file lists the groups in a stable order with their stacks or accounts and their
@@ -57,6 +73,15 @@ def import_command(organization: str, out: str | None, settings: Settings) -> No
     apikey, privatekey) is written: the file has an unfilled `fn::secret` placeholder there
     instead, and import lists each one on stderr as FILE:LINE:COL; plan and apply refuse
     the file until they are filled in.
+
+    With --compact, a pack that three or more groups hold identically (name, versionTag,
+    enforcement level, config with its secret values, environments) is written once, in
+    `packSets`: the packs that exactly the same groups hold form one set, and each of those
+    groups lists `{use: SET}` before its other packs (a set's entry is never overridden).
+    The set that most groups use is `baseline`, the others `set-2`, `set-3`, ... (fewer
+    groups, then fewer packs, first); a name that a pack has gets `-set` appended. A secret
+    setting in a set is one placeholder, for every group that uses the set. Without such
+    repetition there are no packSets: the file is the plain import's.
     """
     _check_organization(organization)
     if out == STDOUT:
@@ -64,7 +89,7 @@ def import_command(organization: str, out: str | None, settings: Settings) -> No
     if out is not None:
         prepare_output(out, "--out")
     live = _read_everything(make_api(settings, organization))
-    text = export_yaml(live)
+    text = export_yaml(live, compact=compact)
     placeholders: list[Placeholder] = []
     with _staged(text, out) as staged:
         reasons = _round_trip_reasons(staged.path, text, live, placeholders)
@@ -81,16 +106,18 @@ def import_command(organization: str, out: str | None, settings: Settings) -> No
             except OSError as error:
                 raise PgsyncError(f"cannot write {out}: {error.strerror}") from None
     # The staged file has the same text, so its lines and columns are the written file's.
-    for placeholder in sorted(placeholders, key=lambda p: p.location):
-        where = placeholder.location
+    # A placeholder in a pack set is one per group that uses the set, all at one spot.
+    for where in sorted({p.location for p in placeholders}):
         click.echo(
             f"{out or '<stdout>'}:{where.line}:{where.col}: fill in the secret value", err=True
         )
     if out is not None:
         count = len(live.groups)
+        sets = len(pack_sets(live)) if compact else 0
+        shared = f" ({counted(sets, 'pack set')})" if sets else " (no pack sets)"
         click.echo(
             f"imported {count} group{'s' if count != 1 else ''} from organization "
-            f"'{organization}' into {out}"
+            f"'{organization}' into {out}{shared if compact else ''}"
         )
 
 
@@ -146,14 +173,22 @@ def _round_trip_reasons(
         # Only the actions prove the round trip: the safety rules have nothing to say.
         plan = make_plan(assume_live(desired, placeholders, live), live, safety=False)
     except ValidationFailed as failed:
-        # The staged file's name and lines mean nothing to the user; its groups do.
-        return [_where(text, p.location.line) + p.message for p in failed.problems]
+        # The staged file's name and lines mean nothing to the user; its groups do, and a
+        # message through a pack set names its line in the file the user would get.
+        staged_at = re.compile(re.escape(str(staged)) + r":(\d+):\d+")
+        return [
+            _where(text, p.location.line) + staged_at.sub(r"line \1", p.message)
+            for p in failed.problems
+        ]
     return [_changed(group) for group in plan.groups if group.action != "unchanged"]
 
 
 def _where(text: str, line: int) -> str:
     name = group_at(text, line)
-    return f"group '{name}': " if name is not None else f"line {line}: "
+    if name is not None:
+        return f"group '{name}': "
+    pack_set = pack_set_at(text, line)
+    return f"pack set '{pack_set}': " if pack_set is not None else f"line {line}: "
 
 
 _OUTCOMES = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -81,14 +82,74 @@ for _tag, _pattern, _first in IMPLICIT:
 _Dumper.add_implicit_resolver("tag:yaml.org,2002:bool", YAML_1_1_BOOL, list("yYnNtTfFoO"))
 
 
-def export_yaml(live: LiveState) -> str:
-    """Every group of `live` (all read in full) as a desired-state file, in a stable order."""
-    document = {
-        "organization": live.organization,
-        "prune": False,
-        "policyGroups": [_group(g) for g in _ordered(live.groups.values())],
-    }
+COMPACT_MIN_GROUPS = 3
+"""How many groups must hold a pack identically before `import --compact` puts it in a set."""
+
+
+def export_yaml(live: LiveState, *, compact: bool = False) -> str:
+    """Every group of `live` (all read in full) as a desired-state file, in a stable order.
+
+    `compact`: packs that several groups hold identically are written once, in `packSets`.
+    """
+    groups = _ordered(live.groups.values())
+    document: dict[str, Any] = {"organization": live.organization, "prune": False}
+    sets = pack_sets(live) if compact else []
+    if sets:
+        document["packSets"] = {s.name: [_pack(p) for p in s.packs] for s in sets}
+    document["policyGroups"] = [_group(g, sets) for g in groups]
     return SCHEMA_COMMENT + dump_yaml(document)
+
+
+@dataclass(frozen=True, slots=True)
+class PackSet:
+    """Packs that the same groups (at least COMPACT_MIN_GROUPS) all hold identically."""
+
+    name: str
+    packs: tuple[AppliedPack, ...]
+    """By name; no two share one (a group holds each pack once)."""
+    groups: frozenset[str]
+
+
+def pack_sets(live: LiveState) -> list[PackSet]:
+    """The sets `import --compact` writes: one for each set of groups that hold the same
+    packs identically (name, versionTag, config with the level, environments: live, so
+    equal secret values too), widest first; the first is `baseline`, the others `set-2`, …
+    """
+    holders: dict[_Identity, set[str]] = {}
+    packs: dict[_Identity, AppliedPack] = {}
+    for group in live.groups.values():
+        for pack in group.packs:
+            identity = _identity(pack)
+            holders.setdefault(identity, set()).add(group.name)
+            packs.setdefault(identity, pack)
+    bundles: dict[frozenset[str], list[_Identity]] = {}
+    for identity, holding in holders.items():
+        if len(holding) >= COMPACT_MIN_GROUPS:
+            bundles.setdefault(frozenset(holding), []).append(identity)
+    # The set's own content breaks ties, so the order (and the names) follow the live state
+    # alone, not the order the API listed groups or packs in.
+    ordered = sorted(
+        ((names, sorted(identities)) for names, identities in bundles.items()),
+        key=lambda bundle: (-len(bundle[0]), -len(bundle[1]), bundle[1], sorted(bundle[0])),
+    )
+    # A set named like a pack would read as that pack in `{use: NAME}`.
+    taken = {p.name for group in live.groups.values() for p in group.packs}
+    taken.update(live.catalog.packs)
+    sets: list[PackSet] = []
+    for number, (users, identities) in enumerate(ordered, 1):
+        name = "baseline" if number == 1 else f"set-{number}"
+        while name in taken:
+            name += "-set"
+        taken.add(name)
+        sets.append(PackSet(name, tuple(packs[i] for i in identities), users))
+    return sets
+
+
+_Identity = tuple[str, str, str, tuple[str, ...]]
+
+
+def _identity(pack: AppliedPack) -> _Identity:
+    return (pack.name, pack.version_tag, pack.config_json, pack.environments)
 
 
 def dump_yaml(document: Any) -> str:
@@ -112,7 +173,7 @@ def _ordered(groups: Iterable[LiveGroup]) -> list[LiveGroup]:
     )
 
 
-def _group(group: LiveGroup) -> dict[str, Any]:
+def _group(group: LiveGroup, sets: Iterable[PackSet] = ()) -> dict[str, Any]:
     shown: dict[str, Any] = {"name": group.name}
     # A default group keeps its live mode and label when the file does not say.
     if not group.is_default:
@@ -136,7 +197,13 @@ def _group(group: LiveGroup) -> dict[str, Any]:
         if rule is not None:
             readable = readable_rules(rule.expression, rule.entity)
             shown[key] = readable if readable is not None else {"expression": rule.expression}
-    shown["policyPacks"] = [_pack(p) for p in sorted(group.packs, key=lambda p: p.name)]
+    # A group uses a set only when it holds all of the set's packs as the set has them, so
+    # no direct entry ever overrides a set's: each pack is written exactly once per group.
+    used = [s for s in sets if group.name in s.groups]
+    given = {p.name for s in used for p in s.packs}
+    shown["policyPacks"] = [{"use": s.name} for s in used] + [
+        _pack(p) for p in sorted(group.packs, key=lambda p: p.name) if p.name not in given
+    ]
     return shown
 
 
@@ -242,3 +309,19 @@ def group_at(text: str, line: int) -> str | None:
                 break
             found = next(str(v.value) for k, v in item.value if k.value == "name")
     return found
+
+
+def pack_set_at(text: str, line: int) -> str | None:
+    """The name of the pack set whose list holds `line` (1-based) of a text from export_yaml."""
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    for key, value in root.value if root is not None else ():
+        # A node's end mark is 0-based and stands where the next one begins.
+        if key.value != "packSets" or not key.start_mark.line < line <= value.end_mark.line:
+            continue
+        found: str | None = None
+        for name, _ in value.value:
+            if name.start_mark.line >= line:
+                break
+            found = str(name.value)
+        return found
+    return None
