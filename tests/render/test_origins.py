@@ -8,9 +8,16 @@ from typing import Any
 
 import pytest
 
-from builders import applied, live, live_group
+from builders import applied, live, live_group, stacks
 from conftest import Golden
 from pgsync.core.diff import diff
+from pgsync.core.model import (
+    AppliedPack,
+    OrgCatalog,
+    PublishedPack,
+    canonical_json,
+    normalise_config,
+)
 from pgsync.core.plan import Plan, build_plan
 from pgsync.load.desired import load_desired
 from pgsync.render.display import display_plan
@@ -153,3 +160,58 @@ def test_markdown_cuts_the_origins_list_before_the_notes_and_removals(origins_pl
     assert len(cut) <= len(full) // 2
     assert cut.startswith(full.split("- packSet")[0])
     assert "- …and 1 more shared change\n" in cut
+
+
+README_GROUPS = """\
+organization: acme
+packSets:
+  baseline:
+    - {name: aws-guardrails, versionTag: "1.3.0", enforcementLevel: mandatory}
+    - {name: cost-controls, versionTag: "2.0.0"}
+templates:
+  prod: {policyPacks: [{use: baseline}]}
+  staging:
+    mode: audit
+    policyPacks:
+      - {use: baseline}
+      - {name: aws-guardrails, versionTag: "1.3.0", enforcementLevel: advisory}
+policyGroups:
+""" + "".join(
+    f"  - {{name: {team}-{env}, extends: {env}, stacks: [{team}/{env}]}}\n"
+    for team in ("payments", "web", "data")
+    for env in ("prod", "staging")
+)
+
+
+def test_the_readme_shows_the_plan_of_an_upgrade_through_a_set_and_a_template(
+    tmp_path: Path,
+) -> None:
+    published = {
+        "aws-guardrails": PublishedPack(
+            "aws-guardrails", "AWS Guardrails", {"1.2.0": 1, "1.3.0": 2}
+        ),
+        "cost-controls": PublishedPack("cost-controls", "Cost Controls", {"2.0.0": 1}),
+    }
+
+    def pack(name: str, tag: str, level: str | None = None) -> AppliedPack:
+        config = canonical_json(normalise_config({}, level))
+        return AppliedPack(name, tag, published[name].versions[tag], name, config)
+
+    before = [
+        live_group(
+            f"{team}-{env}",
+            mode="preventative" if env == "prod" else "audit",
+            stacks=stacks(f"{team}/{env}"),
+            packs=(
+                pack("aws-guardrails", "1.2.0", "mandatory" if env == "prod" else "advisory"),
+                pack("cost-controls", "2.0.0"),
+            ),
+        )
+        for team in ("payments", "web", "data")
+        for env in ("prod", "staging")
+    ]
+    path = tmp_path / "groups.yaml"
+    path.write_text(README_GROUPS)
+    current = live(*before, cat=OrgCatalog(packs=published))
+    text = render_text(display_plan(build_plan("acme", diff(load_desired([path]), current))))
+    assert f"```text\n{text}```" in (Path(__file__).parents[2] / "README.md").read_text()
