@@ -78,10 +78,11 @@ def import_command(organization: str, out: str | None, compact: bool, settings: 
     enforcement level, config with its secret values, environments) is written once, in
     `packSets`: the packs that exactly the same groups hold form one set, and each of those
     groups lists `{use: SET}` before its other packs (a set's entry is never overridden).
-    The set that most groups use is `baseline`, the others `set-2`, `set-3`, ... (fewer
-    groups, then fewer packs, first); a name that a pack has gets `-set` appended. A secret
-    setting in a set is one placeholder, for every group that uses the set. Without such
-    repetition there are no packSets: the file is the plain import's.
+    The set that most groups use is `baseline`, the others `set-2`, `set-3`, ... by how
+    many groups use them, then how many packs they hold (most first); a name that a pack
+    has gets `-set` appended. A secret setting in a set is one placeholder, for every group
+    that uses the set. Without such repetition there are no packSets: the file is the plain
+    import's. With --out, the closing line says how many pack sets the file has.
     """
     _check_organization(organization)
     if out == STDOUT:
