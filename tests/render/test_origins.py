@@ -215,3 +215,16 @@ def test_the_readme_shows_the_plan_of_an_upgrade_through_a_set_and_a_template(
     current = live(*before, cat=OrgCatalog(packs=published))
     text = render_text(display_plan(build_plan("acme", diff(load_desired([path]), current))))
     assert f"```text\n{text}```" in (Path(__file__).parents[2] / "README.md").read_text()
+
+
+def test_markdown_shows_a_set_s_name_as_written(tmp_path: Path) -> None:
+    """A set's name is the file's text: Markdown markup in it is shown, not applied."""
+    path = tmp_path / "groups.yaml"
+    path.write_text(
+        'organization: acme\npackSets:\n  "*team*":\n    - {name: aws, versionTag: "1.3.0"}\n'
+        'policyGroups:\n  - name: dev\n    policyPacks: [{use: "*team*"}]\n'
+    )
+    current = live(live_group("dev", packs=(applied("aws", "1.0.0"),)))
+    plan = display_plan(build_plan("acme", diff(load_desired([path]), current)))
+    assert "  packSet *team*: ~ pack aws" in render_text(plan)
+    assert "- packSet \\*team\\*: `~ pack aws" in render_markdown(plan)
