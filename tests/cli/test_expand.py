@@ -240,11 +240,15 @@ def organizations(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def json_plan(server: EmulatorServer, path: str) -> tuple[int, dict[str, Any]]:
-    """The exit code (a safety rule may block the plan: 3) and the plan but its inputs."""
+    """The exit code (a safety rule may block the plan: 3) and the plan but its inputs and
+    the origins of its changes (an expanded file has no sets or templates to name)."""
     result = pgsync(server, "plan", path, "--format", "json")
     assert result.exit_code in (0, 3), result.output
     plan: dict[str, Any] = json.loads(result.stdout)
     del plan["inputs"]
+    for group in plan["groups"]:
+        for change in group.get("changes", []):
+            change.pop("origin", None)
     return result.exit_code, plan
 
 

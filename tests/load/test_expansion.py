@@ -206,3 +206,54 @@ def test_a_templates_manage_setting_is_the_groups(tmp_path: Path) -> None:
           - {name: g, extends: shared, stacks: [web/prod]}
         """)
     assert group(load(tmp_path, text), "g").additive == frozenset({"stacks"})
+
+
+def load_files(tmp_path: Path, **texts: str) -> DesiredState:
+    for name, text in texts.items():
+        (tmp_path / f"{name}.yaml").write_text(textwrap.dedent(text), encoding="utf-8")
+    return load_desired([tmp_path])
+
+
+def test_a_set_defined_in_one_file_serves_the_groups_of_every_file(tmp_path: Path) -> None:
+    state = load_files(
+        tmp_path,
+        base=HEAD + "policyGroups: []\n",
+        team="organization: acme\npolicyGroups:\n  - {name: g, policyPacks: [{use: baseline}]}\n",
+    )
+    cost = next(p for p in group(state, "g").packs or () if p.name == "cost")
+    assert str(cost.location) == f"{tmp_path}/base.yaml:5:14"
+    assert state.warnings == ()
+
+
+def test_a_template_from_another_file_locates_its_members_there(tmp_path: Path) -> None:
+    state = load_files(
+        tmp_path,
+        base="organization: acme\ntemplates:\n  t: {stacks: [web/dev]}\npolicyGroups: []\n",
+        team="organization: acme\npolicyGroups:\n  - {name: g, extends: t}\n",
+    )
+    assert str(group(state, "g").where("web/dev")) == f"{tmp_path}/base.yaml:3:16"
+
+
+def test_a_name_defined_in_two_files_is_an_error_at_the_second(tmp_path: Path) -> None:
+    with pytest.raises(ValidationFailed) as failed:
+        load_files(tmp_path, a=HEAD + "policyGroups: []\n", b=HEAD + "policyGroups: []\n")
+    assert [str(p) for p in failed.value.problems] == [
+        f"{tmp_path}/b.yaml:3:3: pack set 'baseline' is already defined at {tmp_path}/a.yaml:3:3"
+    ]
+
+
+def test_a_pack_from_two_files_sets_cites_each_sets_file(tmp_path: Path) -> None:
+    team = textwrap.dedent("""\
+        organization: acme
+        packSets:
+          guard: [{name: aws, versionTag: "1.3.0"}]
+        policyGroups:
+          - {name: g, policyPacks: [{use: baseline}, {use: guard}]}
+        """)
+    with pytest.raises(ValidationFailed) as failed:
+        load_files(tmp_path, base=HEAD + "policyGroups: []\n", team=team)
+    assert [str(p) for p in failed.value.problems] == [
+        f"{tmp_path}/team.yaml:5:52: pack 'aws' comes from pack set 'guard' (line 3) and from"
+        f" pack set 'baseline' ({tmp_path}/base.yaml:4, used at line 5); list it directly to"
+        " choose its settings"
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,7 +23,7 @@ from pgsync.core.model import (
 from pgsync.files import input_limit, read_input
 from pgsync.load import schema
 from pgsync.load.desired_group import build_group
-from pgsync.load.expansion import SETS, TEMPLATES, expand, uses_indirection
+from pgsync.load.expansion import SETS, TEMPLATES, Library, expand, uses_indirection
 from pgsync.load.packconfig import Placeholder, SecretRules
 from pgsync.load.yamlnodes import Document, load_yaml
 
@@ -46,8 +46,9 @@ class _File:
     safety: Mapping[str, Any]
     """The file's `safety:` block, when it is a mapping (else empty)."""
     allow: tuple[str, ...]
-    warnings: list[Problem]
-    origins: dict[JsonPointer, PackOrigin]
+    invalid: set[JsonPointer]
+    """The groups, pack sets and templates that the schema found wrong (by their paths)."""
+    origins: dict[JsonPointer, PackOrigin] = field(default_factory=dict)
     """The pack entries that a pack set or template gave (see expansion.py)."""
 
 
@@ -127,6 +128,7 @@ def _load(
         parsed = _parse(display, data, problems)
         if parsed is not None:
             files.append(parsed)
+    warnings = _expand_all(files, problems)
 
     organization = _agreed("organization", [(f.organization, f.doc) for f in files], problems)
     prune = _agreed("prune", [(f.prune, f.doc) for f in files], problems)
@@ -147,7 +149,7 @@ def _load(
         inputs=tuple(inputs),
         safety=_safety(files),
         allow=frozenset(a for f in files for a in f.allow),
-        warnings=tuple(sorted(w for f in files for w in f.warnings)),
+        warnings=tuple(sorted(warnings)),
     )
     return state, files
 
@@ -253,31 +255,45 @@ def _parse(display: str, data: bytes, problems: list[Problem]) -> _File | None:
         problems.append(Problem(where, found.message))
         if found.path[:1] in (("policyGroups",), (SETS,), (TEMPLATES,)) and len(found.path) > 1:
             invalid.add(found.path[:2])
-    warnings: list[Problem] = []
-    origins: dict[JsonPointer, PackOrigin] = {}
-    if uses_indirection(value):
-        expansion = expand(doc, invalid, problems)
-        doc, value = expansion.doc, expansion.doc.value
-        invalid.update(("policyGroups", index) for index in expansion.broken)
-        warnings, origins = expansion.warnings, expansion.origins
     organization = value.get("organization")
     prune = value.get("prune")
-    groups = value.get("policyGroups")
-    return _File(
+    parsed = _File(
         doc=doc,
         organization=organization if isinstance(organization, str) and organization else None,
         prune=prune if isinstance(prune, bool) else None,
-        groups=[
-            (index, group)
-            for index, group in enumerate(groups if isinstance(groups, list) else [])
-            if ("policyGroups", index) not in invalid
-        ],
+        groups=[],
         secret_keys=secret_keys,
         safety=value["safety"] if isinstance(value.get("safety"), dict) else {},
         allow=tuple(a for a in value.get("allow") or () if isinstance(a, str)),
-        warnings=warnings,
-        origins=origins,
+        invalid=invalid,
     )
+    _keep_valid_groups(parsed)
+    return parsed
+
+
+def _keep_valid_groups(parsed: _File) -> None:
+    groups = parsed.doc.value.get("policyGroups")
+    parsed.groups = [
+        (index, group)
+        for index, group in enumerate(groups if isinstance(groups, list) else [])
+        if ("policyGroups", index) not in parsed.invalid
+    ]
+
+
+def _expand_all(files: list[_File], problems: list[Problem]) -> list[Problem]:
+    """Expand every file's groups with the pack sets and templates of all files (one
+    namespace for the run); the warnings about sets and templates that no group uses."""
+    if not any(uses_indirection(parsed.doc.value) for parsed in files):
+        return []
+    library = Library()
+    for parsed in files:
+        library.add(parsed.doc, parsed.invalid, problems)
+    for parsed in files:
+        expansion = expand(parsed.doc, parsed.invalid, library, problems)
+        parsed.doc, parsed.origins = expansion.doc, expansion.origins
+        parsed.invalid.update(("policyGroups", index) for index in expansion.broken)
+        _keep_valid_groups(parsed)
+    return library.unused()
 
 
 def _file_secret_keys(value: Mapping[str, Any]) -> tuple[str, ...] | None:
