@@ -1,0 +1,408 @@
+"""Effective enforcement: which packs, at which versions and levels, reach each stack (§6.3).
+
+A stack is enforced by the packs of every preventative group that holds it (explicitly or
+by a rule), or by the org's default preventative group when no other one does. A pack in
+several of those groups is enforced at its newest version; where the groups that carry
+that version give a policy different levels, the strictest counts. Audit groups enforce
+nothing and are reported apart ("audited by").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pgsync.core.model import AppliedPack, LiveGroup, LiveState, Mode, OrgCatalog, StackRef
+from pgsync.core.plan import GroupPlan, Plan
+
+STRICTNESS = ("disabled", "advisory", "remediate", "mandatory")
+"""Enforcement levels from least to most strict (contract §6.3)."""
+Level = str | None
+"""An enforcement level; None: the config sets none, so the policy's own default applies."""
+
+
+def strictest(levels: Iterable[Level]) -> Level:
+    """The strictest of several groups' levels for one policy.
+
+    An unset level is the policy's own default, which is not known offline: it may be
+    anything, so the result is known only when some group says mandatory, or none is unset.
+    """
+    found = set(levels)
+    if "mandatory" in found:
+        return "mandatory"
+    if None in found or not found or not found <= set(STRICTNESS):
+        return None
+    return max(found, key=STRICTNESS.index)
+
+
+@dataclass(frozen=True, slots=True)
+class PackEnforcement:
+    """One pack as it reaches a stack: the winning version and its combined levels."""
+
+    name: str
+    version_tag: str
+    version: int
+    level: Level
+    """The `all` level."""
+    policies: tuple[tuple[str, Level], ...] = ()
+    """Per-policy levels that some config sets, by policy name."""
+    groups: tuple[str, ...] = ()
+    """The groups that carry the winning version (their configs are the ones combined)."""
+
+    @property
+    def mandatory(self) -> bool:
+        return self.level == "mandatory"
+
+    def to_json(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {"versionTag": self.version_tag, "enforcementLevel": self.level}
+        if self.policies:
+            shown["policies"] = dict(self.policies)
+        return shown
+
+
+@dataclass(frozen=True, slots=True)
+class Enforcement:
+    """What reaches one stack (the contract's `E`)."""
+
+    packs: tuple[PackEnforcement, ...] = ()
+    """By pack name."""
+    groups: tuple[str, ...] = ()
+    """The preventative groups whose packs apply (the default group when via_default)."""
+    via_default: bool = False
+    audited_by: tuple[str, ...] = ()
+
+    def pack(self, name: str) -> PackEnforcement | None:
+        return next((p for p in self.packs if p.name == name), None)
+
+    @property
+    def mandatory(self) -> frozenset[str]:
+        """The packs enforced at mandatory (their `all` level)."""
+        return frozenset(p.name for p in self.packs if p.mandatory)
+
+    @property
+    def preventative(self) -> bool:
+        """Held by a preventative group of its own, not only by the default fallback."""
+        return bool(self.groups) and not self.via_default
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "packs": {p.name: p.to_json() for p in self.packs},
+            "groups": list(self.groups),
+            "viaDefault": self.via_default,
+            "auditedBy": list(self.audited_by),
+        }
+
+
+NOTHING = Enforcement()
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveView:
+    """Every known stack's enforcement, sorted by stack."""
+
+    stacks: tuple[tuple[StackRef, Enforcement], ...] = ()
+    fallback: Enforcement = NOTHING
+    """What a stack in no group gets: the default preventative group's packs."""
+
+    def __iter__(self) -> Iterator[tuple[StackRef, Enforcement]]:
+        return iter(self.stacks)
+
+    def of(self, stack: StackRef) -> Enforcement:
+        """A stack's enforcement; a stack the view does not know is in no group."""
+        return dict(self.stacks).get(stack, self.fallback)
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """A group as far as enforcement goes: its mode, every stack it holds and its packs."""
+
+    name: str
+    mode: Mode
+    is_default: bool
+    stacks: frozenset[StackRef]
+    packs: tuple[AppliedPack, ...]
+
+
+def live_view(live: LiveState, stacks: Iterable[StackRef] = ()) -> EffectiveView:
+    """The enforcement of live groups: explicit members and the stacks their rules matched."""
+    holders = [_live_holder(g) for g in live.groups.values()]
+    return effective(holders, live.catalog, _known(live, stacks))
+
+
+def planned_view(
+    plan: Plan,
+    live: LiveState,
+    stacks: Iterable[StackRef] = (),
+    rule_matches: Mapping[str, frozenset[StackRef]] | None = None,
+) -> EffectiveView:
+    """The enforcement once `plan` is applied to `live`.
+
+    Every stack of `live` stays known. A group keeps the stacks its rule matches while the
+    rule stays; what a new or changed rule will match comes from `rule_matches` (by group
+    name) or counts as nothing, which errs towards reporting a loss, as the safety rules do.
+    """
+    matches = rule_matches or {}
+    planned = {g.live_name for g in plan.groups if g.live_name is not None}
+    holders = [_live_holder(g) for name, g in live.groups.items() if name not in planned]
+    for group in plan.groups:
+        holder = _planned_holder(group, live.catalog, matches)
+        if holder is not None:
+            holders.append(holder)
+    # A stack that the plan takes out of every group still exists, under the default group.
+    held = (g.stacks | g.rule_stacks for g in live.groups.values())
+    return effective(holders, live.catalog, _known(live, stacks).union(*held))
+
+
+def effective(
+    holders: Iterable[Holder], catalog: OrgCatalog, stacks: Iterable[StackRef] = ()
+) -> EffectiveView:
+    """Each stack's enforcement from the groups that hold it; `stacks` adds stacks that no
+    group but a default one holds (a default group holds every stack)."""
+    groups = sorted(holders, key=lambda h: h.name)
+    defaults = [h for h in groups if h.is_default and h.mode == "preventative"]
+    known = set(stacks).union(*(h.stacks for h in groups))
+    result = []
+    for stack in sorted(known):
+        own = [
+            h for h in groups if h.mode == "preventative" and not h.is_default and stack in h.stacks
+        ]
+        audit = tuple(h.name for h in groups if h.mode == "audit" and stack in h.stacks)
+        applying = own or defaults
+        enforcement = Enforcement(
+            packs=_packs(applying, catalog),
+            groups=tuple(h.name for h in applying),
+            via_default=not own and bool(defaults),
+            audited_by=audit,
+        )
+        result.append((stack, enforcement))
+    fallback = Enforcement(
+        _packs(defaults, catalog), tuple(h.name for h in defaults), bool(defaults)
+    )
+    return EffectiveView(tuple(result), fallback)
+
+
+def _known(live: LiveState, stacks: Iterable[StackRef]) -> frozenset[StackRef]:
+    return frozenset(stacks) | (live.catalog.stacks or frozenset())
+
+
+def _live_holder(group: LiveGroup) -> Holder:
+    return Holder(
+        group.name, group.mode, group.is_default, group.stacks | group.rule_stacks, group.packs
+    )
+
+
+def _planned_holder(
+    group: GroupPlan, catalog: OrgCatalog, matches: Mapping[str, frozenset[StackRef]]
+) -> Holder | None:
+    """What a group holds after apply; None when it will not exist."""
+    live = group.live
+    if group.action == "delete":
+        return None
+    if group.action in ("unchanged", "unmanaged") or group.desired is None:
+        return _live_holder(live) if live is not None else None
+    desired = group.desired
+    listed = desired.stacks
+    explicit = live.stacks if live is not None else frozenset()
+    if listed is not None:
+        explicit = listed | (explicit if "stacks" in desired.additive else frozenset())
+    live_rule = live.stack_rule if live is not None else None
+    by_rule = live.rule_stacks if live is not None else frozenset()
+    if desired.stack_match is not None and desired.stack_match.rule != live_rule:
+        by_rule = matches.get(group.name, frozenset()) if desired.stack_match.rule else frozenset()
+    packs = live.packs if live is not None else ()
+    if desired.packs is not None:
+        wanted = tuple(
+            _resolved(p.name, p.version_tag, p.config_json, catalog) for p in desired.packs
+        )
+        names = {p.name for p in wanted}
+        kept = tuple(p for p in packs if p.name not in names)
+        packs = wanted + (kept if "policyPacks" in desired.additive else ())
+    mode = group.mode or desired.resolved_mode
+    is_default = live.is_default if live is not None else False
+    return Holder(group.name, mode, is_default, explicit | by_rule, packs)
+
+
+def _resolved(name: str, tag: str, config_json: str, catalog: OrgCatalog) -> AppliedPack:
+    """A desired pack with its version; a tag the org has not published ranks below all."""
+    published = catalog.packs.get(name)
+    version = published.versions.get(tag, 0) if published is not None else 0
+    return AppliedPack(name, tag, version, name, config_json)
+
+
+def _version(pack: AppliedPack, catalog: OrgCatalog) -> int:
+    """ "Newest" is by the org's pack listing (the service may rewrite a live `version`)."""
+    published = catalog.packs.get(pack.name)
+    listed = published.versions.get(pack.version_tag) if published is not None else None
+    return pack.version if listed is None else listed
+
+
+def _packs(holders: Iterable[Holder], catalog: OrgCatalog) -> tuple[PackEnforcement, ...]:
+    carried: dict[str, list[tuple[str, AppliedPack]]] = {}
+    for holder in holders:
+        for pack in holder.packs:
+            carried.setdefault(pack.name, []).append((holder.name, pack))
+    result = []
+    for name in sorted(carried):
+        ranked = [((_version(p, catalog), p.version_tag), g, p) for g, p in carried[name]]
+        newest = max(rank for rank, _, _ in ranked)
+        winners = [(g, p) for rank, g, p in ranked if rank == newest]
+        result.append(_combined(name, newest, winners))
+    return tuple(result)
+
+
+def _combined(
+    name: str, newest: tuple[int, str], winners: list[tuple[str, AppliedPack]]
+) -> PackEnforcement:
+    configs = [_levels(p.config_json) for _, p in winners]
+    policies = sorted({policy for _, per_policy in configs for policy in per_policy})
+    return PackEnforcement(
+        name=name,
+        version_tag=newest[1],
+        version=newest[0],
+        level=strictest(level for level, _ in configs),
+        policies=tuple(
+            (policy, strictest(per.get(policy, level) for level, per in configs))
+            for policy in policies
+        ),
+        groups=tuple(sorted({g for g, _ in winners})),
+    )
+
+
+def _levels(config_json: str) -> tuple[Level, dict[str, Level]]:
+    """A config's `all` level and its per-policy levels (an entry without one inherits `all`,
+    API spec rule 7)."""
+    config = json.loads(config_json)
+    if not isinstance(config, Mapping):
+        return None, {}
+    every = _level_of(config.get("all"))
+    per_policy = {
+        key: _level_of(value) or every
+        for key, value in config.items()
+        if key != "all" and isinstance(value, Mapping)
+    }
+    return every, per_policy
+
+
+def _level_of(entry: Any) -> Level:
+    level = entry.get("enforcementLevel") if isinstance(entry, Mapping) else None
+    return level if isinstance(level, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class PackChange:
+    """How one pack's enforcement of a stack changes (None: the pack does not reach it)."""
+
+    name: str
+    before: PackEnforcement | None
+    after: PackEnforcement | None
+
+    @property
+    def gained(self) -> bool:
+        return self.before is None and self.after is not None
+
+    @property
+    def lost(self) -> bool:
+        return self.before is not None and self.after is None
+
+    @property
+    def version_changed(self) -> bool:
+        return bool(self.before and self.after) and _tag(self.before) != _tag(self.after)
+
+    @property
+    def level_changed(self) -> bool:
+        return bool(self.before and self.after) and _levels_of(self.before) != _levels_of(
+            self.after
+        )
+
+    @property
+    def changed(self) -> bool:
+        """Gained, lost, or at another version or other levels (not: through other groups)."""
+        return _tag(self.before) != _tag(self.after) or _levels_of(self.before) != _levels_of(
+            self.after
+        )
+
+    @property
+    def loses_mandatory(self) -> bool:
+        """Mandatory before, and not after: gone, or at a level that no longer blocks."""
+        return bool(self.before and self.before.mandatory) and not (
+            self.after and self.after.mandatory
+        )
+
+    @property
+    def gains_mandatory(self) -> bool:
+        return bool(self.after and self.after.mandatory) and not (
+            self.before and self.before.mandatory
+        )
+
+
+def _tag(pack: PackEnforcement | None) -> str | None:
+    return pack.version_tag if pack is not None else None
+
+
+def _levels_of(pack: PackEnforcement | None) -> tuple[Level, tuple[tuple[str, Level], ...]]:
+    return (pack.level, pack.policies) if pack is not None else (None, ())
+
+
+@dataclass(frozen=True, slots=True)
+class StackImpact:
+    """One stack whose enforcement or audit coverage changes."""
+
+    stack: StackRef
+    before: Enforcement
+    after: Enforcement
+    packs: tuple[PackChange, ...]
+    """The packs whose version or levels change, by name."""
+
+    @property
+    def loses_mandatory(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.packs if c.loses_mandatory)
+
+    @property
+    def gains_mandatory(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.packs if c.gains_mandatory)
+
+    @property
+    def leaves_preventative(self) -> bool:
+        """In a preventative group of its own before, and after in none (default at most)."""
+        return self.before.preventative and not self.after.preventative
+
+    @property
+    def joins_preventative(self) -> bool:
+        return self.after.preventative and not self.before.preventative
+
+
+@dataclass(frozen=True, slots=True)
+class Impact:
+    """The stacks whose enforcement or audit coverage differs between two views, by stack."""
+
+    stacks: tuple[StackImpact, ...] = ()
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "stacksAffected": len(self.stacks),
+            "gainMandatory": sum(1 for s in self.stacks if s.gains_mandatory),
+            "loseMandatory": sum(1 for s in self.stacks if s.loses_mandatory),
+            "leavePreventative": sum(1 for s in self.stacks if s.leaves_preventative),
+            "joinPreventative": sum(1 for s in self.stacks if s.joins_preventative),
+            "auditChanged": sum(
+                1 for s in self.stacks if s.before.audited_by != s.after.audited_by
+            ),
+        }
+
+
+def impact(before: EffectiveView, after: EffectiveView) -> Impact:
+    """Per stack of either view, what changes. A stack that only moves between groups (the
+    same packs at the same levels through others) is affected with no pack changes: a
+    reviewer sees where its enforcement now comes from."""
+    old, new = dict(before.stacks), dict(after.stacks)
+    result = []
+    for stack in sorted(old.keys() | new.keys()):
+        was, will = old.get(stack, before.fallback), new.get(stack, after.fallback)
+        if was == will:
+            continue
+        names = sorted({p.name for p in was.packs} | {p.name for p in will.packs})
+        changes = (PackChange(n, was.pack(n), will.pack(n)) for n in names)
+        result.append(StackImpact(stack, was, will, tuple(c for c in changes if c.changed)))
+    return Impact(tuple(result))
