@@ -269,6 +269,12 @@ def test_default_group_applies_only_to_stacks_in_no_other_preventative_group() -
     assert view.of(StackRef("web", "dev")).mandatory == {"cost"}
 
 
+def test_a_stack_the_view_does_not_know_gets_the_default_group() -> None:
+    current = with_default(live(), applied("cost", "2.0.0", "mandatory"))
+    enforcement = live_view(current).of(WEB_PROD)
+    assert (enforcement.via_default, enforcement.mandatory) == (True, frozenset({"cost"}))
+
+
 def test_default_group_is_found_by_is_org_default_not_by_name() -> None:
     newer = live_group("default-preventative-policy-group", is_default=True, packs=(AWS_MANDATORY,))
     named_like_one = live_group("default-policy-group", packs=(applied("cost", "2.0.0"),))
@@ -296,6 +302,31 @@ def test_a_mandatory_pack_kept_through_another_group_is_not_lost() -> None:
     desired = state(desired_group("prod", packs=()), desired_group("also"))
     (stack,) = impact(live_view(current), planned(desired, current)).stacks
     assert (stack.loses_mandatory, stack.packs) == ((), ())
+
+
+def test_a_stack_moved_to_a_group_with_the_same_pack_is_affected_without_pack_changes() -> None:
+    current = live(
+        live_group("a", stacks=stacks("web/prod"), packs=(AWS_MANDATORY,)),
+        live_group("b", packs=(AWS_MANDATORY,)),
+    )
+    desired = state(
+        desired_group("a", stacks=frozenset()), desired_group("b", stacks=stacks("web/prod"))
+    )
+    (stack,) = impact(live_view(current), planned(desired, current)).stacks
+    assert (stack.before.groups, stack.after.groups, stack.packs) == (("a",), ("b",), ())
+
+
+def test_additive_packs_keep_the_live_packs_the_files_do_not_name() -> None:
+    current = live(live_group("a", stacks=stacks("web/prod"), packs=(AWS_MANDATORY,)))
+    desired = state(
+        desired_group(
+            "a",
+            packs=(pack_ref("cost", "2.0.0", "advisory"),),
+            additive=frozenset({"policyPacks"}),
+        )
+    )
+    packs = planned(desired, current).of(WEB_PROD).packs
+    assert [(p.name, p.level) for p in packs] == [("aws", "mandatory"), ("cost", "advisory")]
 
 
 def test_a_new_rule_matches_nothing_unless_told() -> None:

@@ -9,6 +9,8 @@ nothing and are reported apart ("audited by").
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -111,7 +113,10 @@ class EffectiveView:
 
     def of(self, stack: StackRef) -> Enforcement:
         """A stack's enforcement; a stack the view does not know is in no group."""
-        return dict(self.stacks).get(stack, self.fallback)
+        index = bisect.bisect_left(self.stacks, (stack,))
+        if index < len(self.stacks) and self.stacks[index][0] == stack:
+            return self.stacks[index][1]
+        return self.fallback
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +131,10 @@ class Holder:
 
 
 def live_view(live: LiveState, stacks: Iterable[StackRef] = ()) -> EffectiveView:
-    """The enforcement of live groups: explicit members and the stacks their rules matched."""
+    """The enforcement of live groups: explicit members and the stacks their rules matched.
+
+    Only the groups read count: groups known by name only (`live.unread`) must be read first
+    (planning.make_plan's `read_groups`) for the view to be whole."""
     holders = [_live_holder(g) for g in live.groups.values()]
     return effective(holders, live.catalog, _known(live, stacks))
 
@@ -162,24 +170,28 @@ def effective(
     group but a default one holds (a default group holds every stack)."""
     groups = sorted(holders, key=lambda h: h.name)
     defaults = [h for h in groups if h.is_default and h.mode == "preventative"]
-    known = set(stacks).union(*(h.stacks for h in groups))
-    result = []
-    for stack in sorted(known):
-        own = [
-            h for h in groups if h.mode == "preventative" and not h.is_default and stack in h.stacks
-        ]
-        audit = tuple(h.name for h in groups if h.mode == "audit" and stack in h.stacks)
-        applying = own or defaults
-        enforcement = Enforcement(
-            packs=_packs(applying, catalog),
-            groups=tuple(h.name for h in applying),
-            via_default=not own and bool(defaults),
-            audited_by=audit,
-        )
-        result.append((stack, enforcement))
+    own: dict[StackRef, list[Holder]] = {stack: [] for stack in stacks}
+    audit: dict[StackRef, list[str]] = {}
+    for holder in groups:
+        for stack in holder.stacks:
+            own.setdefault(stack, [])
+            if holder.mode == "audit":
+                audit.setdefault(stack, []).append(holder.name)
+            elif not holder.is_default:
+                own[stack].append(holder)
     fallback = Enforcement(
         _packs(defaults, catalog), tuple(h.name for h in defaults), bool(defaults)
     )
+    result = []
+    for stack in sorted(own):
+        applying = own[stack]
+        enforcement = (
+            Enforcement(_packs(applying, catalog), tuple(h.name for h in applying))
+            if applying
+            else fallback
+        )
+        audited = tuple(audit.get(stack, ()))
+        result.append((stack, dataclasses.replace(enforcement, audited_by=audited)))
     return EffectiveView(tuple(result), fallback)
 
 
@@ -227,8 +239,11 @@ def _planned_holder(
 def _resolved(name: str, tag: str, config_json: str, catalog: OrgCatalog) -> AppliedPack:
     """A desired pack with its version; a tag the org has not published ranks below all."""
     published = catalog.packs.get(name)
-    version = published.versions.get(tag, 0) if published is not None else 0
-    return AppliedPack(name, tag, version, name, config_json)
+    if published is None:
+        return AppliedPack(name, tag, 0, name, config_json)
+    return AppliedPack(
+        name, tag, published.versions.get(tag, 0), published.display_name, config_json
+    )
 
 
 def _version(pack: AppliedPack, catalog: OrgCatalog) -> int:
@@ -245,6 +260,8 @@ def _packs(holders: Iterable[Holder], catalog: OrgCatalog) -> tuple[PackEnforcem
             carried.setdefault(pack.name, []).append((holder.name, pack))
     result = []
     for name in sorted(carried):
+        # Equal versions (only unpublished tags, all 0) are told apart by tag, so that the
+        # winner never depends on the order groups were read in.
         ranked = [((_version(p, catalog), p.version_tag), g, p) for g, p in carried[name]]
         newest = max(rank for rank, _, _ in ranked)
         winners = [(g, p) for rank, g, p in ranked if rank == newest]
