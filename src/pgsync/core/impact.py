@@ -212,7 +212,7 @@ def _planned_holder(
     live = group.live
     if group.action == "delete":
         return None
-    if group.action in ("unchanged", "unmanaged") or group.desired is None:
+    if not group.is_change or group.desired is None:
         return _live_holder(live) if live is not None else None
     desired = group.desired
     listed = desired.stacks
