@@ -27,6 +27,9 @@ SCHEMA_FILE = "policygroups.schema.json"
 # so `check` tests plain strings itself (with the schema's own pattern) and hands jsonschema
 # only the rest.
 BULK_LISTS = ("stacks", "accounts")
+# Pack entries repeat: thousands of groups hold the same few. Each distinct entry is checked
+# once on its own, and jsonschema sees only the entries that are not valid.
+PACK_LIST = "policyPacks"
 
 _JSON_TYPES = {
     "array": "a list",
@@ -251,10 +254,18 @@ Kept = dict[JsonPointer, list[int]]
 
 
 def _without_valid_bulk_strings(instance: object) -> tuple[object, Kept]:
-    """A shallow copy without the bulk lists' strings that are valid anyway."""
+    """A shallow copy without the bulk lists' strings and the pack entries that are valid
+    anyway.
+
+    Sound because the schema constrains these lists item by item only (no `minItems`,
+    `uniqueItems` or `contains`; `_item_schema` refuses a schema that does).
+    """
     if not isinstance(instance, dict) or not isinstance(instance.get("policyGroups"), list):
         return instance, {}
-    accepts = _bulk_string_checks()
+    accepts: dict[str, Callable[[object], bool]] = {
+        key: functools.partial(_valid, accept) for key, accept in _bulk_string_checks().items()
+    }
+    accepts[PACK_LIST] = _PackEntries().valid
     kept: Kept = {}
     slim_groups: list[object] = []
     for index, group in enumerate(instance["policyGroups"]):
@@ -263,7 +274,7 @@ def _without_valid_bulk_strings(instance: object) -> tuple[object, Kept]:
             items = slim.get(key) if isinstance(slim, dict) else None
             if not isinstance(items, list):
                 continue
-            needed = [i for i, item in enumerate(items) if not _valid(accept, item)]
+            needed = [i for i, item in enumerate(items) if not accept(item)]
             if len(needed) < len(items):
                 slim[key] = [items[i] for i in needed]
                 kept["policyGroups", index, key] = needed
@@ -273,6 +284,30 @@ def _without_valid_bulk_strings(instance: object) -> tuple[object, Kept]:
 
 def _valid(accept: Callable[[str], bool], item: object) -> bool:
     return isinstance(item, str) and accept(item)
+
+
+class _PackEntries:
+    """Whether a group's pack entry is valid, remembered per distinct entry."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, bool] = {}
+
+    def valid(self, item: object) -> bool:
+        if not isinstance(item, dict):
+            return False
+        # Only a key in memory: a secret in it goes nowhere.
+        key = json.dumps(item, sort_keys=True, default=repr)
+        known = self._known.get(key)
+        if known is None:
+            known = self._known[key] = _pack_entry_validator().is_valid(item)
+        return known
+
+
+@functools.cache
+def _pack_entry_validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator  # noqa: PLC0415
+
+    return Draft202012Validator(_item_schema(validator().schema, PACK_LIST))
 
 
 def _restore_index(problem: SchemaProblem, kept: Kept) -> SchemaProblem:
@@ -291,9 +326,17 @@ def _original_path(path: JsonPointer, kept: Kept) -> JsonPointer:
 
 @functools.cache
 def _bulk_string_checks() -> dict[str, Callable[[str], bool]]:
-    full: Any = validator().schema
-    group = full["properties"]["policyGroups"]["items"]["properties"]
-    return {key: _string_check(group[key]["items"]) for key in BULK_LISTS}
+    return {key: _string_check(_item_schema(validator().schema, key)) for key in BULK_LISTS}
+
+
+def _item_schema(full: Any, key: str) -> Any:
+    """The schema of each item of a group's list `key`, which must say nothing of the list
+    as a whole beyond its type."""
+    array = full["properties"]["policyGroups"]["items"]["properties"][key]
+    unknown = set(array) - {"type", "items", "description", "markdownDescription"}
+    if unknown:
+        raise ValueError(f"teach _without_valid_bulk_strings about {sorted(unknown)} of {key}")
+    return array["items"]
 
 
 def _string_check(subschema: Mapping[str, Any]) -> Callable[[str], bool]:
