@@ -135,8 +135,12 @@ def live_view(live: LiveState, stacks: Iterable[StackRef] = ()) -> EffectiveView
 
     Only the groups read count: groups known by name only (`live.unread`) must be read first
     (planning.make_plan's `read_groups`) for the view to be whole."""
-    holders = [_live_holder(g) for g in live.groups.values()]
-    return effective(holders, live.catalog, _known(live, stacks))
+    return effective(live_holders(live), live.catalog, _known(live, stacks))
+
+
+def live_holders(live: LiveState) -> tuple[Holder, ...]:
+    """What each live group read holds, as `live_view` counts it."""
+    return tuple(_live_holder(g) for g in live.groups.values())
 
 
 def planned_view(
@@ -151,6 +155,16 @@ def planned_view(
     rule stays; what a new or changed rule will match comes from `rule_matches` (by group
     name) or counts as nothing, which errs towards reporting a loss, as the safety rules do.
     """
+    holders = planned_holders(plan, live, rule_matches)
+    # A stack that the plan takes out of every group still exists, under the default group.
+    held = (g.stacks | g.rule_stacks for g in live.groups.values())
+    return effective(holders, live.catalog, _known(live, stacks).union(*held))
+
+
+def planned_holders(
+    plan: Plan, live: LiveState, rule_matches: Mapping[str, frozenset[StackRef]] | None = None
+) -> tuple[Holder, ...]:
+    """What each group will hold once `plan` is applied, as `planned_view` counts it."""
     matches = rule_matches or {}
     planned = {g.live_name for g in plan.groups if g.live_name is not None}
     holders = [_live_holder(g) for name, g in live.groups.items() if name not in planned]
@@ -158,9 +172,7 @@ def planned_view(
         holder = _planned_holder(group, live.catalog, matches)
         if holder is not None:
             holders.append(holder)
-    # A stack that the plan takes out of every group still exists, under the default group.
-    held = (g.stacks | g.rule_stacks for g in live.groups.values())
-    return effective(holders, live.catalog, _known(live, stacks).union(*held))
+    return tuple(holders)
 
 
 def effective(
@@ -180,13 +192,13 @@ def effective(
             elif not holder.is_default:
                 own[stack].append(holder)
     fallback = Enforcement(
-        _packs(defaults, catalog), tuple(h.name for h in defaults), bool(defaults)
+        enforced_packs(defaults, catalog), tuple(h.name for h in defaults), bool(defaults)
     )
     result = []
     for stack in sorted(own):
         applying = own[stack]
         enforcement = (
-            Enforcement(_packs(applying, catalog), tuple(h.name for h in applying))
+            Enforcement(enforced_packs(applying, catalog), tuple(h.name for h in applying))
             if applying
             else fallback
         )
@@ -253,7 +265,9 @@ def _version(pack: AppliedPack, catalog: OrgCatalog) -> int:
     return pack.version if listed is None else listed
 
 
-def _packs(holders: Iterable[Holder], catalog: OrgCatalog) -> tuple[PackEnforcement, ...]:
+def enforced_packs(holders: Iterable[Holder], catalog: OrgCatalog) -> tuple[PackEnforcement, ...]:
+    """The packs that these groups together enforce: the newest version of each, at the
+    strictest level per policy (one group's own packs with `[holder]`)."""
     carried: dict[str, list[tuple[str, AppliedPack]]] = {}
     for holder in holders:
         for pack in holder.packs:
