@@ -656,6 +656,17 @@ def test_latency_delays_every_answer(server: EmulatorServer, client: httpx.Clien
     assert time.monotonic() - started >= 0.2
 
 
+def test_the_log_says_when_each_request_arrived_and_was_answered(
+    server: EmulatorServer, client: httpx.Client
+) -> None:
+    server.set_latency(0.2)
+    before = time.monotonic()
+    client.get(GROUPS)
+    after = time.monotonic()
+    (logged,) = server.requests
+    assert before <= logged.arrived <= logged.arrived + 0.2 <= logged.answered <= after
+
+
 def test_a_slow_request_does_not_hold_up_other_connections(
     server: EmulatorServer, client: httpx.Client
 ) -> None:

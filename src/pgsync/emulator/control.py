@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,8 @@ def is_write(method: str, path: str) -> bool:
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request the emulator received, the status it answered (0: none) and any fault."""
+    """One request the emulator received, the status it answered (0: none) and any fault;
+    `arrived` and `answered` are `time.monotonic()` readings (the benchmark's timeline)."""
 
     method: str
     path: str
@@ -32,11 +34,16 @@ class RecordedRequest:
     body: Any | None
     status: int
     headers: dict[str, str]
-    fault: str | None = None
+    fault: str | None
+    arrived: float
+    answered: float
 
 
-def record(request: Request, status: int, fault: str | None = None) -> RecordedRequest:
-    """The log entry of a request: body parsed as JSON when it is, the token redacted."""
+def record(
+    request: Request, status: int, fault: str | None = None, *, arrived: float
+) -> RecordedRequest:
+    """The log entry of a request, answered now: body parsed as JSON when it is, the token
+    redacted."""
     body: Any | None = None
     if request.body:
         try:
@@ -48,7 +55,15 @@ def record(request: Request, status: int, fault: str | None = None) -> RecordedR
         for name, value in request.headers.items()
     }
     return RecordedRequest(
-        request.method, request.path, dict(request.query), body, status, headers, fault
+        request.method,
+        request.path,
+        dict(request.query),
+        body,
+        status,
+        headers,
+        fault,
+        arrived,
+        time.monotonic(),
     )
 
 

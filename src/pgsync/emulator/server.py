@@ -251,25 +251,26 @@ class EmulatorServer:
             self._latency_rng = random.Random(seed)
 
     def _answer(self, request: Request) -> Outcome:
+        arrived = time.monotonic()
         with self._lock:
             self._holds = [held for held in self._holds if not held.released]
             held = next((h for h in self._holds if h.matches(request)), None)
         if held is None:
-            return self._answer_now(request)
+            return self._answer_now(request, arrived)
         held.wait_for_release()
         try:
-            return self._answer_now(request)
+            return self._answer_now(request, arrived)
         finally:
             held.answered()
 
-    def _answer_now(self, request: Request) -> Outcome:
+    def _answer_now(self, request: Request, arrived: float) -> Outcome:
         with self._lock:
             wait = self._limiter.take(time.monotonic()) if self._limiter is not None else 0.0
             if wait > 0:
                 response = error_response(
                     429, "Too many requests", {"Retry-After": str(max(1, math.ceil(wait)))}
                 )
-                self._log.append(record(request, 429, "rate-limit"))
+                self._log.append(record(request, 429, "rate-limit", arrived=arrived))
                 return Outcome(response, "rate-limit")
             injector = self._injector
             draw = injector.draw(request) if injector is not None else None
@@ -281,7 +282,7 @@ class EmulatorServer:
         with self._lock:
             outcome = self._outcome(request, injector, draw)
             status = 0 if outcome.response is None else outcome.response.status
-            self._log.append(record(request, status, outcome.fault))
+            self._log.append(record(request, status, outcome.fault, arrived=arrived))
         if outcome.hang > 0:
             time.sleep(outcome.hang)
         return outcome
