@@ -41,6 +41,7 @@ from report import Baseline, Curve, Row
 
 import pgsync.emulator as emulator_package
 from pgsync.emulator import EmulatorServer, Fixture, fixture_from_dict
+from pgsync.emulator.control import RecordedRequest
 
 BENCH = Path(__file__).resolve().parent
 PACKS = 10
@@ -137,8 +138,8 @@ class BenchError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """A finished process: wall and CPU seconds, peak RSS, exit code and output, and the CPU
-    this process (the emulator, mostly) spent meanwhile."""
+    """A finished process: wall and CPU seconds, peak RSS, exit code and output, the CPU
+    this process (the emulator, mostly) spent meanwhile, and its `time.monotonic()` start."""
 
     wall: float
     cpu: float
@@ -146,6 +147,42 @@ class Run:
     code: int
     stdout: str
     runner_cpu: float
+    started: float
+
+    def timeline(self, log: Sequence[RecordedRequest]) -> Timeline:
+        """Where this run's wall time went, from the emulator's log of its requests."""
+        first = min(r.arrived for r in log)
+        last = max(r.answered for r in log)
+        return Timeline(first - self.started, last - first, self.wall - (last - self.started))
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """A run's wall time in three parts: before its first request reached the emulator
+    (interpreter start, imports, loading and checking the files), from then to the last
+    answer (the network phase), and after it (planning, rendering, exit)."""
+
+    before: float
+    network: float
+    after: float
+
+    @staticmethod
+    def median(timelines: Sequence[Timeline]) -> Timeline:
+        return Timeline(
+            statistics.median(t.before for t in timelines),
+            statistics.median(t.network for t in timelines),
+            statistics.median(t.after for t in timelines),
+        )
+
+    def says(self, bound: float | None = None) -> str:
+        against = f" ({self.network / bound:.2f}× the bound)" if bound else ""
+        return (
+            f"first request after {self.before:.2f} s, network phase {self.network:.2f} s"
+            f"{against}, {self.after:.2f} s after the last answer"
+        )
+
+    def to_json(self) -> dict[str, float]:
+        return {"before_s": self.before, "network_s": self.network, "after_s": self.after}
 
 
 def _environment() -> dict[str, str]:
@@ -179,10 +216,10 @@ def run_process(args: Sequence[str | Path], ok: Sequence[int] = (0,)) -> Run:
     """Run a program to its end; os.wait4 gives this one child's own CPU time and peak RSS."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         runner = _own_cpu()
-        started = time.perf_counter()
+        started = time.monotonic()
         process = subprocess.Popen(list(map(str, args)), stdout=out, stderr=err, env=ENVIRONMENT)
         _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - started
+        wall = time.monotonic() - started
         runner = _own_cpu() - runner
         process.returncode = code = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -192,7 +229,7 @@ def run_process(args: Sequence[str | Path], ok: Sequence[int] = (0,)) -> Run:
         raise BenchError(f"{' '.join(map(str, args))} exited {code}:\n{stderr[-2000:]}")
     # ru_maxrss is in KiB on Linux.
     cpu = usage.ru_utime + usage.ru_stime
-    return Run(wall, cpu, usage.ru_maxrss / 1024, code, stdout, runner)
+    return Run(wall, cpu, usage.ru_maxrss / 1024, code, stdout, runner, started)
 
 
 def pgsync(*args: str | Path, ok: Sequence[int] = (0,)) -> Run:
@@ -307,6 +344,7 @@ class Timed:
 
     runs: list[Run]
     sent: list[int]
+    timelines: list[Timeline]
     baseline: list[Run]
     baseline_sent: list[int]
 
@@ -320,6 +358,10 @@ class Timed:
 
     def walls(self) -> tuple[float, ...]:
         return tuple(run.wall for run in self.runs)
+
+    @property
+    def timeline(self) -> Timeline:
+        return Timeline.median(self.timelines)
 
     def keepalive(self) -> dict[str, Baseline]:
         if not self.baseline:
@@ -335,6 +377,7 @@ class Timed:
             "rss_mb": max(run.rss_mb for run in self.runs),
             "requests_each_run": self.sent,
             "emulator_cpu_s": [run.runner_cpu for run in self.runs],
+            "timeline_each_run": [timeline.to_json() for timeline in self.timelines],
         }
         if self.baseline:
             found["keepalive"] = {
@@ -358,6 +401,7 @@ def timed_plan(
     same as many times, the two taking turns so that both meet the same machine load."""
     runs: list[Run] = []
     sent: list[int] = []
+    timelines: list[Timeline] = []
     baseline: list[Run] = []
     baseline_sent: list[int] = []
     baseline_reads = work / "baseline-reads.json"
@@ -369,6 +413,7 @@ def timed_plan(
             pgsync("plan", path, "--api-url", server.url, "--parallelism", str(parallelism))
         )
         sent.append(len(server.requests))
+        timelines.append(runs[-1].timeline(server.requests))
         if needed is not None:
             server.clear_requests()
             run, _ = helper(
@@ -381,7 +426,7 @@ def timed_plan(
             )
             baseline.append(run)
             baseline_sent.append(len(server.requests))
-    return Timed(runs, sent, baseline, baseline_sent)
+    return Timed(runs, sent, timelines, baseline, baseline_sent)
 
 
 def reads(config: Config, work: Path, curves: list[Curve]) -> Iterator[Row]:
@@ -449,7 +494,8 @@ def reads(config: Config, work: Path, curves: list[Curve]) -> Iterator[Row]:
                     met=_judged(config, timed.wall <= limit * bound) if limit else None,
                     runs=timed.walls(),
                     statistic="median",
-                    notes=f"RTT {rtt * 1000:g} ms; pgsync CPU {timed.cpu:.2f} s",
+                    notes=f"RTT {rtt * 1000:g} ms; pgsync CPU {timed.cpu:.2f} s; "
+                    f"{timed.timeline.says(bound)}",
                     baselines=baselines | keepalive,
                     details={
                         "latency_s": rtt,
@@ -500,7 +546,7 @@ def many_stacks(config: Config, work: Path, curves: list[Curve]) -> Iterator[Row
         runs=timed.walls(),
         statistic="median",
         notes=f"adds {ADDED_STACKS} existing stacks of no group; P={p}, RTT {rtt * 1000:g} ms; "
-        f"pgsync CPU {timed.cpu:.2f} s",
+        f"pgsync CPU {timed.cpu:.2f} s; {timed.timeline.says(bound)}",
         baselines=timed.keepalive(),
         details={
             "stacks": total,
@@ -543,7 +589,8 @@ def no_latency(config: Config, work: Path, memory: dict[str, float]) -> Iterator
         runs=timed.walls(),
         statistic="median",
         notes=f"P={p}; CPU: pgsync {timed.cpu:.2f} s, keep-alive {baseline_cpu:.2f} s, "
-        f"emulator {emulator_cpu:.2f} s during pgsync; keep-alive {_spread(baseline.runs, 's')}",
+        f"emulator {emulator_cpu:.2f} s during pgsync; keep-alive {_spread(baseline.runs, 's')}; "
+        f"pgsync's {timed.timeline.says()}",
         baselines=keepalive,
         details={
             "parallelism": p,
@@ -689,6 +736,7 @@ def apply_concurrent(config: Config, work: Path) -> Iterator[Row]:
     progress(f"apply: {len(edits):,} adds over {count} groups, {config.repeats} run(s)")
     runs: list[Run] = []
     sent: list[int] = []
+    timelines: list[Timeline] = []
     patches: list[int] = []
     for _ in range(config.repeats):
         with emulator(fixture, rtt) as server:
@@ -709,6 +757,7 @@ def apply_concurrent(config: Config, work: Path) -> Iterator[Row]:
             log = server.requests
             _check_added(server, edits)
         sent.append(len(log))
+        timelines.append(runs[-1].timeline(log))
         patches.append(sum(1 for r in log if r.method == "PATCH"))
     wall = statistics.median(run.wall for run in runs)
     rounds = _apply_bound(needed, count, p)
@@ -727,7 +776,8 @@ def apply_concurrent(config: Config, work: Path) -> Iterator[Row]:
         runs=tuple(run.wall for run in runs),
         statistic="median",
         notes=f"{max(patches)} PATCH; {rounds} round trips (P={p}, RTT {rtt * 1000:g} ms); "
-        f"pgsync CPU {statistics.median(run.cpu for run in runs):.2f} s",
+        f"pgsync CPU {statistics.median(run.cpu for run in runs):.2f} s; "
+        f"{Timeline.median(timelines).says(bound)}",
         details={
             "groups_changed": count,
             "stacks_added_each": per_group,
@@ -737,6 +787,7 @@ def apply_concurrent(config: Config, work: Path) -> Iterator[Row]:
             "cpu_s": [run.cpu for run in runs],
             "requests_each_run": sent,
             "patch_requests": patches,
+            "timeline_each_run": [timeline.to_json() for timeline in timelines],
             "minimal_formula": f"{needed.formula()} + 3 × {count} changed groups",
             "bound_formula": "RTT × (plan's read rounds + 3 × ⌈changed / P⌉)",
             "bound_rounds": rounds,
