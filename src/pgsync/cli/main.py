@@ -46,6 +46,10 @@ COMMANDS = {
         "pgsync.cli.plan:plan",
         "Show what apply would change: reads live state, writes nothing.",
     ),
+    "report": (
+        "pgsync.cli.report:report",
+        "Report the org's policy coverage, live and as the files would make it.",
+    ),
     "schema": (
         "pgsync.cli.validate:schema",
         "Print the desired-state JSON Schema (for editors and other tools).",

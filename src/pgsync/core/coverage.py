@@ -1,0 +1,205 @@
+"""The coverage report's content (contract §6.3): every stack's enforcement, live and as the
+files would make it, the stacks that only the default group or nothing at all protects, and
+each group as it reaches stacks.
+
+Built from the effective views of core.impact; the renderers only lay it out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from pgsync.core.impact import (
+    EffectiveView,
+    Enforcement,
+    PackEnforcement,
+    live_view,
+    planned_view,
+)
+from pgsync.core.model import Coverage, LiveState, Mode, StackRef
+from pgsync.core.plan import Plan
+
+Side = Literal["live", "desired"]
+SIDES: tuple[Side, ...] = ("live", "desired")
+
+
+def enforces(pack: PackEnforcement) -> bool:
+    """Whether a pack checks anything: a level other than disabled, for all or some policy."""
+    return pack.level != "disabled" or any(level != "disabled" for _, level in pack.policies)
+
+
+def default_only(enforcement: Enforcement) -> bool:
+    """In no preventative group of its own: only the default group's packs reach it."""
+    return enforcement.via_default
+
+
+def unprotected(enforcement: Enforcement) -> bool:
+    """No preventative policy reaches it: no pack, or only disabled ones."""
+    return not any(enforces(p) for p in enforcement.packs)
+
+
+@dataclass(frozen=True, slots=True)
+class StackRow:
+    """One stack's enforcement as it is live and as the files would make it."""
+
+    stack: StackRef
+    live: Enforcement
+    desired: Enforcement
+
+    @property
+    def changed(self) -> bool:
+        return self.live != self.desired
+
+    def side(self, side: Side) -> Enforcement:
+        return self.live if side == "live" else self.desired
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """How many stacks are in each coverage class, on one side."""
+
+    stacks: int
+    preventative: int
+    """In a preventative group of their own."""
+    default_only: int
+    unprotected: int
+    audited: int
+    mandatory: int
+    """Reached by at least one pack at mandatory."""
+
+    @classmethod
+    def of(cls, enforcements: Iterable[Enforcement]) -> Counts:
+        seen = list(enforcements)
+        return cls(
+            stacks=len(seen),
+            preventative=sum(1 for e in seen if e.preventative),
+            default_only=sum(1 for e in seen if default_only(e)),
+            unprotected=sum(1 for e in seen if unprotected(e)),
+            audited=sum(1 for e in seen if e.audited_by),
+            mandatory=sum(1 for e in seen if e.mandatory),
+        )
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "stacks": self.stacks,
+            "preventative": self.preventative,
+            "defaultOnly": self.default_only,
+            "noPreventative": self.unprotected,
+            "audited": self.audited,
+            "mandatory": self.mandatory,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCard:
+    """A group as it reaches stacks, live and after the plan (None: it does not exist then)."""
+
+    name: str
+    mode: Mode
+    is_default: bool
+    action: str
+    """The plan's action for it (`unmanaged` for a group no file declares)."""
+    live_name: str | None
+    live_stacks: int | None
+    """The stacks it enforces on (audit: audits), live."""
+    desired_stacks: int | None
+
+    @property
+    def renamed(self) -> bool:
+        return self.live_name is not None and self.live_name != self.name
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageReport:
+    """The whole report; stacks and groups sorted by name."""
+
+    organization: str
+    stacks: tuple[StackRow, ...]
+    packs: tuple[str, ...]
+    """Every pack that reaches some stack on either side: the matrix's columns."""
+    groups: tuple[GroupCard, ...]
+    metadata: Coverage | None
+    """The service's own coverage counts (live), when read."""
+
+    def counts(self, side: Side) -> Counts:
+        return Counts.of(row.side(side) for row in self.stacks)
+
+    @property
+    def changed(self) -> tuple[StackRow, ...]:
+        return tuple(row for row in self.stacks if row.changed)
+
+    def default_only(self) -> tuple[StackRow, ...]:
+        """The stacks that only the default group protects, live or after the plan."""
+        return tuple(r for r in self.stacks if default_only(r.live) or default_only(r.desired))
+
+    def unprotected(self) -> tuple[StackRow, ...]:
+        """The stacks that no preventative policy reaches, live or after the plan."""
+        return tuple(r for r in self.stacks if unprotected(r.live) or unprotected(r.desired))
+
+    def versions(self) -> dict[str, frozenset[str]]:
+        """The versions of each pack that reach stacks, on either side."""
+        found: dict[str, set[str]] = {name: set() for name in self.packs}
+        for row in self.stacks:
+            for side in SIDES:
+                for pack in row.side(side).packs:
+                    found[pack.name].add(pack.version_tag)
+        return {name: frozenset(tags) for name, tags in found.items()}
+
+
+def coverage_report(
+    plan: Plan,
+    live: LiveState,
+    rule_matches: Mapping[str, frozenset[StackRef]] | None = None,
+) -> CoverageReport:
+    """The report of `live` (every group read) and of it once `plan` is applied.
+
+    `rule_matches`: what each new or changed stack rule will match, by group name (see
+    impact.planned_view); a rule missing from it counts as matching nothing.
+    """
+    before = live_view(live)
+    after = planned_view(plan, live, rule_matches=rule_matches)
+    rows = _rows(before, after)
+    packs = sorted({p.name for row in rows for side in SIDES for p in row.side(side).packs})
+    return CoverageReport(
+        organization=plan.organization,
+        stacks=rows,
+        packs=tuple(packs),
+        groups=_cards(plan, live, rows),
+        metadata=live.coverage,
+    )
+
+
+def _rows(before: EffectiveView, after: EffectiveView) -> tuple[StackRow, ...]:
+    known = {stack for stack, _ in before} | {stack for stack, _ in after}
+    return tuple(StackRow(s, before.of(s), after.of(s)) for s in sorted(known))
+
+
+def _reach(rows: Iterable[StackRow], side: Side) -> dict[str, int]:
+    """How many stacks each group enforces on (or audits), on one side."""
+    found: dict[str, int] = {}
+    for row in rows:
+        enforcement = row.side(side)
+        for name in (*enforcement.groups, *enforcement.audited_by):
+            found[name] = found.get(name, 0) + 1
+    return found
+
+
+def _cards(plan: Plan, live: LiveState, rows: tuple[StackRow, ...]) -> tuple[GroupCard, ...]:
+    before, after = _reach(rows, "live"), _reach(rows, "desired")
+    cards = []
+    for group in plan.groups:
+        existing = live.groups.get(group.live_name) if group.live_name is not None else None
+        cards.append(
+            GroupCard(
+                name=group.name,
+                mode=group.mode or (existing.mode if existing is not None else "preventative"),
+                is_default=existing is not None and existing.is_default,
+                action=group.action,
+                live_name=group.live_name,
+                live_stacks=before.get(existing.name, 0) if existing is not None else None,
+                desired_stacks=None if group.action == "delete" else after.get(group.name, 0),
+            )
+        )
+    return tuple(sorted(cards, key=lambda card: card.name))

@@ -1,0 +1,71 @@
+"""How the coverage reports write levels, changes and times (shared by HTML and Markdown).
+
+A matrix cell is a pack's level on a stack, live and with the files. Letters, not colours,
+carry the level (M mandatory, R remediate, A advisory, D disabled, ? no level set); a change
+reads `live→desired`, with a dash where the pack does not reach the stack.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from pgsync.core.impact import Level, PackEnforcement
+
+LETTERS: dict[Level, str] = {
+    "mandatory": "M",
+    "remediate": "R",
+    "advisory": "A",
+    "disabled": "D",
+    None: "?",
+}
+ABSENT = "–"
+ARROW = "→"
+LEGEND: tuple[tuple[str, str], ...] = (
+    ("M", "mandatory"),
+    ("R", "remediate"),
+    ("A", "advisory"),
+    ("D", "disabled"),
+    ("?", "no level set: each policy's own default applies"),
+    ("*", "some policies have levels of their own"),
+    (ABSENT, "the pack does not reach the stack"),
+    (f"A{ARROW}M", "live level → level with the files"),
+)
+COUNT_LABELS: tuple[tuple[str, str], ...] = (
+    ("stacks", "All known"),
+    ("preventative", "In a preventative group of their own"),
+    ("defaultOnly", "Only the default group"),
+    ("noPreventative", "No preventative policy"),
+    ("mandatory", "At least one mandatory pack"),
+    ("audited", "Audited"),
+)
+"""The rows of the counts table, by the key of Counts.to_json."""
+
+
+def mark(pack: PackEnforcement | None, *, version: bool) -> str:
+    """One side of a cell: the level letter, after the version when `version`."""
+    if pack is None:
+        return ABSENT
+    letter = LETTERS.get(pack.level, "?") + ("*" if pack.policies else "")
+    return f"{pack.version_tag} {letter}" if version else letter
+
+
+def cell(live: PackEnforcement | None, desired: PackEnforcement | None, *, version: bool) -> str:
+    """The cell: empty when the pack reaches the stack on neither side, one mark when it is
+    enforced alike on both, else `live→desired` (per-policy levels that change show as
+    `M*→M*`)."""
+    if live is None and desired is None:
+        return ""
+    after = mark(desired, version=version)
+    if _enforced(live) == _enforced(desired):
+        return after
+    return f"{mark(live, version=version)}{ARROW}{after}"
+
+
+def _enforced(pack: PackEnforcement | None) -> tuple[object, ...] | None:
+    """What a cell tells of a pack (not the groups it comes through)."""
+    return None if pack is None else (pack.version_tag, pack.level, pack.policies)
+
+
+def generated_text(moment: datetime.datetime) -> str:
+    """When a report was made, as people read it: `2026-12-02 13:50 UTC`."""
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
