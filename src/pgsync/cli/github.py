@@ -1,4 +1,5 @@
-"""GitHub Actions: workflow commands, $GITHUB_OUTPUT and $GITHUB_STEP_SUMMARY files."""
+"""GitHub Actions: workflow commands, $GITHUB_OUTPUT and $GITHUB_STEP_SUMMARY files, and the
+link to the coverage report that the action uploads."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote, urlsplit
 from uuid import uuid4
 
-from pgsync.core.errors import Problem
+from pgsync.core.errors import PgsyncError, Problem
 from pgsync.core.escaping import shown_line
 from pgsync.files import open_append
 
@@ -17,6 +19,15 @@ if TYPE_CHECKING:
 
 LEVELS = frozenset({"error", "warning", "notice"})
 STEP_SUMMARY_CAP = 1024 * 1024
+PR_COMMENT_LIMIT = 60_000
+"""The Markdown plan's size in a PR comment: GitHub refuses bodies over 65,536 characters, and
+the workflow adds its marker, status line and footer."""
+REPORT_URL_ENV = "PGSYNC_REPORT_URL"
+"""Set by the action to the coverage report artifact's URL (upload-artifact's `artifact-url`)."""
+# What may stay as it is in a link's destination; anything else (parentheses, brackets, angle
+# brackets, quotes, spaces, backslashes, backticks) is percent-encoded, so the URL cannot end
+# the link early or start markup of its own.
+_URL_SAFE = "/:?#@!$&'*+,;=%~-._"
 _OUTPUT_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -121,3 +132,24 @@ def plan_outputs(plan: Plan, plan_json_path: str) -> dict[str, str]:
         "deletes": str(counts["delete"]),
         "plan_json": plan_json_path,
     }
+
+
+def report_link(env: Mapping[str, str]) -> str:
+    """The Markdown paragraph linking the coverage report at $PGSYNC_REPORT_URL, or "" unset.
+
+    Only an http(s) URL is linked: another scheme (javascript:, data:) would run or show
+    something other than the report.
+    """
+    url = env.get(REPORT_URL_ENV, "")
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.netloc or not url.isprintable():
+        raise PgsyncError(
+            f"{REPORT_URL_ENV} must be the coverage report's http(s) URL, not {shown_line(url)}"
+        )
+    destination = quote(url, safe=_URL_SAFE)
+    return (
+        f"\n📊 [Coverage report]({destination}): every stack's policy packs and levels, "
+        "live and with these files (an HTML page, zipped).\n"
+    )
