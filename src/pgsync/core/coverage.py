@@ -14,8 +14,12 @@ from typing import Literal
 from pgsync.core.impact import (
     EffectiveView,
     Enforcement,
+    Holder,
     PackEnforcement,
+    enforced_packs,
+    live_holders,
     live_view,
+    planned_holders,
     planned_view,
 )
 from pgsync.core.model import Coverage, LiveState, Mode, StackRef
@@ -105,6 +109,9 @@ class GroupCard:
     live_stacks: int | None
     """The stacks it enforces on (audit: audits), live."""
     desired_stacks: int | None
+    live_packs: tuple[PackEnforcement, ...] = ()
+    """Its own packs with their levels, live."""
+    desired_packs: tuple[PackEnforcement, ...] = ()
 
     @property
     def renamed(self) -> bool:
@@ -166,7 +173,7 @@ def coverage_report(
         organization=plan.organization,
         stacks=rows,
         packs=tuple(packs),
-        groups=_cards(plan, live, rows),
+        groups=_cards(plan, live, rows, rule_matches),
         metadata=live.coverage,
     )
 
@@ -186,11 +193,19 @@ def _reach(rows: Iterable[StackRow], side: Side) -> dict[str, int]:
     return found
 
 
-def _cards(plan: Plan, live: LiveState, rows: tuple[StackRow, ...]) -> tuple[GroupCard, ...]:
+def _cards(
+    plan: Plan,
+    live: LiveState,
+    rows: tuple[StackRow, ...],
+    rule_matches: Mapping[str, frozenset[StackRef]] | None,
+) -> tuple[GroupCard, ...]:
     before, after = _reach(rows, "live"), _reach(rows, "desired")
+    had = _own_packs(live_holders(live), live)
+    will = _own_packs(planned_holders(plan, live, rule_matches), live)
     cards = []
     for group in plan.groups:
         existing = live.groups.get(group.live_name) if group.live_name is not None else None
+        remains = group.action != "delete"
         cards.append(
             GroupCard(
                 name=group.name,
@@ -199,7 +214,16 @@ def _cards(plan: Plan, live: LiveState, rows: tuple[StackRow, ...]) -> tuple[Gro
                 action=group.action,
                 live_name=group.live_name,
                 live_stacks=before.get(existing.name, 0) if existing is not None else None,
-                desired_stacks=None if group.action == "delete" else after.get(group.name, 0),
+                desired_stacks=after.get(group.name, 0) if remains else None,
+                live_packs=had.get(existing.name, ()) if existing is not None else (),
+                desired_packs=will.get(group.name, ()) if remains else (),
             )
         )
     return tuple(sorted(cards, key=lambda card: card.name))
+
+
+def _own_packs(
+    holders: Iterable[Holder], live: LiveState
+) -> dict[str, tuple[PackEnforcement, ...]]:
+    """Each group's packs as it alone would enforce them."""
+    return {h.name: enforced_packs([h], live.catalog) for h in holders}

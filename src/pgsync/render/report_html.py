@@ -27,7 +27,14 @@ from pgsync.core.coverage import (
 from pgsync.core.escaping import escape
 from pgsync.core.impact import Enforcement, Level, PackEnforcement
 from pgsync.core.wording import counted
-from pgsync.render.report_notation import ARROW, COUNT_LABELS, LEGEND, cell, generated_text
+from pgsync.render.report_notation import (
+    ARROW,
+    COUNT_LABELS,
+    LEGEND,
+    cell,
+    generated_text,
+    pack_changes,
+)
 
 SIDE_TITLES: dict[Side, str] = {"live": "Live", "desired": "With the files"}
 _CLASSES: dict[Level, str] = {
@@ -316,8 +323,8 @@ def _cards(groups: Sequence[GroupCard]) -> str:
     cards = "".join(_card(card) for card in groups)
     return (
         "<section aria-labelledby=groups>\n<h2 id=groups>Groups</h2>\n"
-        "<p>Each group with what the plan does to it, and how many stacks it enforces on "
-        "(audit groups: audits), live and with the files.</p>\n"
+        "<p>Each group with what the plan does to it, how many stacks it enforces on "
+        "(audit groups: audits), and its own packs, live and with the files.</p>\n"
         f"<div class=cards>\n{cards}</div>\n</section>\n"
     )
 
@@ -329,9 +336,11 @@ def _card(card: GroupCard) -> str:
     reach = f"{_count(card.live_stacks)} {ARROW} {_count(card.desired_stacks)}"
     if card.live_stacks == card.desired_stacks:
         reach = _count(card.desired_stacks)
+    packs = pack_changes(card.live_packs, card.desired_packs)
+    listed = ", ".join(f"{_text(name)} {_text(text)}" for name, text in packs) or "none"
     return (
         f"<article><h3>{_text(card.name)}</h3><p>{_text(' · '.join(facts))}</p>"
-        f"<p>Stacks: {reach}</p></article>\n"
+        f"<p>Stacks: {reach}</p><p>Packs: {listed}</p></article>\n"
     )
 
 

@@ -16,7 +16,7 @@ from pgsync.core.coverage import (
     default_only,
     unprotected,
 )
-from pgsync.core.impact import Enforcement
+from pgsync.core.impact import Enforcement, PackEnforcement
 
 
 def render_report_json(report: CoverageReport, generated: datetime.datetime | None = None) -> str:
@@ -60,4 +60,12 @@ def _card(card: GroupCard) -> dict[str, Any]:
     if card.renamed:
         shown["previousName"] = card.live_name
     shown["stacks"] = {"live": card.live_stacks, "desired": card.desired_stacks}
+    shown["packs"] = {
+        "live": _packs(card.live_packs) if card.live_stacks is not None else None,
+        "desired": _packs(card.desired_packs) if card.desired_stacks is not None else None,
+    }
     return shown
+
+
+def _packs(packs: Iterable[PackEnforcement]) -> dict[str, Any]:
+    return {p.name: p.to_json() for p in packs}

@@ -29,6 +29,7 @@ from pgsync.render.report_notation import (
     LEGEND,
     cell,
     generated_text,
+    pack_changes,
 )
 
 MATRIX_ROWS = 100
@@ -163,12 +164,16 @@ def _groups(groups: Sequence[GroupCard]) -> list[str]:
             g.action,
             _count(g.live_stacks),
             _count(g.desired_stacks),
+            ", ".join(
+                f"{code(name)} {html.escape(text, quote=False)}"
+                for name, text in pack_changes(g.live_packs, g.desired_packs)
+            ),
         ]
         for g in shown
     )
     blocks = [
-        "How many stacks each group enforces on (audit groups: audits).",
-        _table(["Group", "Mode", "Plan", "Stacks live", "Stacks with the files"], rows),
+        "How many stacks each group enforces on (audit groups: audits), and its own packs.",
+        _table(["Group", "Mode", "Plan", "Stacks live", "Stacks with the files", "Packs"], rows),
     ]
     if len(groups) > len(shown):
         blocks.append(

@@ -8,6 +8,7 @@ reads `live→desired`, with a dash where the pack does not reach the stack.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 
 from pgsync.core.impact import Level, PackEnforcement
 
@@ -64,6 +65,18 @@ def cell(live: PackEnforcement | None, desired: PackEnforcement | None, *, versi
 def _enforced(pack: PackEnforcement | None) -> tuple[object, ...] | None:
     """What a cell tells of a pack (not the groups it comes through)."""
     return None if pack is None else (pack.version_tag, pack.level, pack.policies)
+
+
+def pack_changes(
+    live: Sequence[PackEnforcement], desired: Sequence[PackEnforcement]
+) -> list[tuple[str, str]]:
+    """A group's packs by name, each with its cell (version always shown)."""
+    before = {p.name: p for p in live}
+    after = {p.name: p for p in desired}
+    return [
+        (name, cell(before.get(name), after.get(name), version=True))
+        for name in sorted(before.keys() | after.keys())
+    ]
 
 
 def generated_text(moment: datetime.datetime) -> str:
