@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from builders import desired_group, live, live_group, state
 from pgsync.cli import github
 from pgsync.cli.github import (
+    REPORT_URL_ENV,
     annotation,
     append_step_summary,
     escape_data,
     escape_property,
     is_github_actions,
     plan_outputs,
+    report_link,
     write_outputs,
 )
 from pgsync.core.diff import diff
-from pgsync.core.errors import Location, Problem
+from pgsync.core.errors import Location, PgsyncError, Problem
 from pgsync.core.plan import build_plan
 from sample_plans import rich_plan
 
 FIXED = uuid.UUID("12345678-1234-5678-1234-567812345678")
+ARTIFACT_URL = "https://github.com/acme/policies/actions/runs/42/artifacts/7"
+# A Markdown inline link whose destination has nothing that could end it or start markup.
+LINK = re.compile(r"\[Coverage report\]\(([^\s()<>\[\]\\`\"]+)\)")
 
 
 def parse_outputs(text: str) -> dict[str, str]:
@@ -189,3 +198,46 @@ def test_step_summary_is_not_cut_inside_a_details_block(tmp_path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert text.startswith("intro\n\n\n> ✂️ Truncated")
     assert "<details>" not in text
+
+
+def test_no_report_link_without_a_report_url() -> None:
+    assert report_link({}) == ""
+    assert report_link({REPORT_URL_ENV: ""}) == ""
+
+
+def test_report_link_is_a_paragraph_linking_the_artifact() -> None:
+    link = report_link({REPORT_URL_ENV: ARTIFACT_URL})
+    assert link.startswith("\n📊 [Coverage report](") and link.endswith(".\n")
+    found = LINK.search(link)
+    assert found is not None and found[1] == ARTIFACT_URL
+
+
+@given(st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")), max_size=40))
+def test_report_link_destination_cannot_break_the_link(tail: str) -> None:
+    url = f"{ARTIFACT_URL}?x={tail}"
+    assume(url.isprintable())  # the others are refused, as the next tests show
+    found = LINK.search(report_link({REPORT_URL_ENV: url}))
+    assert found is not None
+    assert unquote(found[1]) == unquote(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "file:///etc/passwd",
+        "https://",
+        "github.com/acme/policies",
+        f"{ARTIFACT_URL}\n[x](https://evil.example)",
+    ],
+)
+def test_report_link_refuses_anything_but_an_http_url(url: str) -> None:
+    with pytest.raises(PgsyncError, match=REPORT_URL_ENV):
+        report_link({REPORT_URL_ENV: url})
+
+
+def test_report_link_error_shows_the_value_on_one_line() -> None:
+    with pytest.raises(PgsyncError) as raised:
+        report_link({REPORT_URL_ENV: "ftp://host/a\nb"})
+    assert "\n" not in str(raised.value)
