@@ -10,6 +10,7 @@ import pytest
 from builders import applied, desired_group, live, live_group, stacks, state
 from pgsync.core.diff import diff
 from pgsync.core.errors import ValidationFailed
+from pgsync.core.impact import plan_effect
 from pgsync.core.model import Coverage, DesiredState, InputFile, LiveGroup, LiveState
 from pgsync.core.plan import build_plan
 from pgsync.core.planning import make_plan, needs_every_group
@@ -54,11 +55,14 @@ def test_the_plan_comes_with_its_safety_findings() -> None:
     assert [f.id for f in plan.blocked] == ["mandatory-loss:prod:aws"]
 
 
-def test_it_is_the_plan_of_diff_and_build_plan_judged_by_evaluate() -> None:
+def test_it_is_the_plan_of_diff_and_build_plan_judged_by_evaluate_with_its_effect() -> None:
     desired, current = losing_pack()
     unjudged = build_plan("acme", diff(desired, current), desired.inputs, current.coverage)
     findings = evaluate(unjudged.groups, current, desired.safety)
-    assert make_plan(desired, current) == dataclasses.replace(unjudged, findings=findings)
+    impact = plan_effect(unjudged.groups, current).impact
+    assert make_plan(desired, current) == dataclasses.replace(
+        unjudged, findings=findings, impact=impact
+    )
 
 
 def test_allow_acknowledges_besides_the_files_allow_entries() -> None:
@@ -72,10 +76,10 @@ def test_allow_acknowledges_besides_the_files_allow_entries() -> None:
         assert [f.id for f in plan.findings if f.allowed] == ["mandatory-loss:prod:aws"]
 
 
-def test_without_safety_the_plan_has_no_findings_and_the_same_groups() -> None:
+def test_without_safety_the_plan_has_no_findings_no_impact_and_the_same_groups() -> None:
     desired, current = losing_pack()
     unjudged = make_plan(desired, current, safety=False)
-    assert unjudged.findings == ()
+    assert (unjudged.findings, unjudged.impact) == ((), None)
     assert unjudged.groups == make_plan(desired, current).groups
 
 

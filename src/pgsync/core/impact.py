@@ -11,13 +11,26 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
 import json
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from pgsync.core.model import AppliedPack, LiveGroup, LiveState, Mode, OrgCatalog, StackRef
-from pgsync.core.plan import GroupPlan, Plan
+from pgsync.core.model import (
+    AppliedPack,
+    DesiredGroup,
+    LiveGroup,
+    LiveState,
+    ManagedList,
+    Mode,
+    OrgCatalog,
+    StackRef,
+)
+
+if TYPE_CHECKING:
+    # Only for annotations: the plan holds an Impact, so plan.py imports this module.
+    from pgsync.core.plan import GroupPlan, Plan
 
 STRICTNESS = ("disabled", "advisory", "remediate", "mandatory")
 """Enforcement levels from least to most strict (contract §6.3)."""
@@ -128,6 +141,11 @@ class Holder:
     is_default: bool
     stacks: frozenset[StackRef]
     packs: tuple[AppliedPack, ...]
+    accounts: frozenset[str] = frozenset()
+    """Every account it holds (explicitly or by rule): audited, never enforced on."""
+
+    def pack(self, name: str) -> AppliedPack | None:
+        return next((p for p in self.packs if p.name == name), None)
 
 
 def live_view(live: LiveState, stacks: Iterable[StackRef] = ()) -> EffectiveView:
@@ -165,27 +183,39 @@ def planned_holders(
     plan: Plan, live: LiveState, rule_matches: Mapping[str, frozenset[StackRef]] | None = None
 ) -> tuple[Holder, ...]:
     """What each group will hold once `plan` is applied, as `planned_view` counts it."""
-    matches = rule_matches or {}
-    planned = {g.live_name for g in plan.groups if g.live_name is not None}
-    holders = [_live_holder(g) for name, g in live.groups.items() if name not in planned]
-    for group in plan.groups:
+    return tuple(_after_apply(plan.groups, live, rule_matches or {}).values())
+
+
+def _after_apply(
+    groups: Sequence[GroupPlan], live: LiveState, matches: Mapping[str, frozenset[StackRef]]
+) -> dict[str, Holder]:
+    """Every group once `groups` are applied to `live`, by name."""
+    planned = {g.live_name for g in groups if g.live_name is not None}
+    holders = {name: _live_holder(g) for name, g in live.groups.items() if name not in planned}
+    for group in groups:
         holder = _planned_holder(group, live.catalog, matches)
         if holder is not None:
-            holders.append(holder)
-    return tuple(holders)
+            holders[holder.name] = holder
+    return holders
 
 
 def effective(
-    holders: Iterable[Holder], catalog: OrgCatalog, stacks: Iterable[StackRef] = ()
+    holders: Iterable[Holder],
+    catalog: OrgCatalog,
+    stacks: Iterable[StackRef] = (),
+    only: frozenset[StackRef] | None = None,
 ) -> EffectiveView:
     """Each stack's enforcement from the groups that hold it; `stacks` adds stacks that no
-    group but a default one holds (a default group holds every stack)."""
+    group but a default one holds (a default group holds every stack). With `only`, just
+    those stacks are worked out (the view knows no others)."""
     groups = sorted(holders, key=lambda h: h.name)
     defaults = [h for h in groups if h.is_default and h.mode == "preventative"]
-    own: dict[StackRef, list[Holder]] = {stack: [] for stack in stacks}
+    own: dict[StackRef, list[Holder]] = {
+        stack: [] for stack in stacks if only is None or stack in only
+    }
     audit: dict[StackRef, list[str]] = {}
     for holder in groups:
-        for stack in holder.stacks:
+        for stack in holder.stacks if only is None else holder.stacks & only:
             own.setdefault(stack, [])
             if holder.mode == "audit":
                 audit.setdefault(stack, []).append(holder.name)
@@ -194,16 +224,20 @@ def effective(
     fallback = Enforcement(
         enforced_packs(defaults, catalog), tuple(h.name for h in defaults), bool(defaults)
     )
+    # Stacks held by the same groups are enforced alike: work each combination out once.
+    combined: dict[tuple[str, ...], Enforcement] = {(): fallback}
     result = []
     for stack in sorted(own):
         applying = own[stack]
-        enforcement = (
-            Enforcement(enforced_packs(applying, catalog), tuple(h.name for h in applying))
-            if applying
-            else fallback
-        )
+        key = tuple(h.name for h in applying)
+        enforcement = combined.get(key)
+        if enforcement is None:
+            enforcement = Enforcement(enforced_packs(applying, catalog), key)
+            combined[key] = enforcement
         audited = tuple(audit.get(stack, ()))
-        result.append((stack, dataclasses.replace(enforcement, audited_by=audited)))
+        if audited:
+            enforcement = dataclasses.replace(enforcement, audited_by=audited)
+        result.append((stack, enforcement))
     return EffectiveView(tuple(result), fallback)
 
 
@@ -213,7 +247,12 @@ def _known(live: LiveState, stacks: Iterable[StackRef]) -> frozenset[StackRef]:
 
 def _live_holder(group: LiveGroup) -> Holder:
     return Holder(
-        group.name, group.mode, group.is_default, group.stacks | group.rule_stacks, group.packs
+        group.name,
+        group.mode,
+        group.is_default,
+        group.stacks | group.rule_stacks,
+        group.packs,
+        group.accounts | group.rule_accounts,
     )
 
 
@@ -227,14 +266,19 @@ def _planned_holder(
     if not group.is_change or group.desired is None:
         return _live_holder(live) if live is not None else None
     desired = group.desired
-    listed = desired.stacks
-    explicit = live.stacks if live is not None else frozenset()
-    if listed is not None:
-        explicit = listed | (explicit if "stacks" in desired.additive else frozenset())
+    explicit = _listed(desired.stacks, live.stacks if live else frozenset(), "stacks", desired)
     live_rule = live.stack_rule if live is not None else None
     by_rule = live.rule_stacks if live is not None else frozenset()
     if desired.stack_match is not None and desired.stack_match.rule != live_rule:
         by_rule = matches.get(group.name, frozenset()) if desired.stack_match.rule else frozenset()
+    accounts = _listed(
+        desired.accounts, live.accounts if live else frozenset(), "accounts", desired
+    )
+    live_account_rule = live.account_rule if live is not None else None
+    by_account_rule = live.rule_accounts if live is not None else frozenset()
+    if desired.account_match is not None and desired.account_match.rule != live_account_rule:
+        # What a new account rule will match is not known: none, as for stacks.
+        by_account_rule = frozenset()
     packs = live.packs if live is not None else ()
     if desired.packs is not None:
         wanted = tuple(
@@ -245,7 +289,22 @@ def _planned_holder(
         packs = wanted + (kept if "policyPacks" in desired.additive else ())
     mode = group.mode or desired.resolved_mode
     is_default = live.is_default if live is not None else False
-    return Holder(group.name, mode, is_default, explicit | by_rule, packs)
+    return Holder(
+        group.name, mode, is_default, explicit | by_rule, packs, accounts | by_account_rule
+    )
+
+
+def _listed(
+    listed: frozenset[Any] | None,
+    live: frozenset[Any],
+    kind: ManagedList,
+    desired: DesiredGroup,
+) -> frozenset[Any]:
+    """A list's explicit members after apply: as listed (added to live's when additive), or
+    live's when the files do not manage it."""
+    if listed is None:
+        return live
+    return listed | live if kind in desired.additive else listed
 
 
 def _resolved(name: str, tag: str, config_json: str, catalog: OrgCatalog) -> AppliedPack:
@@ -301,9 +360,10 @@ def _combined(
     )
 
 
-def _levels(config_json: str) -> tuple[Level, dict[str, Level]]:
+@functools.lru_cache(maxsize=4096)
+def _levels(config_json: str) -> tuple[Level, Mapping[str, Level]]:
     """A config's `all` level and its per-policy levels (an entry without one inherits `all`,
-    API spec rule 7)."""
+    API spec rule 7). Cached: many groups share a config, and each stack combines them."""
     config = json.loads(config_json)
     if not isinstance(config, Mapping):
         return None, {}
@@ -314,6 +374,11 @@ def _levels(config_json: str) -> tuple[Level, dict[str, Level]]:
         if key != "all" and isinstance(value, Mapping)
     }
     return every, per_policy
+
+
+def config_level(config_json: str) -> Level:
+    """A pack config's `all` level, the one a pack's enforcement is judged by."""
+    return _levels(config_json)[0]
 
 
 def _level_of(entry: Any) -> Level:
@@ -409,6 +474,10 @@ class Impact:
     """The stacks whose enforcement or audit coverage differs between two views, by stack."""
 
     stacks: tuple[StackImpact, ...] = ()
+    groups_not_read: int = 0
+    """Groups known by name only when it was worked out: a stack that one of them holds may
+    be enforced otherwise than shown (planning.make_plan reads them for changes that could
+    take enforcement away)."""
 
     def summary(self) -> dict[str, int]:
         return {
@@ -423,17 +492,78 @@ class Impact:
         }
 
 
-def impact(before: EffectiveView, after: EffectiveView) -> Impact:
+def impact(
+    before: EffectiveView, after: EffectiveView, renames: Mapping[str, str] | None = None
+) -> Impact:
     """Per stack of either view, what changes. A stack that only moves between groups (the
     same packs at the same levels through others) is affected with no pack changes: a
-    reviewer sees where its enforcement now comes from."""
+    reviewer sees where its enforcement now comes from. A group renamed (`renames`, live
+    name to new) is the same group: its stacks are not affected by the rename alone."""
     old, new = dict(before.stacks), dict(after.stacks)
     result = []
     for stack in sorted(old.keys() | new.keys()):
         was, will = old.get(stack, before.fallback), new.get(stack, after.fallback)
-        if was == will:
+        if (_renamed(was, renames) if renames else was) == will:
             continue
         names = sorted({p.name for p in was.packs} | {p.name for p in will.packs})
         changes = (PackChange(n, was.pack(n), will.pack(n)) for n in names)
         result.append(StackImpact(stack, was, will, tuple(c for c in changes if c.changed)))
     return Impact(tuple(result))
+
+
+def _renamed(enforcement: Enforcement, renames: Mapping[str, str]) -> Enforcement:
+    def names(groups: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(renames.get(g, g) for g in groups))
+
+    return Enforcement(
+        tuple(dataclasses.replace(p, groups=names(p.groups)) for p in enforcement.packs),
+        names(enforcement.groups),
+        enforcement.via_default,
+        names(enforcement.audited_by),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PlanEffect:
+    """What a plan's changes do to enforcement: the groups as they hold stacks, accounts
+    and packs before and after apply, and the stacks whose enforcement changes."""
+
+    before: Mapping[str, Holder] = field(default_factory=dict)
+    """The live groups read, by live name."""
+    after: Mapping[str, Holder] = field(default_factory=dict)
+    """Every group once the plan is applied, by its name then."""
+    impact: Impact = Impact()
+
+
+def plan_effect(
+    groups: Sequence[GroupPlan],
+    live: LiveState,
+    rule_matches: Mapping[str, frozenset[StackRef]] | None = None,
+) -> PlanEffect:
+    """The effect of applying `groups` (a plan's) to `live`, as `planned_view` sees it.
+
+    Only the stacks that a changed group holds before or after can change, unless a
+    default group changes (it reaches every stack in no other group): only those are
+    worked out, so that a small change to a large organization costs little.
+    """
+    changed = [g for g in groups if g.is_change]
+    if not changed:
+        return PlanEffect()
+    before = {name: _live_holder(g) for name, g in live.groups.items()}
+    after = _after_apply(groups, live, rule_matches or {})
+    touched = [before[g.live_name] for g in changed if g.live_name in before]
+    touched += [after[g.name] for g in changed if g.action != "delete" and g.name in after]
+    only: frozenset[StackRef] | None = frozenset().union(*(h.stacks for h in touched))
+    known: frozenset[StackRef] = frozenset()
+    if any(h.is_default and h.mode == "preventative" for h in touched):
+        only = None
+        known = _known(live, ()).union(*(h.stacks for h in before.values()))
+    renames = {
+        g.live_name: g.name for g in changed if g.live_name is not None and g.live_name != g.name
+    }
+    result = impact(
+        effective(before.values(), live.catalog, known, only),
+        effective(after.values(), live.catalog, known, only),
+        renames,
+    )
+    return PlanEffect(before, after, result)

@@ -10,6 +10,7 @@ from typing import Any
 from pgsync.core import paths
 from pgsync.core.changes import Change, Rename
 from pgsync.core.diff import ACTION_NAMES, QUIET_ACTIONS, Action, GroupDiff
+from pgsync.core.impact import Impact
 from pgsync.core.masking import JsonPointer, mask_paths, mask_secret_keys
 from pgsync.core.model import (
     ABSENT_FINGERPRINT,
@@ -93,6 +94,9 @@ class Plan:
     """The org's policy coverage when the plan was made (None: not read)."""
     findings: tuple[Finding, ...] = ()
     """What the safety rules say (see safety.py); planning.make_plan judges as it plans."""
+    impact: Impact | None = None
+    """What the plan does to each stack's enforcement (contract §6.3); None: not worked
+    out (planning.make_plan does, with the safety rules)."""
 
     @property
     def blocked(self) -> tuple[Finding, ...]:

@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from pgsync.core.diff import diff
+from pgsync.core.impact import plan_effect
 from pgsync.core.model import DesiredState, LiveGroup, LiveState
 from pgsync.core.plan import GroupPlan, Plan, ordered_groups
 from pgsync.core.safety import could_unprotect, evaluate
@@ -39,21 +40,20 @@ def make_plan(
     `read_groups`: called with the groups that `live` knows by name only (LiveState.unread)
     when a change could leave a stack unprotected, since whether it is still protected
     depends on every group it is in; without it the rules judge by the groups read, and err
-    towards blocking. `safety=False`: no findings at all (drift reports every difference
-    alike).
+    towards blocking. The plan's impact (what each stack's enforcement becomes) is worked
+    out from the same groups as the rules. `safety=False`: no findings and no impact (drift
+    reports every difference alike).
     """
     groups = ordered_groups(desired.organization, diff(desired, live, own_temporaries))
-    findings = (
-        evaluate(
-            groups,
-            _judged_against(live, groups, read_groups),
-            desired.safety,
-            desired.allow | set(allow),
-        )
-        if safety
-        else ()
-    )
-    return Plan(desired.organization, groups, desired.inputs, live.coverage, findings)
+    if not safety:
+        return Plan(desired.organization, groups, desired.inputs, live.coverage)
+    judged = _judged_against(live, groups, read_groups)
+    effect = plan_effect(groups, judged)
+    findings = evaluate(groups, judged, desired.safety, desired.allow | set(allow), effect)
+    impact = effect.impact
+    if impact.stacks and judged.unread:
+        impact = dataclasses.replace(impact, groups_not_read=len(judged.unread))
+    return Plan(desired.organization, groups, desired.inputs, live.coverage, findings, impact)
 
 
 def needs_every_group(groups: Sequence[GroupPlan], live: LiveState) -> bool:

@@ -6,17 +6,18 @@ reviewer can acknowledge exactly that change with `--allow ID` or an `allow:` en
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from pgsync.core.model import (
-    AppliedPack,
-    LiveGroup,
-    LiveState,
-    PackRef,
-    SafetySettings,
+from pgsync.core.changes import AddPack, Change
+from pgsync.core.impact import (
+    Enforcement,
+    Holder,
+    PlanEffect,
+    StackImpact,
+    config_level,
+    plan_effect,
 )
+from pgsync.core.model import LiveState, SafetySettings
 from pgsync.core.plan import Finding, GroupPlan
 from pgsync.core.replace import is_temporary
 from pgsync.core.wording import counted
@@ -25,44 +26,26 @@ Member = str
 """`stack project/name` or `account name`: stacks and accounts in one namespace."""
 
 
-@dataclass(slots=True)
-class _Group:
-    members: frozenset[Member] = frozenset()
-    """Every member, explicit or brought in by a rule."""
-    mandatory: frozenset[str] = frozenset()
-    default: bool = False
-    by_rule: frozenset[Member] = frozenset()
-    """The members that the group's rules bring in (what they match)."""
-
-
-@dataclass(slots=True)
-class _World:
-    """Every known group's members and mandatory packs, keyed by live name."""
-
-    groups: dict[str, _Group] = field(default_factory=dict)
-
-    def protected(self) -> set[tuple[Member, str]]:
-        return {(m, p) for g in self.groups.values() for m in g.members for p in g.mandatory}
-
-    def grouped(self) -> set[Member]:
-        return {m for g in self.groups.values() if not g.default for m in g.members}
-
-
 def evaluate(
     groups: Sequence[GroupPlan],
     live: LiveState,
     settings: SafetySettings,
     allowed: Iterable[str] = (),
+    effect: PlanEffect | None = None,
 ) -> tuple[Finding, ...]:
     """Every finding of every rule on a plan's groups, sorted; those not in `allowed` and
-    over a limit block."""
+    over a limit block.
+
+    `effect` is what the groups do to `live`'s enforcement (impact.plan_effect, worked out
+    here unless given): the rules judge each stack by what reaches it through all its
+    groups, not by one group's packs."""
     allow = frozenset(allowed)
     changed = [g for g in groups if g.is_change]
     findings = [
         *_deletes(groups, changed, settings),
         *_default_groups(changed),
         *_replaces(changed),
-        *_enforcement_losses(changed, live, settings),
+        *_enforcement_losses(changed, effect or plan_effect(groups, live), settings),
     ]
     acknowledged = [(f, f.blocked and f.id in allow) for f in findings]
     return tuple(
@@ -73,10 +56,19 @@ def evaluate(
 def could_unprotect(groups: Iterable[GroupPlan]) -> bool:
     """Whether any change could take a mandatory pack or a group away from a stack."""
     return any(
-        g.action in ("delete", "replace") or any(c.may_unprotect for c in g.changes)
+        g.action in ("delete", "replace") or any(_may_unprotect(g, c) for c in g.changes)
         for g in groups
         if g.is_change
     )
+
+
+def _may_unprotect(group: GroupPlan, change: Change) -> bool:
+    # A pack added to a preventative group below mandatory may be newer than the version
+    # another group enforces at mandatory on the same stack: the newest version wins.
+    if isinstance(change, AddPack):
+        mandatory = config_level(change.pack.config_json) == "mandatory"
+        return group.mode == "preventative" and not mandatory
+    return change.may_unprotect
 
 
 def _is_own(group: GroupPlan) -> bool:
@@ -128,33 +120,31 @@ def _replaces(changed: Sequence[GroupPlan]) -> list[Finding]:
 
 
 def _enforcement_losses(
-    changed: Sequence[GroupPlan], live: LiveState, settings: SafetySettings
+    changed: Sequence[GroupPlan], effect: PlanEffect, settings: SafetySettings
 ) -> list[Finding]:
-    """Stacks and accounts that lose a mandatory pack, or leave every non-default group."""
-    before = _World({name: _from_live(g) for name, g in live.groups.items()})
-    after = _World(dict(before.groups))
-    for group in changed:
-        if group.live_name is not None:
-            after.groups.pop(group.live_name, None)
-        if group.action != "delete":
-            after.groups[group.name] = _after(group, before.groups.get(group.live_name or ""))
-    lost = before.protected() - after.protected()
-    ungrouped = before.grouped() - after.grouped()
+    """Stacks that lose a mandatory pack, and stacks and accounts that leave every
+    non-default group, each under the changed groups that cause it."""
+    mine = [g for g in changed if not _is_own(g)]
+    by_live = {g.live_name: g for g in mine if g.live_name is not None}
+    by_name = {g.name: g for g in mine if g.action != "delete"}
+    defaults = {
+        n for holders in (effect.before, effect.after) for n, h in holders.items() if h.is_default
+    }
     losses: dict[str, tuple[str, set[Member]]] = {}
-    for group in changed:
-        old = before.groups.get(group.live_name or "")
-        if old is None or _is_own(group):
-            continue
-        new = after.groups.get(group.name, _Group())
-        for member in old.members:
-            for pack in old.mandatory:
-                if (member, pack) in lost and (
-                    member not in new.members or pack not in new.mandatory
-                ):
-                    key = f"mandatory-loss:{group.name}:{pack}"
-                    losses.setdefault(key, (pack, set()))[1].add(member)
-            if member in ungrouped and member not in new.members and not old.default:
+    for stack in effect.impact.stacks:
+        member = f"stack {stack.stack}"
+        for pack in stack.loses_mandatory:
+            for group in _mandatory_causes(stack, pack, effect, by_live, by_name):
+                if _demoted(group):
+                    continue  # the replace finding says it: violations will no longer block
+                losses.setdefault(f"mandatory-loss:{group.name}:{pack}", (pack, set()))[1].add(
+                    member
+                )
+        if _grouped(stack.before, defaults) and not _grouped(stack.after, defaults):
+            for group in _stack_left(stack, effect, by_live):
                 losses.setdefault(f"unprotected:{group.name}", ("", set()))[1].add(member)
+    for account, group in _accounts_left(effect, by_live):
+        losses.setdefault(f"unprotected:{group.name}", ("", set()))[1].add(f"account {account}")
     total = len({m for _, members in losses.values() for m in members})
     over = total > settings.max_unprotected
     findings = []
@@ -174,62 +164,89 @@ def _enforcement_losses(
     return findings
 
 
+def _mandatory_causes(
+    stack: StackImpact,
+    pack: str,
+    effect: PlanEffect,
+    by_live: Mapping[str, GroupPlan],
+    by_name: Mapping[str, GroupPlan],
+) -> list[GroupPlan]:
+    """The changed groups through which `stack` loses mandatory `pack`: those whose own
+    `pack` reaching the stack changes (removed, downgraded, outranked by a newer version),
+    else those it joins, whose packs replace the default group's."""
+    candidates = [by_live[n] for n in stack.before.groups if n in by_live]
+    candidates += [by_name[n] for n in stack.after.groups if n in by_name]
+    unique = list({id(g): g for g in candidates}.values())
+    changed = [
+        g
+        for g in unique
+        if _carried(stack.before, effect.before, g.live_name, pack)
+        != _carried(stack.after, effect.after, g.name, pack)
+    ]
+    if changed:
+        return changed
+    return [
+        g for g in unique if g.name in stack.after.groups and g.live_name not in stack.before.groups
+    ]
+
+
+def _demoted(group: GroupPlan) -> bool:
+    """Replaced by an audit group, which enforces nothing."""
+    return (
+        group.action == "replace"
+        and group.mode == "audit"
+        and (group.live is not None and group.live.mode == "preventative")
+    )
+
+
+def _carried(
+    enforcement: Enforcement, holders: Mapping[str, Holder], name: str | None, pack: str
+) -> tuple[str, str] | None:
+    """The version and config of `pack` that group `name` brings to a stack, if any."""
+    if name is None or name not in enforcement.groups:
+        return None
+    found = holders[name].pack(pack)
+    return (found.version_tag, found.config_json) if found is not None else None
+
+
+def _grouped(enforcement: Enforcement, defaults: set[str]) -> bool:
+    """In some group that is not a default one (preventative or audit)."""
+    return any(g not in defaults for g in (*enforcement.groups, *enforcement.audited_by))
+
+
+def _stack_left(
+    stack: StackImpact, effect: PlanEffect, by_live: Mapping[str, GroupPlan]
+) -> Iterator[GroupPlan]:
+    """The changed non-default groups that hold `stack` live and will not after apply."""
+    for name in sorted({*stack.before.groups, *stack.before.audited_by}):
+        group = by_live.get(name)
+        held = effect.before[name]
+        if group is None or held.is_default or stack.stack not in held.stacks:
+            continue
+        after = effect.after.get(group.name) if group.action != "delete" else None
+        if after is None or stack.stack not in after.stacks:
+            yield group
+
+
+def _accounts_left(
+    effect: PlanEffect, by_live: Mapping[str, GroupPlan]
+) -> Iterator[tuple[str, GroupPlan]]:
+    """Accounts that a changed group lets go and no non-default group holds after apply."""
+    grouped: set[str] | None = None
+    for name, group in sorted(by_live.items()):
+        held = effect.before[name]
+        if held.is_default or not held.accounts:
+            continue
+        after = effect.after.get(group.name) if group.action != "delete" else None
+        gone = held.accounts - (after.accounts if after is not None else frozenset())
+        if gone and grouped is None:
+            grouped = set().union(*(h.accounts for h in effect.after.values() if not h.is_default))
+        for account in sorted(gone - (grouped or set())):
+            yield account, group
+
+
 def _counted_members(members: set[str]) -> str:
     """`2 stacks and 1 account`: members are "stack NAME" or "account NAME"."""
     stacks = sum(1 for m in members if m.startswith("stack "))
     counts = ((stacks, "stack"), (len(members) - stacks, "account"))
     return " and ".join(counted(n, noun) for n, noun in counts if n)
-
-
-def _mandatory(packs: Iterable[AppliedPack | PackRef]) -> frozenset[str]:
-    found = set()
-    for pack in packs:
-        if _level(pack.config_json) == "mandatory":
-            found.add(pack.name)
-    return frozenset(found)
-
-
-def _level(config_json: str) -> str | None:
-    config = json.loads(config_json)
-    entry = config.get("all") if isinstance(config, Mapping) else None
-    return entry.get("enforcementLevel") if isinstance(entry, Mapping) else None
-
-
-def _from_live(group: LiveGroup) -> _Group:
-    by_rule = {f"stack {s}" for s in group.rule_stacks} | {
-        f"account {a}" for a in group.rule_accounts
-    }
-    members = {f"stack {s}" for s in group.stacks} | {f"account {a}" for a in group.accounts}
-    return _Group(
-        frozenset(members | by_rule), _mandatory(group.packs), group.is_default, frozenset(by_rule)
-    )
-
-
-def _after(group: GroupPlan, old: _Group | None) -> _Group:
-    """What a changed group holds after apply: its desired lists, or what it had.
-
-    Members by a rule stay while the rule does; a new rule's matches are not known here,
-    so they count as none (the rules err towards blocking).
-    """
-    desired = group.desired
-    assert desired is not None
-    old = old or _Group()
-    live = group.live
-    members = set()
-    for kind, listed, setting, rule in (
-        ("stack", desired.stacks, desired.stack_match, live.stack_rule if live else None),
-        ("account", desired.accounts, desired.account_match, live.account_rule if live else None),
-    ):
-        prefix = f"{kind} "
-        if listed is not None:
-            members |= {f"{prefix}{m}" for m in listed}
-        if listed is None or f"{kind}s" in desired.additive:
-            members |= {m for m in old.members - old.by_rule if m.startswith(prefix)}
-        if setting is None or setting.rule == rule:
-            members |= {m for m in old.by_rule if m.startswith(prefix)}
-    mandatory = old.mandatory
-    if desired.packs is not None:
-        listed_packs = {p.name for p in desired.packs}
-        kept = old.mandatory - listed_packs if "policyPacks" in desired.additive else frozenset()
-        mandatory = _mandatory(desired.packs) | kept
-    return _Group(frozenset(members), mandatory, old.default)
