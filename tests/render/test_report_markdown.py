@@ -1,0 +1,79 @@
+"""The Markdown coverage report: counts first, tables cut for large orgs (saying so), names as
+literal code that no table cell splits."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+
+from conftest import Golden
+from pgsync.render.report_markdown import (
+    GROUP_ROWS,
+    LISTED_STACKS,
+    MATRIX_ROWS,
+    code,
+    render_report_markdown,
+)
+from report_samples import HOSTILE_GROUP, HOSTILE_PACK, HOSTILE_STACK, hostile, large, sample
+
+NOON = datetime.datetime(2027, 1, 1, 12, 0, tzinfo=datetime.UTC)
+
+
+def matrix_rows(text: str) -> list[str]:
+    section = text.split("## Stacks and packs", 1)[1].split("\n## ", 1)[0]
+    return [line for line in section.splitlines() if line.startswith("| <code>")]
+
+
+def test_the_sample_report(golden: Golden) -> None:
+    golden.check("report-sample.md", render_report_markdown(sample(), NOON))
+
+
+def test_counts_come_before_the_tables() -> None:
+    text = render_report_markdown(sample())
+    assert text.index("| All known |") < text.index("## Stacks and packs")
+    assert "**The service's coverage counts (live):** 3/4 stacks protected" in text
+
+
+def test_a_large_matrix_is_cut_with_the_changed_stacks_first_and_says_so() -> None:
+    text = render_report_markdown(large(MATRIX_ROWS + 50, 30))
+    rows = matrix_rows(text)
+    assert len(rows) == MATRIX_ROWS
+    assert all("changes" in row for row in rows[:30])
+    assert "changes" not in rows[30]
+    assert f"The first {MATRIX_ROWS} of {MATRIX_ROWS + 50} stacks" in text
+
+
+def test_a_small_matrix_is_whole() -> None:
+    text = render_report_markdown(large(10, 3))
+    assert len(matrix_rows(text)) == 10
+    assert "The first" not in text
+
+
+def test_long_lists_of_stacks_are_cut_and_say_how_many_more() -> None:
+    text = render_report_markdown(large(LISTED_STACKS + 7, 1))
+    assert f"**Live ({LISTED_STACKS + 7}):**" in text
+    assert ", and 7 more (the HTML and JSON reports" in text
+    assert ", and 6 more (the HTML and JSON reports" in text
+
+
+def test_names_are_literal_and_never_split_a_table_cell() -> None:
+    text = render_report_markdown(hostile())
+    for raw in (HOSTILE_GROUP, HOSTILE_STACK, HOSTILE_PACK):
+        assert raw not in text
+    row = matrix_rows(text)[0]
+    # The stack, the pack's cell, groups, audited by, status: six separators, no more.
+    assert row.count("|") == 6
+    assert code(HOSTILE_STACK) == "<code>evil&lt;em&gt;\"&amp;'&#124;`/st\\u202eack</code>"
+
+
+def test_groups_are_cut_with_the_changed_ones_first() -> None:
+    report = large(3, 1)
+    cards = tuple(
+        dataclasses.replace(card, name=f"{card.name}-{i:03d}")
+        for card in report.groups
+        for i in range(GROUP_ROWS)
+    )
+    text = render_report_markdown(dataclasses.replace(report, groups=cards))
+    listed = text.split("## Groups", 1)[1]
+    assert f"The first {GROUP_ROWS} of {len(cards)} groups (changed ones first)" in listed
+    assert listed.count("| create |") == GROUP_ROWS
