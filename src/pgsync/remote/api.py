@@ -32,8 +32,8 @@ from pgsync.core.model import (
 from pgsync.core.plan import Request
 from pgsync.core.replace import is_temporary
 from pgsync.remote.client import Client
+from pgsync.remote.fanout import Progress, read_all
 
-Progress = Callable[[int, int], None]
 LISTING_PAGE = 100
 """Stacks per page of the org's stack listing, as the service pages it (an estimate)."""
 
@@ -214,15 +214,8 @@ class PolicyGroupsApi:
     def _collect(
         self, pool: ThreadPoolExecutor, names: list[str], progress: Progress | None
     ) -> dict[str, LiveGroup]:
-        found: dict[str, LiveGroup] = {}
-        for done, (name, group) in enumerate(
-            zip(names, pool.map(self.get_group, names), strict=True), start=1
-        ):
-            if group is not None:
-                found[name] = group
-            if progress is not None:
-                progress(done, len(names))
-        return found
+        read = read_all(pool, self.get_group, names, self.client.parallelism, progress)
+        return {name: group for name, group in zip(names, read, strict=True) if group is not None}
 
     def coverage(self) -> Coverage:
         path = paths.coverage(self.organization)
