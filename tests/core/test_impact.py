@@ -18,12 +18,14 @@ from pgsync.core.impact import (
     PackEnforcement,
     impact,
     live_view,
+    plan_effect,
     planned_view,
     strictest,
 )
 from pgsync.core.matchrule import compile_rules, match_rule
 from pgsync.core.model import (
     AppliedPack,
+    DesiredGroup,
     DesiredState,
     LiveGroup,
     LiveState,
@@ -300,8 +302,7 @@ def test_a_mandatory_pack_kept_through_another_group_is_not_lost() -> None:
         live_group("also", stacks=stacks("web/prod"), packs=(AWS_MANDATORY,)),
     )
     desired = state(desired_group("prod", packs=()), desired_group("also"))
-    (stack,) = impact(live_view(current), planned(desired, current)).stacks
-    assert (stack.loses_mandatory, stack.packs) == ((), ())
+    assert impact(live_view(current), planned(desired, current)) == Impact()
 
 
 def test_a_stack_moved_to_a_group_with_the_same_pack_is_affected_without_pack_changes() -> None:
@@ -414,3 +415,82 @@ def test_adding_a_mandatory_pack_never_loses_mandatory_enforcement(
     after = dataclasses.replace(current, groups={**current.groups, name: grown})
     result = impact(live_view(current), live_view(after))
     assert not any(s.loses_mandatory for s in result.stacks)
+
+
+# A plan's effect, as make_plan keeps it.
+
+
+def test_a_plan_keeps_the_impact_of_its_changes() -> None:
+    current = live(live_group("prod", stacks=stacks("web/prod"), packs=(AWS_MANDATORY,)))
+    plan = make_plan(state(desired_group("prod", packs=())), current)
+    assert plan.impact is not None
+    assert [(s.stack, s.loses_mandatory) for s in plan.impact.stacks] == [(WEB_PROD, ("aws",))]
+
+
+def test_a_plan_without_changes_affects_no_stack() -> None:
+    current = live(live_group("prod", stacks=stacks("web/prod"), packs=(AWS_MANDATORY,)))
+    desired = state(desired_group("prod", stacks=stacks("web/prod")))
+    assert make_plan(desired, current).impact == Impact()
+
+
+def test_a_rename_alone_affects_no_stack() -> None:
+    current = live(live_group("prod", stacks=stacks("web/prod"), packs=(AWS_MANDATORY,)))
+    desired = state(desired_group("production", previously=("prod",)))
+    assert make_plan(desired, current).impact == Impact()
+
+
+def test_a_renamed_group_that_changes_shows_its_stacks_under_both_names() -> None:
+    current = live(live_group("prod", stacks=stacks("web/prod"), packs=(AWS_MANDATORY,)))
+    desired = state(desired_group("production", previously=("prod",), packs=()))
+    impact_of = make_plan(desired, current).impact
+    assert impact_of is not None
+    (stack,) = impact_of.stacks
+    assert (stack.before.groups, stack.after.groups) == (("prod",), ("production",))
+
+
+def test_undeclared_groups_not_read_are_counted_when_stacks_are_affected() -> None:
+    current = dataclasses.replace(
+        live(live_group("prod", packs=(AWS_MANDATORY,))), unread=frozenset({"other"})
+    )
+    plan = make_plan(state(desired_group("prod", stacks=stacks("web/prod"))), current)
+    assert plan.impact is not None and plan.impact.groups_not_read == 1
+
+
+def test_plan_effect_names_the_groups_before_and_after_apply() -> None:
+    current = live(live_group("prod", stacks=stacks("web/prod"), packs=(AWS_MANDATORY,)))
+    desired = state(desired_group("production", previously=("prod",), stacks=frozenset()))
+    effect = plan_effect(make_plan(desired, current, safety=False).groups, current)
+    assert (effect.before["prod"].stacks, effect.after["production"].stacks) == (
+        stacks("web/prod"),
+        frozenset(),
+    )
+
+
+@st.composite
+def changes_of(draw: st.DrawFn, current: LiveState) -> DesiredState:
+    """Some of `current`'s groups declared with other stacks or packs (the rest undeclared)."""
+    known = sorted(str(s) for s in current.catalog.stacks or ())
+    groups = []
+    for name, group in sorted(current.groups.items()):
+        if (group.mode == "audit" and group.is_default) or not draw(st.booleans()):
+            continue
+        packs = tuple(
+            pack_ref(p.name, p.version_tag, p.config.get("all", {}).get("enforcementLevel"))
+            for p in {p.name: p for p in draw(st.lists(PACKS, max_size=2))}.values()
+        )
+        if group.is_default:
+            # A default group holds every stack in no other group: only its packs are set.
+            groups.append(DesiredGroup(name, None, None, packs=packs))
+            continue
+        listed = stacks(*draw(st.sets(st.sampled_from(known)))) if known else None
+        groups.append(desired_group(name, mode=group.mode, stacks=listed, packs=packs))
+    return state(*groups)
+
+
+@given(st.data())
+def test_a_plans_effect_is_the_impact_of_the_whole_views(data: st.DataObject) -> None:
+    current = data.draw(live_states())
+    desired = data.draw(changes_of(current))
+    plan = make_plan(desired, current, safety=False)
+    whole = impact(live_view(current), planned_view(plan, current))
+    assert plan_effect(plan.groups, current).impact == whole

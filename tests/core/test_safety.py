@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from builders import applied, desired_group, live, live_group, pack_ref, stacks, state
+import dataclasses
+
+from builders import applied, catalog, desired_group, live, live_group, pack_ref, stacks, state
 from pgsync.core.diff import diff
 from pgsync.core.matchrule import compile_rules, match_rule
-from pgsync.core.model import DesiredGroup, DesiredState, LiveState, RuleSetting, SafetySettings
+from pgsync.core.model import (
+    AppliedPack,
+    DesiredGroup,
+    DesiredState,
+    LiveState,
+    RuleSetting,
+    SafetySettings,
+)
 from pgsync.core.plan import Finding, build_plan
 from pgsync.core.safety import could_unprotect, evaluate
 
@@ -169,3 +178,84 @@ def test_a_default_group_is_known_by_is_org_default_not_by_name() -> None:
     current = live(live_group("Org Default", is_default=True, stacks=stacks("web/prod")))
     desired = state(DesiredGroup("Org Default", None, None, packs=(pack_ref("aws", "1.0.0"),)))
     assert list(findings(desired, current)) == ["default-group:Org Default"]
+
+
+# The effective view (contract §6.3): each stack is judged by what reaches it through all
+# its groups.
+
+
+def with_default(current: LiveState, *packs: AppliedPack) -> LiveState:
+    """`current` with packs on its default preventative group."""
+    default = live_group("default-policy-group", is_default=True, packs=packs)
+    return dataclasses.replace(current, groups={**current.groups, default.name: default})
+
+
+def test_a_stack_leaving_for_the_default_group_that_enforces_the_pack_keeps_it() -> None:
+    current = with_default(
+        live(live_group("prod", stacks=stacks("web/prod"), packs=MANDATORY)), *MANDATORY
+    )
+    found = findings(state(desired_group("prod", stacks=frozenset())), current)
+    assert sorted(found) == ["unprotected:prod"]
+
+
+def test_joining_a_group_without_the_default_groups_mandatory_pack_loses_it() -> None:
+    current = with_default(
+        live(live_group("prod"), cat=catalog(("web/prod",))), applied("cost", "2.0.0", "mandatory")
+    )
+    found = findings(state(desired_group("prod", stacks=stacks("web/prod"))), current)
+    assert found["mandatory-loss:prod:cost"].reason == "1 stack loses mandatory 'cost' (web/prod)"
+
+
+def test_a_newer_advisory_version_in_another_group_outranks_a_mandatory_one() -> None:
+    current = live(
+        live_group("prod", stacks=stacks("web/prod"), packs=MANDATORY),
+        live_group("extra", stacks=stacks("web/prod")),
+    )
+    desired = state(desired_group("extra", packs=(pack_ref("aws", "1.3.0", "advisory"),)))
+    assert list(findings(desired, current)) == ["mandatory-loss:extra:aws"]
+
+
+def test_removing_a_mandatory_version_that_a_newer_one_outranks_is_not_a_loss() -> None:
+    current = live(
+        live_group("prod", stacks=stacks("web/prod"), packs=MANDATORY),
+        live_group(
+            "newer", stacks=stacks("web/prod"), packs=(applied("aws", "1.3.0", "advisory"),)
+        ),
+    )
+    assert findings(state(desired_group("prod", packs=())), current) == {}
+
+
+def test_a_rule_member_loses_the_pack_its_group_drops() -> None:
+    current = live(
+        live_group("ruled", stack_rule=ENV_PROD, rule_stacks=stacks("svc/a"), packs=MANDATORY)
+    )
+    found = findings(state(desired_group("ruled", packs=())), current)
+    assert found["mandatory-loss:ruled:aws"].reason == "1 stack loses mandatory 'aws' (svc/a)"
+
+
+def test_a_stack_only_audited_loses_no_mandatory_enforcement() -> None:
+    current = live(live_group("scan", mode="audit", stacks=stacks("web/prod"), packs=MANDATORY))
+    assert findings(state(desired_group("scan", mode="audit", packs=())), current) == {}
+
+
+def test_a_preventative_group_replaced_by_an_audit_one_is_gated_by_the_replace_alone() -> None:
+    current = live(live_group("prod", stacks=stacks("web/prod"), packs=MANDATORY))
+    desired = state(desired_group("prod", mode="audit", stacks=stacks("web/prod")))
+    assert list(findings(desired, current)) == ["replace:prod"]
+
+
+def test_a_rename_alone_raises_no_finding() -> None:
+    current = live(live_group("prod", stacks=stacks("web/prod"), packs=MANDATORY))
+    desired = state(desired_group("production", previously=("prod",)))
+    assert findings(desired, current) == {}
+
+
+def test_a_pack_added_below_mandatory_to_a_preventative_group_could_unprotect() -> None:
+    current = live(live_group("prod", stacks=stacks("web/prod")), live_group("scan", mode="audit"))
+
+    def could(group: DesiredGroup) -> bool:
+        return could_unprotect(build_plan("acme", diff(state(group), current)).groups)
+
+    assert could(desired_group("prod", packs=(pack_ref("aws", "1.3.0", "advisory"),)))
+    assert not could(desired_group("prod", packs=(pack_ref("aws", "1.3.0", "mandatory"),)))
+    assert not could(desired_group("scan", mode="audit", packs=(pack_ref("aws", "1.3.0"),)))

@@ -495,15 +495,16 @@ class Impact:
 def impact(
     before: EffectiveView, after: EffectiveView, renames: Mapping[str, str] | None = None
 ) -> Impact:
-    """Per stack of either view, what changes. A stack that only moves between groups (the
-    same packs at the same levels through others) is affected with no pack changes: a
-    reviewer sees where its enforcement now comes from. A group renamed (`renames`, live
-    name to new) is the same group: its stacks are not affected by the rename alone."""
+    """Per stack of either view, what changes: its packs' versions and levels, the groups
+    they come from, or its audit groups (the contract's E). A stack that only moves between
+    groups (the same packs at the same levels through others) is affected with no pack
+    changes: a reviewer sees where its enforcement now comes from. A group renamed
+    (`renames`, live name to new) is the same group: a rename alone affects no stack."""
     old, new = dict(before.stacks), dict(after.stacks)
     result = []
     for stack in sorted(old.keys() | new.keys()):
         was, will = old.get(stack, before.fallback), new.get(stack, after.fallback)
-        if (_renamed(was, renames) if renames else was) == will:
+        if was == will or _seen(was, renames or {}) == _seen(will, {}):
             continue
         names = sorted({p.name for p in was.packs} | {p.name for p in will.packs})
         changes = (PackChange(n, was.pack(n), will.pack(n)) for n in names)
@@ -511,12 +512,15 @@ def impact(
     return Impact(tuple(result))
 
 
-def _renamed(enforcement: Enforcement, renames: Mapping[str, str]) -> Enforcement:
-    def names(groups: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(sorted(renames.get(g, g) for g in groups))
+def _seen(enforcement: Enforcement, renames: Mapping[str, str]) -> tuple[Any, ...]:
+    """What a stack's E shows, group names read through `renames`: which of several groups
+    carries a pack's winning version does not change what the stack is enforced by."""
 
-    return Enforcement(
-        tuple(dataclasses.replace(p, groups=names(p.groups)) for p in enforcement.packs),
+    def names(groups: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(renames.get(g, g) for g in groups)) if renames else groups
+
+    return (
+        tuple((p.name, p.version_tag, p.level, p.policies) for p in enforcement.packs),
         names(enforcement.groups),
         enforcement.via_default,
         names(enforcement.audited_by),
