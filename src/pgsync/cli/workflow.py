@@ -274,9 +274,12 @@ def show_plan(
     `extras` adds keys to groups of the JSON plan; `epilogue(markdown)` is a section to
     print after the text or Markdown plan; `kind` heads the text and Markdown plans.
     """
-    as_json = shown_json(render_json(result, __version__, extras))
-    # `--out -`: stdout holds the JSON plan alone, and the plan in `fmt` goes to stderr.
     to_stdout = out == STDOUT
+    on_github = is_github_actions(os.environ)
+    # Rendered only when something takes it: a plan of 10,000 groups spends 0.13 s on it.
+    needed = bool(out) or fmt == "json" or on_github
+    as_json = shown_json(render_json(result, __version__, extras)) if needed else ""
+    # `--out -`: stdout holds the JSON plan alone, and the plan in `fmt` goes to stderr.
     if out and not to_stdout:
         write_file(out, as_json)
     if to_stdout or fmt == "json":
@@ -293,7 +296,7 @@ def show_plan(
             colors=settings.color,
         )
         click.echo(text, nl=False, err=to_stdout)
-    if is_github_actions(os.environ):
+    if on_github:
         _publish(result, as_json, None if to_stdout else out, epilogue(True), kind)
 
 
