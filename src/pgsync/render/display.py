@@ -29,14 +29,17 @@ def display_plan(plan: Plan) -> Plan:
 
 def _group(group: GroupPlan) -> GroupPlan:
     # Only what is shown: the desired and live groups and the requests may be large.
-    return dataclasses.replace(
-        group,
-        name=escape(group.name),
-        live_name=_display(group.live_name),
-        changes=_display(group.changes),
-        notes=_display(group.notes),
-        via_parent=_display(group.via_parent),
-    )
+    shown = {
+        "name": escape(group.name),
+        "live_name": _display(group.live_name),
+        "changes": _display(group.changes),
+        "notes": _display(group.notes),
+        "via_parent": _display(group.via_parent),
+    }
+    # Nearly every group has nothing to escape: a copy of each of 10,000 costs 0.1 s.
+    if all(value == getattr(group, field) for field, value in shown.items()):
+        return group
+    return dataclasses.replace(group, **shown)
 
 
 def _display(value: Any) -> Any:
