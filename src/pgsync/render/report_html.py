@@ -28,9 +28,11 @@ from pgsync.core.escaping import escape
 from pgsync.core.impact import Enforcement, Level, PackEnforcement
 from pgsync.core.wording import counted
 from pgsync.render.report_notation import (
+    ABSENT,
     ARROW,
     COUNT_LABELS,
     LEGEND,
+    LETTERS,
     cell,
     generated_text,
     pack_changes,
@@ -46,6 +48,12 @@ _CLASSES: dict[Level, str] = {
 }
 _LOST = "x"
 _CHANGED = "c"
+_LEGEND_CLASSES = {
+    **{LETTERS[level]: f" class={name}" for level, name in _CLASSES.items()},
+    ABSENT: f" class={_LOST}",
+    f"A{ARROW}M": f' class="{_CLASSES["mandatory"]} {_CHANGED}"',
+}
+"""The legend's signs in the colours the matrix gives them."""
 
 STYLE = """\
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#111;background:#fff}
@@ -121,12 +129,14 @@ SCRIPT = """\
       var level = head.getAttribute("data-sort") === "level";
       heads.forEach(function (other) { other.removeAttribute("aria-sort"); });
       head.setAttribute("aria-sort", order > 0 ? "ascending" : "descending");
-      rows.sort(function (x, y) {
-        var a = key(x, column, level), b = key(y, column, level);
-        var by = a < b ? -1 : a > b ? 1 : 0;
-        var stack = x.getAttribute("data-stack") < y.getAttribute("data-stack") ? -1 : 1;
-        return by * order || stack;
+      var keyed = rows.map(function (row) {
+        return [key(row, column, level), row.getAttribute("data-stack"), row];
       });
+      keyed.sort(function (x, y) {
+        var by = x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0;
+        return by * order || (x[1] < y[1] ? -1 : 1);
+      });
+      rows = keyed.map(function (entry) { return entry[2]; });
       var sorted = document.createDocumentFragment();
       rows.forEach(function (row) { sorted.appendChild(row); });
       body.appendChild(sorted);
@@ -237,7 +247,10 @@ def _matrix(report: CoverageReport) -> str:
         "<th scope=col data-sort>Audited by</th>",
         "<th scope=col data-sort>Status</th>",
     ]
-    legend = "".join(f"<li><b>{_text(sign)}</b> {_text(meaning)}</li>" for sign, meaning in LEGEND)
+    legend = "".join(
+        f"<li><b{_LEGEND_CLASSES.get(sign, '')}>{_text(sign)}</b> {_text(meaning)}</li>"
+        for sign, meaning in LEGEND
+    )
     size = f"{counted(len(report.stacks), 'stack')} × {counted(len(report.packs), 'pack')}"
     columns = tuple((name, not single[name]) for name in report.packs)
     rows = "".join(_row(row, columns) for row in report.stacks)
