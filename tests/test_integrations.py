@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from pgsync import __version__
+from pgsync.cli.github import REPORT_URL_ENV
 from pgsync.cli.main import cli
 
 ROOT = Path(__file__).parent.parent
@@ -47,6 +48,8 @@ ACTION_INPUTS = {
     "paths": "policygroups/",
     "working-directory": ".",
     "args": "",
+    "report": "false",
+    "report-artifact": "pgsync-report",
 }
 
 # What the examples may use although the CLI does not register it yet (being built now).
@@ -298,10 +301,12 @@ def step_outputs(path: Path) -> dict[str, str]:
 
 
 class ActionRun:
-    """The action's `run` step in bash, with a fake pgsync that records its arguments."""
+    """One of the action's bash steps (`run` unless told), with a fake pgsync that records its
+    arguments."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, step: str = "run") -> None:
         self.tmp = tmp_path
+        self.step = step
         self.record = tmp_path / "argv.json"
         self.outputs = tmp_path / "github_output"
         self.fake = executable(
@@ -314,12 +319,18 @@ class ActionRun:
         )
 
     def __call__(
-        self, command: str = "plan", paths: str = "policygroups/", args: str = "", exit: int = 0
+        self,
+        command: str = "plan",
+        paths: str = "policygroups/",
+        args: str = "",
+        exit: int = 0,
+        report: str = "true",
     ) -> subprocess.CompletedProcess[str]:
-        script = self.tmp / "run.sh"
-        script.write_text(action_step("run")["run"], encoding="utf-8")
+        script = self.tmp / f"{self.step}.sh"
+        script.write_text(action_step(self.step)["run"], encoding="utf-8")
         env = {
             **os.environ,
+            "PGSYNC_REPORT": report,
             "PGSYNC_COMMAND": command,
             "PGSYNC_PATHS": paths,
             "PGSYNC_WORKING_DIRECTORY": str(self.tmp),
@@ -343,6 +354,11 @@ class ActionRun:
 @pytest.fixture
 def action_run(tmp_path: Path) -> ActionRun:
     return ActionRun(tmp_path)
+
+
+@pytest.fixture
+def report_run(tmp_path: Path) -> ActionRun:
+    return ActionRun(tmp_path, "report")
 
 
 def test_action_passes_each_line_of_paths_as_one_argument(action_run: ActionRun) -> None:
@@ -404,6 +420,93 @@ def test_action_refuses_empty_paths(action_run: ActionRun) -> None:
 def test_action_refuses_args_with_unbalanced_quotes(action_run: ActionRun) -> None:
     assert action_run(args="--out 'plan.json").returncode == 1
     assert not action_run.record.exists()
+
+
+def test_action_reports_before_the_command_so_its_plan_can_link_the_report() -> None:
+    ids = [step.get("id") for step in action_steps()]
+    assert ids.index("report") < ids.index("upload") < ids.index("run")
+
+
+def test_action_uploads_the_report_with_the_upload_action_the_examples_pin() -> None:
+    upload = action_step("upload")
+    pins = {
+        str(step["uses"])
+        for step in workflow_steps(load(PLAN_WORKFLOW))
+        if str(step.get("uses", "")).startswith("actions/upload-artifact@")
+    }
+    assert {upload["uses"]} == pins
+    assert upload["with"] == {
+        "name": "${{ inputs.report-artifact }}",
+        "path": "${{ steps.report.outputs.report_file }}",
+        "if-no-files-found": "error",
+    }
+
+
+def test_action_uploads_only_a_written_report_and_a_failed_upload_keeps_the_plan() -> None:
+    upload = action_step("upload")
+    assert upload["if"] == "steps.report.outputs.report_file != ''"
+    assert upload["continue-on-error"] is True
+
+
+def test_action_gives_the_command_the_uploaded_reports_url() -> None:
+    env = action_step("run")["env"]
+    assert env[REPORT_URL_ENV] == "${{ steps.upload.outputs.artifact-url }}"
+
+
+def test_action_outputs_the_report_file_and_its_artifact_url() -> None:
+    outputs = load(ACTION)["outputs"]
+    assert outputs["report_file"]["value"] == "${{ steps.report.outputs.report_file }}"
+    assert outputs["report_url"]["value"] == "${{ steps.upload.outputs.artifact-url }}"
+
+
+def test_action_writes_no_report_unless_asked(report_run: ActionRun) -> None:
+    assert report_run(report="false").returncode == 0
+    assert not report_run.record.exists()
+    assert step_outputs(report_run.outputs) == {}
+
+
+def test_action_reports_on_the_paths_into_a_file_of_the_runner(report_run: ActionRun) -> None:
+    assert report_run(paths="policy groups/a.yaml\norgs/").returncode == 0
+    report_file = step_outputs(report_run.outputs)["report_file"]
+    assert report_run.argv() == ["report", "policy groups/a.yaml", "orgs/", "--out", report_file]
+    assert Path(report_file).parent.parent == report_run.tmp
+
+
+@pytest.mark.parametrize("paths", ["  a b.yaml \n\n\tc/\n", "one.yaml", "x\r\ny\n  \n"])
+def test_action_reads_paths_for_the_report_as_for_the_command(tmp_path: Path, paths: str) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "report").mkdir()
+    command, report = ActionRun(tmp_path / "run"), ActionRun(tmp_path / "report", "report")
+    for harness in (command, report):
+        harness(paths=paths)
+    assert report.argv()[1:-2] == command.argv()[1:]
+
+
+def test_action_refuses_a_report_value_other_than_true_or_false(report_run: ActionRun) -> None:
+    result = report_run(report="yes")
+    assert result.returncode == 1
+    assert "'report' must be true or false" in result.stderr
+    assert not report_run.record.exists()
+
+
+def test_action_refuses_a_report_for_import(report_run: ActionRun) -> None:
+    result = report_run(command="import")
+    assert result.returncode == 1
+    assert "import does not read" in result.stderr
+    assert not report_run.record.exists()
+
+
+def test_action_leaves_empty_paths_to_the_run_step(report_run: ActionRun) -> None:
+    assert report_run(paths=" \n").returncode == 0
+    assert not report_run.record.exists()
+
+
+def test_a_failed_report_is_a_warning_and_the_command_still_runs(report_run: ActionRun) -> None:
+    result = report_run(exit=1)
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[-1].startswith("::warning title=pgsync report::")
+    assert "exit 1" in result.stdout
+    assert step_outputs(report_run.outputs) == {}
 
 
 def test_action_installs_its_own_checkout_and_nothing_else() -> None:
