@@ -12,13 +12,20 @@ from pgsync.core.diff import ACTION_NAMES
 from pgsync.core.plan import GroupPlan, Plan
 from pgsync.core.wording import counted
 from pgsync.render.text import (
+    IMPACT_COUNTED,
+    IMPACT_TITLE,
+    NO_IMPACT,
     SAFETY_HELP,
     SHARED_TITLE,
     SYMBOLS,
     UNMANAGED_SHOWN,
     Kind,
+    by_concern,
     change_line,
+    effect_sign,
+    effects,
     files_read,
+    not_read,
     shared_changes,
     summary_line,
 )
@@ -33,17 +40,22 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#])")
 class _Listing:
     """A titled bullet list that may be cut after any item, ending with '…and N more'.
 
-    `what` names one item ("note"); counts give it its plural.
+    `what` names one item ("note"); counts give it its plural. `unlisted` more items are
+    counted in that line but never listed; `end` closes the block (a `</details>`).
     """
 
     title: str
     items: tuple[str, ...]
     what: str
+    unlisted: int = 0
+    end: str = ""
 
     def block(self, shown: int) -> str:
         lines = [self.title, *self.items[:shown]]
-        if shown < len(self.items):
+        if shown < len(self.items) + self.unlisted:
             lines.append(self._more(shown))
+        if self.end:
+            lines.append(self.end)
         return "\n".join(lines)
 
     def whole(self) -> list[str]:
@@ -53,7 +65,8 @@ class _Listing:
         """The most items whose block fits in `budget` characters (None: not even the title)."""
         if len(self.block(len(self.items))) <= budget:
             return len(self.items)
-        size, best = len(self.title), None
+        size = len(self.title) + (len(self.end) + 1 if self.end else 0)
+        best = None
         # Each item adds more than the "…and N more" line can shrink, so sizes only grow.
         for shown, item in enumerate(self.items):
             if size + 1 + len(self._more(shown)) > budget:
@@ -63,7 +76,7 @@ class _Listing:
         return best
 
     def _more(self, shown: int) -> str:
-        hidden = len(self.items) - shown
+        hidden = len(self.items) + self.unlisted - shown
         if shown:
             return f"- …and {counted(hidden, f'more {self.what}')}"
         return f"- {counted(hidden, self.what)} not shown"
@@ -92,8 +105,18 @@ def render_markdown(
         for item in shared_changes(plan)
     )
     origins = _Listing(f"#### 📦 {SHARED_TITLE}", shared, "shared change")
+    stacks = _stack_listing(plan)
     details = [_details(g) for g in changed]
-    full = _join([*head, *destructive.whole(), *notes.whole(), *origins.whole(), *details])
+    full = _join(
+        [
+            *head,
+            *stacks.whole(),
+            *destructive.whole(),
+            *notes.whole(),
+            *origins.whole(),
+            *details,
+        ]
+    )
     if len(full) <= limit:
         return full
 
@@ -106,6 +129,7 @@ def render_markdown(
     return _truncated(
         head,
         destructive,
+        stacks,
         notes,
         origins,
         details=details,
@@ -118,6 +142,7 @@ def render_markdown(
 def _truncated(
     head: list[str],
     destructive: _Listing,
+    stacks: _Listing,
     notes: _Listing,
     origins: _Listing,
     *,
@@ -127,19 +152,22 @@ def _truncated(
     limit: int,
 ) -> str:
     """Give way in order: details, the one-line group list, the changes from pack sets and
-    templates, notes, destructive list, head."""
-    fixed = [*head, *destructive.whole(), *notes.whole(), *origins.whole()]
+    templates, notes, the affected stacks, destructive list, head (with the impact counts)."""
+    kept_whole = [*head, *stacks.whole(), *destructive.whole()]
+    fixed = [*kept_whole, *notes.whole(), *origins.whole()]
     kept = _keep_details(fixed, details, compact, truncation, limit)
     if kept is not None:
         return kept
+    tail = [truncation(0)]
     candidates = (
-        (fixed, _Listing("#### Changed groups", compact, "changed group")),
-        ([*head, *destructive.whole(), *notes.whole()], origins),
-        ([*head, *destructive.whole()], notes),
-        (head, destructive),
+        (fixed, _Listing("#### Changed groups", compact, "changed group"), tail),
+        ([*kept_whole, *notes.whole()], origins, tail),
+        (kept_whole, notes, tail),
+        (head, stacks, [*destructive.whole(), *tail]),
+        (head, destructive, tail),
     )
-    for prefix, listing in candidates:
-        cut = _cut(prefix, listing, truncation(0), limit)
+    for prefix, listing, after in candidates:
+        cut = _cut(prefix, listing, after, limit)
         if cut is not None:
             return cut
     # Only absurdly small limits get here: keep whole leading blocks, never part of one.
@@ -174,13 +202,14 @@ def _keep_details(
     return None
 
 
-def _cut(prefix: list[str], listing: _Listing, tail: str, limit: int) -> str | None:
-    """`prefix`, as much of `listing` as fits, then `tail`; None if the listing cannot fit."""
+def _cut(prefix: list[str], listing: _Listing, after: list[str], limit: int) -> str | None:
+    """`prefix`, as much of `listing` as fits, then the `after` blocks; None if the listing
+    cannot fit."""
     if not listing.items:
         return None
-    budget = limit - len(_join([*prefix, tail])) - len(SEPARATOR)
+    budget = limit - len(_join([*prefix, *after])) - len(SEPARATOR)
     shown = listing.most_shown(budget)
-    return None if shown is None else _join([*prefix, listing.block(shown), tail])
+    return None if shown is None else _join([*prefix, listing.block(shown), *after])
 
 
 def _join(blocks: Sequence[str]) -> str:
@@ -213,7 +242,68 @@ def _head(plan: Plan, kind: Kind) -> list[str]:
             shown += f", …and {len(unmanaged) - UNMANAGED_SHOWN} more"
         blocks.append(f"**Unmanaged** (live, not declared, left alone): {shown}")
     blocks += _safety(plan)
+    blocks += _impact_counts(plan)
     return blocks
+
+
+STACKS_SHOWN = 50
+"""Affected stacks a comment lists at most (the JSON plan has every one)."""
+
+
+def _impact_counts(plan: Plan) -> list[str]:
+    """The effect on stacks in numbers; said only of a plan that changes something."""
+    found = plan.impact
+    if found is None or not plan.has_changes:
+        return []
+    if not found.stacks:
+        return [f"**{IMPACT_TITLE}:** {_md(NO_IMPACT)}."]
+    summary = found.summary()
+    keys = ("stacksAffected", *(key for key, *_ in IMPACT_COUNTED))
+    lines = [
+        f"#### 🎯 {IMPACT_TITLE}",
+        "| " + " | ".join(IMPACT_HEADINGS[k] for k in keys) + " |",
+        "|" + "---:|" * len(keys),
+        "| " + " | ".join(str(summary[k]) for k in keys) + " |",
+    ]
+    caveat = not_read(found).strip()
+    if caveat:
+        lines += ["", f"_{_md(caveat)}_"]
+    return ["\n".join(lines)]
+
+
+IMPACT_HEADINGS = {
+    "stacksAffected": "stacks affected",
+    "loseMandatory": "lose mandatory",
+    "gainMandatory": "gain mandatory",
+    "leavePreventative": "leave preventative",
+    "joinPreventative": "join preventative",
+    "auditChanged": "audit changed",
+}
+
+
+def _stack_listing(plan: Plan) -> _Listing:
+    """The affected stacks, those losing mandatory enforcement first, in a `<details>`."""
+    found = plan.impact
+    ordered = by_concern(found) if found is not None and plan.has_changes else []
+    losing = sum(1 for s in ordered if s.loses_mandatory)
+    first = f" ({losing} losing mandatory enforcement first)" if losing else ""
+    if losing and losing == len(ordered):
+        first = ", all losing mandatory enforcement"
+    items = tuple(
+        f"- {_STACK_MARKS[effect_sign(s)]} {code_span(str(s.stack))}: "
+        + "; ".join(code_span(part) for part in effects(s))
+        for s in ordered[:STACKS_SHOWN]
+    )
+    return _Listing(
+        f"<details><summary>{counted(len(ordered), 'affected stack')}{first}</summary>\n",
+        items,
+        "affected stack",
+        unlisted=max(0, len(ordered) - STACKS_SHOWN),
+        end="\n</details>",
+    )
+
+
+_STACK_MARKS = {"!": "🔻", "+": "🔺", "~": "🔁"}
 
 
 SAFETY_SHOWN = 20

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pgsync.core.changes import Change, Description, Rename, change_order, origin_of
 from pgsync.core.errors import SafetyBlocked
+from pgsync.core.escaping import escape
+from pgsync.core.impact import Enforcement, Impact, PackChange, PackEnforcement, StackImpact
 from pgsync.core.model import MANAGED_LISTS
 from pgsync.core.plan import FORMAT_VERSION, Finding, GroupPlan, Plan
 from pgsync.core.wording import counted
@@ -38,6 +40,7 @@ def render_text(plan: Plan, *, color: bool = False, kind: Kind = "plan") -> str:
         lines.append("")
     for group in plan.changed:
         lines += _group_lines(group, color)
+    lines += impact_lines(plan)
     lines += safety_lines(plan)
     notes = [f"  ! {g.name}: {note}" for g in plan.groups for note in g.notes]
     if notes:
@@ -101,6 +104,142 @@ def shared_changes(plan: Plan) -> tuple[SharedChange, ...]:
 def files_read(plan: Plan) -> str:
     """` (3 files read)`, for the heading: whether every file was read shows at a glance."""
     return f" ({counted(len(plan.inputs), 'file')} read)" if plan.inputs else ""
+
+
+IMPACT_SHOWN = 10
+"""Stacks the text plan names; the JSON plan has every one."""
+IMPACT_TITLE = "Effect on stacks"
+NO_IMPACT = "none: no stack's enforcement or audit coverage changes"
+
+
+def impact_lines(plan: Plan) -> list[str]:
+    """The effect on stacks: counts, then the first stacks, those losing mandatory first.
+
+    Said only of a plan that changes something ("none" when it changes no stack)."""
+    found = plan.impact
+    if found is None or not plan.has_changes:
+        return []
+    if not found.stacks:
+        return [f"{IMPACT_TITLE}: {NO_IMPACT}.", ""]
+    lines = [f"{IMPACT_TITLE}: {impact_counts(found)}.{not_read(found)}"]
+    ordered = by_concern(found)
+    for stack in ordered[:IMPACT_SHOWN]:
+        lines.append(
+            f"  {effect_sign(stack)} {escape(str(stack.stack))}: {'; '.join(effects(stack))}"
+        )
+    hidden = len(ordered) - IMPACT_SHOWN
+    if hidden > 0:
+        lines.append(f"  … and {counted(hidden, 'more stack')} (all in the JSON plan's impact)")
+    return [*lines, ""]
+
+
+IMPACT_COUNTED = (
+    ("loseMandatory", "losing mandatory enforcement"),
+    ("gainMandatory", "gaining mandatory enforcement"),
+    ("leavePreventative", "leaving every preventative group"),
+    ("joinPreventative", "joining a preventative group"),
+    ("auditChanged", "with other audit coverage"),
+)
+"""The impact's counts besides stacksAffected, as the text plan words them."""
+
+
+def impact_counts(found: Impact) -> str:
+    """`3 stacks affected: 1 losing mandatory enforcement, 2 joining a preventative group`."""
+    summary = found.summary()
+    parts = [f"{summary[key]} {what}" for key, what in IMPACT_COUNTED if summary[key]]
+    affected = f"{counted(summary['stacksAffected'], 'stack')} affected"
+    return f"{affected}: {', '.join(parts)}" if parts else affected
+
+
+def not_read(found: Impact) -> str:
+    """A caveat when groups known by name only were not read for it."""
+    if not found.groups_not_read:
+        return ""
+    return (
+        f" Worked out from the groups read: {counted(found.groups_not_read, 'undeclared group')}"
+        " not read, and a stack in one of them may be enforced otherwise than shown."
+    )
+
+
+def by_concern(found: Impact) -> list[StackImpact]:
+    """Stacks losing mandatory enforcement first, then leaving preventative groups, then
+    gaining mandatory, then the rest; by stack within each."""
+    return sorted(
+        found.stacks,
+        key=lambda s: (
+            not s.loses_mandatory,
+            not s.leaves_preventative,
+            not s.gains_mandatory,
+            s.stack,
+        ),
+    )
+
+
+def effect_sign(stack: StackImpact) -> str:
+    """`!` loses mandatory enforcement, `+` gains it, `~` any other change."""
+    return "!" if stack.loses_mandatory else "+" if stack.gains_mandatory else "~"
+
+
+def effects(stack: StackImpact) -> list[str]:
+    """What changes for one stack, each part one short phrase; names escaped."""
+    parts = [_pack_effect(change) for change in stack.packs]
+    before, after = stack.before, stack.after
+    if (before.groups, before.via_default) != (after.groups, after.via_default):
+        parts.append(f"groups {_holders(before)} → {_holders(after)}")
+    if before.audited_by != after.audited_by:
+        parts.append(f"audited by {_names(before.audited_by)} → {_names(after.audited_by)}")
+    return parts
+
+
+def _pack_effect(change: PackChange) -> str:
+    name = escape(change.name)
+    if change.before is None or change.after is None:
+        sign, pack = ("+", change.after) if change.before is None else ("-", change.before)
+        assert pack is not None
+        return f"{sign}{name} {_pack_state(pack)}"
+    before, after = change.before, change.after
+    if (before.version_tag, before.level) != (after.version_tag, after.level):
+        return f"~{name} {_pack_state(before)} → {_pack_state(after)}"
+    was, now = dict(before.policies), dict(after.policies)
+    moved = [
+        f"{escape(policy)} {_level(was.get(policy, before.level))} → "
+        f"{_level(now.get(policy, after.level))}"
+        for policy in sorted(was.keys() | now.keys())
+        if was.get(policy, before.level) != now.get(policy, after.level)
+    ]
+    return f"~{name} {escape(after.version_tag)} policies: {', '.join(moved)}"
+
+
+def _pack_state(pack: PackEnforcement) -> str:
+    return f"{escape(pack.version_tag)} {_level(pack.level)}"
+
+
+def _level(level: str | None) -> str:
+    return escape(level) if level is not None else "unset"
+
+
+def _holders(enforcement: Enforcement) -> str:
+    names = _names(enforcement.groups)
+    return f"{names} (default)" if enforcement.via_default else names
+
+
+def _names(groups: tuple[str, ...]) -> str:
+    return ", ".join(escape(g) for g in groups) or "none"
+
+
+def impact_json(found: Impact) -> dict[str, Any]:
+    """The JSON plan's `impact` (contract §6.3): counts, and each affected stack's before
+    and after, by stack. No config values: only versions and levels."""
+    shown: dict[str, Any] = {
+        "summary": found.summary(),
+        "stacks": [
+            {"stack": str(s.stack), "before": s.before.to_json(), "after": s.after.to_json()}
+            for s in found.stacks
+        ],
+    }
+    if found.groups_not_read:
+        shown["groupsNotRead"] = found.groups_not_read
+    return shown
 
 
 SAFETY_HELP = (
@@ -183,6 +322,7 @@ def plan_json(
         "blocked": [
             {"id": f.id, "rule": f.rule, "reason": f.reason} for f in plan.findings if f.blocked
         ],
+        **({"impact": impact_json(plan.impact)} if plan.impact is not None else {}),
         "groups": [
             {**_group_json(g, plan.findings), **(extras or {}).get(g.name, {})} for g in plan.groups
         ],
