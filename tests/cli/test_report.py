@@ -244,6 +244,33 @@ def test_a_failed_report_leaves_the_old_file_as_it_was(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["coverage.html", "groups.yaml"]
 
 
+def test_out_naming_a_desired_state_file_is_refused_before_any_request(tmp_path: Path) -> None:
+    path = write(tmp_path, TRICKY_FILE)
+    with EmulatorServer(fixture_from_dict(tricky_org())) as server:
+        result = report(server, path, "--out", path)
+        assert server.requests == []
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: cannot write {path}: it is a desired-state file read by this command; "
+        "give --out another path\n"
+    )
+
+
+def previewed(server: EmulatorServer) -> list[Any]:
+    """The rules sent to the rule preview, in order."""
+    return [r.body["stackMatchRule"] for r in server.requests if r.method == "POST"]
+
+
+def test_only_a_changed_rule_is_previewed_besides_the_live_one(tmp_path: Path) -> None:
+    with EmulatorServer(fixture_from_dict(tricky_org())) as server:
+        assert report(server, write(tmp_path, TRICKY_FILE)).exit_code == 0
+        assert rule("dev") in previewed(server)
+        server.clear_requests()
+        unchanged = TRICKY_FILE.replace("      - env: dev", "      - env: prod")
+        assert report(server, write(tmp_path, unchanged)).exit_code == 0
+        assert previewed(server) == [rule("prod")]
+
+
 def test_out_dash_is_stdout(tmp_path: Path) -> None:
     result = tricky(tmp_path, "--out", "-", "--format", "json")
     assert result.exit_code == 0

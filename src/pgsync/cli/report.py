@@ -53,7 +53,8 @@ RENDERERS: Mapping[str, Callable[[CoverageReport, datetime.datetime | None], str
     "--out",
     type=click.Path(),
     metavar="FILE",
-    help="Write the report to FILE (whole or not at all) instead of stdout.",
+    help="Write the report to FILE (whole or not at all; its directory created) instead of "
+    "stdout ('-': stdout).",
 )
 @common_options
 @reports_errors
