@@ -258,7 +258,8 @@ def test_out_naming_a_desired_state_file_is_refused_before_any_request(tmp_path:
 
 def previewed(server: EmulatorServer) -> list[Any]:
     """The rules sent to the rule preview, in order."""
-    return [r.body["stackMatchRule"] for r in server.requests if r.method == "POST"]
+    posts = [r.body for r in server.requests if r.method == "POST"]
+    return [body["stackMatchRule"] for body in posts if body is not None]
 
 
 def test_only_a_changed_rule_is_previewed_besides_the_live_one(tmp_path: Path) -> None:
