@@ -42,7 +42,6 @@ def group(
         "stacks",
         "preventative",
         live_name or (None if action == "create" else name),
-        "sha256:0",
         tuple(changes),
         notes=notes,
     )
