@@ -219,9 +219,10 @@ def test_a_hostile_stack_name_is_escaped_everywhere(tmp_path: Path) -> None:
         page = report(server, path).stdout
         markdown = report(server, path, "--format", "markdown").stdout
         document = json.loads(report(server, path, "--format", "json").stdout)
-    assert "<img" not in page and "<img" not in markdown
+    assert "<img" not in page
     assert '<tr data-stack="&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;/a">' in page
-    assert '<code>&lt;img src=x onerror="alert(1)"&gt;&amp;/a</code>' in markdown
+    # Literal in code spans, the one form in which Markdown shows markup as text.
+    assert markdown.count("<img") == markdown.count(f"`{hostile}`") > 0
     assert hostile in [s["stack"] for s in document["stacks"]]
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import re
+
+import pytest
 
 from conftest import Golden
 from pgsync.render.report_markdown import (
@@ -14,14 +17,14 @@ from pgsync.render.report_markdown import (
     code,
     render_report_markdown,
 )
-from report_samples import HOSTILE_GROUP, HOSTILE_PACK, HOSTILE_STACK, hostile, large, sample
+from report_samples import HOSTILE_PACK, HOSTILE_STACK, hostile, large, sample
 
 NOON = datetime.datetime(2027, 1, 1, 12, 0, tzinfo=datetime.UTC)
 
 
 def matrix_rows(text: str) -> list[str]:
     section = text.split("## Stacks and packs", 1)[1].split("\n## ", 1)[0]
-    return [line for line in section.splitlines() if line.startswith("| <code>")]
+    return [line for line in section.splitlines() if line.startswith("| `")]
 
 
 def test_the_sample_report(golden: Golden) -> None:
@@ -56,14 +59,32 @@ def test_long_lists_of_stacks_are_cut_and_say_how_many_more() -> None:
     assert ", and 6 more (the HTML and JSON reports" in text
 
 
-def test_names_are_literal_and_never_split_a_table_cell() -> None:
+def test_names_are_code_spans_and_a_pipe_in_one_never_splits_a_table_cell() -> None:
     text = render_report_markdown(hostile())
-    for raw in (HOSTILE_GROUP, HOSTILE_STACK, HOSTILE_PACK):
-        assert raw not in text
     row = matrix_rows(text)[0]
     # The stack, the pack's cell, groups, audited by, status: six separators, no more.
-    assert row.count("|") == 6
-    assert code(HOSTILE_STACK) == "<code>evil&lt;em&gt;\"&amp;'&#124;`/st\\u202eack</code>"
+    assert len(re.findall(r"(?<!\\)\|", row)) == 6
+    assert code(HOSTILE_STACK) == "``evil<em>\"&'|`/st\\u202eack``"
+    assert code(HOSTILE_PACK) == "`` <i>pack</i>|` ``"
+
+
+def test_githubs_parser_shows_hostile_names_as_text() -> None:
+    cmarkgfm = pytest.importorskip("cmarkgfm")
+    shown = cmarkgfm.github_flavored_markdown_to_html(render_report_markdown(hostile()))
+    matrix = shown.split("<table>")[2]
+    cells = re.findall(r"<td>(.*?)</td>", matrix.split("<tbody>")[1].split("</tr>")[0])
+    assert cells == [
+        "<code>evil&lt;em&gt;&quot;&amp;'|`/st\\u202eack</code>",
+        "M",
+        "<code>&lt;script&gt;alert(&quot;g&quot;)&lt;/script&gt; &amp; `x` | y</code>",
+        "",
+        "",
+    ]
+
+
+def test_level_marks_are_never_emphasis() -> None:
+    text = render_report_markdown(sample())
+    assert "| 1.3.0 A\\*→1.3.0 ? |" in text
 
 
 def test_groups_are_cut_with_the_changed_ones_first() -> None:

@@ -1,14 +1,14 @@
 """The coverage report as GitHub-flavoured Markdown: counts first, then tables within reason.
 
 A large org's matrix and lists are cut (the stacks whose enforcement changes first), and each
-cut says how many it left out; the HTML and JSON reports hold everything. Names are written
-as HTML `<code>`, which a table cell cannot split on `|` nor GitHub turn into a mention.
+cut says how many it left out; the HTML and JSON reports hold everything. Names are code
+spans: literal, never markup, links or mentions.
 """
 
 from __future__ import annotations
 
 import datetime
-import html
+import re
 from collections.abc import Callable, Iterable, Sequence
 
 from pgsync.core.coverage import (
@@ -22,6 +22,7 @@ from pgsync.core.coverage import (
 from pgsync.core.escaping import escape
 from pgsync.core.impact import Enforcement
 from pgsync.core.wording import counted
+from pgsync.render.markdown import code_span
 from pgsync.render.report_notation import (
     ABSENT,
     ARROW,
@@ -36,6 +37,7 @@ MATRIX_ROWS = 100
 LISTED_STACKS = 50
 GROUP_ROWS = 100
 SIDE_TITLES = {"live": "Live", "desired": "With the files"}
+_SPECIAL = re.compile(r"([\\`*_\[\]<>~&#!])")
 ELSEWHERE = "the HTML and JSON reports (`pgsync report --format html|json`) have them all"
 
 
@@ -63,14 +65,25 @@ def render_report_markdown(
 
 
 def code(text: str) -> str:
-    """A name as inline code: literal in prose and in table cells alike."""
-    return f"<code>{html.escape(escape(text), quote=False).replace('|', '&#124;')}</code>"
+    """A name as a code span: literal, whatever it holds (markup, backticks, mentions)."""
+    return code_span(escape(text))
+
+
+def _literal(text: str) -> str:
+    """A table cell's text that is not a name (levels, arrows, `*`), its Markdown escaped
+    (the table escapes `|`)."""
+    return _SPECIAL.sub(r"\\\1", text)
 
 
 def _table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    """A GFM table; a `|` within a cell is escaped, as GFM wants even inside code spans."""
+    lines = [_table_row(head), "|" + "---|" * len(head)]
+    lines += [_table_row(row) for row in rows]
     return "\n".join(lines)
+
+
+def _table_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
 
 def _counts(report: CoverageReport) -> str:
@@ -116,7 +129,7 @@ def _row(row: StackRow, packs: Sequence[str], single: dict[str, bool]) -> list[s
     cells = [code(str(row.stack))]
     for name in packs:
         text = cell(live.get(name), desired.get(name), version=not single[name])
-        cells.append(html.escape(text, quote=False))
+        cells.append(_literal(text))
     cells.append(_either(row.live.groups, row.desired.groups))
     cells.append(_either(row.live.audited_by, row.desired.audited_by))
     cells.append(", ".join(_status(row)))
@@ -165,7 +178,7 @@ def _groups(groups: Sequence[GroupCard]) -> list[str]:
             _count(g.live_stacks),
             _count(g.desired_stacks),
             ", ".join(
-                f"{code(name)} {html.escape(text, quote=False)}"
+                f"{code(name)} {_literal(text)}"
                 for name, text in pack_changes(g.live_packs, g.desired_packs)
             ),
         ]
