@@ -494,3 +494,9 @@ def test_a_plans_effect_is_the_impact_of_the_whole_views(data: st.DataObject) ->
     plan = make_plan(desired, current, safety=False)
     whole = impact(live_view(current), planned_view(plan, current))
     assert plan_effect(plan.groups, current).impact == whole
+
+
+def test_a_plan_names_the_groups_whose_new_rule_it_cannot_count() -> None:
+    current = live(live_group("tagged", stacks=stacks("web/prod"), packs=(AWS_MANDATORY,)))
+    desired = state(desired_group("tagged", stack_match=RuleSetting(env_rule("prod"))))
+    assert make_plan(desired, current).impact == Impact(unknown_rules=("tagged",))

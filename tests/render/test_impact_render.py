@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from builders import applied, catalog, desired_group, live, live_group, pack_ref, stacks, state
 from conftest import Golden
 from pgsync.core.impact import live_view, planned_view
-from pgsync.core.model import AppliedPack, DesiredState, LiveState, StackRef
+from pgsync.core.matchrule import compile_rules, match_rule
+from pgsync.core.model import AppliedPack, DesiredState, LiveState, RuleSetting, StackRef
 from pgsync.core.plan import Plan
 from pgsync.core.planning import make_plan
 from pgsync.render.display import display_plan
@@ -290,3 +291,16 @@ def test_json_impact_lists_exactly_the_stacks_whose_enforcement_differs(
     listed = plan_json(plan, "0.1.0")["impact"]["stacks"]
     assert [s["stack"] for s in listed] == differing
     assert all(s["before"] != s["after"] for s in listed)
+
+
+def test_a_new_rules_matches_are_said_to_be_not_counted() -> None:
+    rule = match_rule(compile_rules([{"env": "prod"}], "stack") or {}, "stack")
+    current = live(live_group("tagged", packs=(AWS_MANDATORY,)))
+    desired = state(
+        desired_group("tagged", stack_match=RuleSetting(rule), stacks=stacks("web/prod"))
+    )
+    plan = make_plan(desired, current)
+    assert "Not counted: the stacks that the new match rule of tagged will match" in (
+        render_text(plan)
+    )
+    assert plan_json(plan, "0.1.0")["impact"]["unknownRuleMatches"] == ["tagged"]

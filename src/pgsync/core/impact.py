@@ -474,6 +474,8 @@ class Impact:
     """The stacks whose enforcement or audit coverage differs between two views, by stack."""
 
     stacks: tuple[StackImpact, ...] = ()
+    unknown_rules: tuple[str, ...] = ()
+    """Groups whose new stack rule's matches were not known: none of them is counted."""
     groups_not_read: int = 0
     """Groups known by name only when it was worked out: a stack that one of them holds may
     be enforced otherwise than shown (planning.make_plan reads them for changes that could
@@ -510,6 +512,21 @@ def impact(
         changes = (PackChange(n, was.pack(n), will.pack(n)) for n in names)
         result.append(StackImpact(stack, was, will, tuple(c for c in changes if c.changed)))
     return Impact(tuple(result))
+
+
+def _new_rule(group: GroupPlan) -> bool:
+    """Whether the group will have a stack rule that it does not have live."""
+    setting = group.desired.stack_match if group.desired is not None else None
+    live_rule = group.live.stack_rule if group.live is not None else None
+    return (
+        group.action != "delete"
+        and setting is not None
+        and setting.rule
+        not in (
+            None,
+            live_rule,
+        )
+    )
 
 
 def _seen(enforcement: Enforcement, renames: Mapping[str, str]) -> tuple[Any, ...]:
@@ -554,7 +571,8 @@ def plan_effect(
     if not changed:
         return PlanEffect()
     before = {name: _live_holder(g) for name, g in live.groups.items()}
-    after = _after_apply(groups, live, rule_matches or {})
+    matches = rule_matches or {}
+    after = _after_apply(groups, live, matches)
     touched = [before[g.live_name] for g in changed if g.live_name in before]
     touched += [after[g.name] for g in changed if g.action != "delete" and g.name in after]
     only: frozenset[StackRef] | None = frozenset().union(*(h.stacks for h in touched))
@@ -570,4 +588,7 @@ def plan_effect(
         effective(after.values(), live.catalog, known, only),
         renames,
     )
+    unknown = tuple(sorted(g.name for g in changed if _new_rule(g) and g.name not in matches))
+    if unknown:
+        result = dataclasses.replace(result, unknown_rules=unknown)
     return PlanEffect(before, after, result)

@@ -256,7 +256,7 @@ def _impact_counts(plan: Plan) -> list[str]:
     if found is None or not plan.has_changes:
         return []
     if not found.stacks:
-        return [f"**{IMPACT_TITLE}:** {_md(NO_IMPACT)}."]
+        return [f"**{IMPACT_TITLE}:** {_md(NO_IMPACT + '.' + not_read(found))}"]
     summary = found.summary()
     keys = ("stacksAffected", *(key for key, *_ in IMPACT_COUNTED))
     lines = [

@@ -120,7 +120,7 @@ def impact_lines(plan: Plan) -> list[str]:
     if found is None or not plan.has_changes:
         return []
     if not found.stacks:
-        return [f"{IMPACT_TITLE}: {NO_IMPACT}.", ""]
+        return [f"{IMPACT_TITLE}: {NO_IMPACT}.{not_read(found)}", ""]
     lines = [f"{IMPACT_TITLE}: {impact_counts(found)}.{not_read(found)}"]
     ordered = by_concern(found)
     for stack in ordered[:IMPACT_SHOWN]:
@@ -152,13 +152,21 @@ def impact_counts(found: Impact) -> str:
 
 
 def not_read(found: Impact) -> str:
-    """A caveat when groups known by name only were not read for it."""
-    if not found.groups_not_read:
-        return ""
-    return (
-        f" Worked out from the groups read: {counted(found.groups_not_read, 'undeclared group')}"
-        " not read, and a stack in one of them may be enforced otherwise than shown."
-    )
+    """Caveats: groups known by name only were not read, new rules' matches are not known."""
+    caveats = ""
+    if found.unknown_rules:
+        named = ", ".join(escape(g) for g in found.unknown_rules)
+        caveats += (
+            f" Not counted: the stacks that the new match rule of {named} will match (known"
+            " once applied)."
+        )
+    if found.groups_not_read:
+        unread = counted(found.groups_not_read, "undeclared group")
+        caveats += (
+            f" Worked out from the groups read: {unread} not read, and a stack in one of them"
+            " may be enforced otherwise than shown."
+        )
+    return caveats
 
 
 def by_concern(found: Impact) -> list[StackImpact]:
@@ -237,6 +245,8 @@ def impact_json(found: Impact) -> dict[str, Any]:
             for s in found.stacks
         ],
     }
+    if found.unknown_rules:
+        shown["unknownRuleMatches"] = list(found.unknown_rules)
     if found.groups_not_read:
         shown["groupsNotRead"] = found.groups_not_read
     return shown
