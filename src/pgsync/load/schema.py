@@ -23,12 +23,11 @@ if TYPE_CHECKING:
 
 SCHEMA_FILE = "policygroups.schema.json"
 
-# A group's lists that may hold 100,000 strings; jsonschema spends some 5 µs on each item,
-# so `check` tests plain strings itself (with the schema's own pattern) and hands jsonschema
-# only the rest.
+# What `check` keeps from jsonschema when it is valid anyway (jsonschema spends some 5 µs on
+# each string of a list and some 35 µs on each group): the strings of a group's lists that
+# may hold 100,000, tested with the schema's own pattern; pack entries and whole groups,
+# which repeat (thousands of groups hold the same few packs), checked once per distinct value.
 BULK_LISTS = ("stacks", "accounts")
-# Pack entries repeat: thousands of groups hold the same few. Each distinct entry is checked
-# once on its own, and jsonschema sees only the entries that are not valid.
 PACK_LIST = "policyPacks"
 
 _JSON_TYPES = {
@@ -138,7 +137,7 @@ def check(
     found: dict[SchemaProblem, None] = dict.fromkeys(hidden_characters(instance))
     # A string with a hidden character gets that message only: a pattern's would quote it.
     hidden = {problem.path for problem in found}
-    slim, kept = _without_valid_bulk_strings(instance)
+    slim, kept = _slimmed(instance)
 
     def text_at(path: JsonPointer) -> str | None:
         return written.get(_original_path(path, kept))
@@ -253,20 +252,23 @@ Kept = dict[JsonPointer, list[int]]
 """For each slimmed list (by its path): the original index of each item left in it."""
 
 
-def _without_valid_bulk_strings(instance: object) -> tuple[object, Kept]:
-    """A shallow copy without the bulk lists' strings and the pack entries that are valid
-    anyway.
+def _slimmed(instance: object) -> tuple[object, Kept]:
+    """A shallow copy without what is valid anyway: the bulk lists' plain strings, the pack
+    entries and the whole groups that are.
 
-    Sound because the schema constrains these lists item by item only (no `minItems`,
-    `uniqueItems` or `contains`; `_item_schema` refuses a schema that does).
+    Sound because the schema constrains these lists item by item only, and a group field by
+    field (`_list_items` and `_group_schema` refuse a schema that says more).
     """
     if not isinstance(instance, dict) or not isinstance(instance.get("policyGroups"), list):
         return instance, {}
     accepts: dict[str, Callable[[object], bool]] = {
         key: functools.partial(_valid, accept) for key, accept in _bulk_string_checks().items()
     }
-    accepts[PACK_LIST] = _PackEntries().valid
+    accepts[PACK_LIST] = _Distinct(_pack_entry_validator()).valid
+    groups = _Distinct(_group_validator())
+    name_check = _group_name_check()
     kept: Kept = {}
+    left: list[int] = []
     slim_groups: list[object] = []
     for index, group in enumerate(instance["policyGroups"]):
         slim = dict(group) if isinstance(group, dict) else group
@@ -278,7 +280,12 @@ def _without_valid_bulk_strings(instance: object) -> tuple[object, Kept]:
             if len(needed) < len(items):
                 slim[key] = [items[i] for i in needed]
                 kept["policyGroups", index, key] = needed
+        if isinstance(slim, dict) and _valid_group(slim, name_check, groups):
+            continue
+        left.append(index)
         slim_groups.append(slim)
+    if len(left) < len(instance["policyGroups"]):
+        kept["policyGroups",] = left
     return {**instance, "policyGroups": slim_groups}, kept
 
 
@@ -286,10 +293,28 @@ def _valid(accept: Callable[[str], bool], item: object) -> bool:
     return isinstance(item, str) and accept(item)
 
 
-class _PackEntries:
-    """Whether a group's pack entry is valid, remembered per distinct entry."""
+def _valid_group(
+    group: dict[str, Any], name_check: Callable[[str], bool], shapes: _Distinct
+) -> bool:
+    """Names differ from group to group, the rest mostly does not: checked apart."""
+    if not _group_required() <= group.keys():
+        return False
+    name = group.get("name", "")
+    if "name" in group and not (isinstance(name, str) and name_check(name)):
+        return False
+    return shapes.valid({key: value for key, value in group.items() if key != "name"})
 
-    def __init__(self) -> None:
+
+@functools.cache
+def _group_required() -> frozenset[str]:
+    return frozenset(_group_schema().get("required", ()))
+
+
+class _Distinct:
+    """Whether a value is valid under a validator, remembered per distinct value."""
+
+    def __init__(self, validator: Draft202012Validator) -> None:
+        self._validator = validator
         self._known: dict[str, bool] = {}
 
     def valid(self, item: object) -> bool:
@@ -299,15 +324,25 @@ class _PackEntries:
         key = json.dumps(item, sort_keys=True, default=repr)
         known = self._known.get(key)
         if known is None:
-            known = self._known[key] = _pack_entry_validator().is_valid(item)
+            known = self._known[key] = self._validator.is_valid(item)
         return known
 
 
 @functools.cache
 def _pack_entry_validator() -> Draft202012Validator:
+    return _validator_of(_list_items(_group_schema()["properties"][PACK_LIST], PACK_LIST))
+
+
+@functools.cache
+def _group_validator() -> Draft202012Validator:
+    # A group's shape is all but its name: `_valid_group` checks what is required.
+    return _validator_of({k: v for k, v in _group_schema().items() if k != "required"})
+
+
+def _validator_of(schema: Any) -> Draft202012Validator:
     from jsonschema import Draft202012Validator  # noqa: PLC0415
 
-    return Draft202012Validator(_item_schema(validator().schema, PACK_LIST))
+    return Draft202012Validator(schema)
 
 
 def _restore_index(problem: SchemaProblem, kept: Kept) -> SchemaProblem:
@@ -318,24 +353,46 @@ def _restore_index(problem: SchemaProblem, kept: Kept) -> SchemaProblem:
 
 def _original_path(path: JsonPointer, kept: Kept) -> JsonPointer:
     """A path into the slimmed document as a path into the file's."""
-    needed = kept.get(path[:3])
-    if needed is None or len(path) < 4 or not isinstance(path[3], int):
+    if len(path) < 2 or not isinstance(path[1], int):
         return path
-    return (*path[:3], needed[path[3]], *path[4:])
+    groups = kept.get(path[:1])
+    found = path if groups is None else (path[0], groups[path[1]], *path[2:])
+    items = kept.get(found[:3])
+    if items is not None and len(found) > 3 and isinstance(found[3], int):
+        found = (*found[:3], items[found[3]], *found[4:])
+    return path if found == path else found
 
 
 @functools.cache
 def _bulk_string_checks() -> dict[str, Callable[[str], bool]]:
-    return {key: _string_check(_item_schema(validator().schema, key)) for key in BULK_LISTS}
+    group = _group_schema()["properties"]
+    return {key: _string_check(_list_items(group[key], key)) for key in BULK_LISTS}
 
 
-def _item_schema(full: Any, key: str) -> Any:
-    """The schema of each item of a group's list `key`, which must say nothing of the list
-    as a whole beyond its type."""
-    array = full["properties"]["policyGroups"]["items"]["properties"][key]
-    unknown = set(array) - {"type", "items", "description", "markdownDescription"}
+@functools.cache
+def _group_name_check() -> Callable[[str], bool]:
+    return _string_check(_group_schema()["properties"]["name"])
+
+
+_ABOUT = {"description", "markdownDescription"}
+
+
+def _group_schema() -> Any:
+    """The schema of each group, which must judge a group field by field."""
+    full: Any = validator().schema
+    group = _list_items(full["properties"]["policyGroups"], "policyGroups")
+    unknown = set(group) - {"type", "additionalProperties", "properties", "required"} - _ABOUT
     if unknown:
-        raise ValueError(f"teach _without_valid_bulk_strings about {sorted(unknown)} of {key}")
+        raise ValueError(f"teach _slimmed about {sorted(unknown)} of a group")
+    return group
+
+
+def _list_items(array: Mapping[str, Any], key: str) -> Any:
+    """The schema of each item of the list `key`, which must say nothing of the list as a
+    whole beyond its type."""
+    unknown = set(array) - {"type", "items"} - _ABOUT
+    if unknown:
+        raise ValueError(f"teach _slimmed about {sorted(unknown)} of {key}")
     return array["items"]
 
 
