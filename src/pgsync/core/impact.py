@@ -187,12 +187,19 @@ def planned_holders(
 
 
 def _after_apply(
-    groups: Sequence[GroupPlan], live: LiveState, matches: Mapping[str, frozenset[StackRef]]
+    groups: Sequence[GroupPlan],
+    live: LiveState,
+    matches: Mapping[str, frozenset[StackRef]],
+    held: Mapping[str, Holder] | None = None,
 ) -> dict[str, Holder]:
-    """Every group once `groups` are applied to `live`, by name."""
-    planned = {g.live_name for g in groups if g.live_name is not None}
-    holders = {name: _live_holder(g) for name, g in live.groups.items() if name not in planned}
+    """Every group once `groups` are applied to `live`, by name; `held` are the live
+    groups' holders when already worked out (a quiet group holds after what it holds now)."""
+    held = held if held is not None else {n: _live_holder(g) for n, g in live.groups.items()}
+    planned = {g.live_name for g in groups if g.is_change and g.live_name is not None}
+    holders = {name: h for name, h in held.items() if name not in planned}
     for group in groups:
+        if not group.is_change:
+            continue
         holder = _planned_holder(group, live.catalog, matches)
         if holder is not None:
             holders[holder.name] = holder
@@ -246,14 +253,10 @@ def _known(live: LiveState, stacks: Iterable[StackRef]) -> frozenset[StackRef]:
 
 
 def _live_holder(group: LiveGroup) -> Holder:
-    return Holder(
-        group.name,
-        group.mode,
-        group.is_default,
-        group.stacks | group.rule_stacks,
-        group.packs,
-        group.accounts | group.rule_accounts,
-    )
+    # Most groups have no rule: no union to build (large orgs have thousands of groups).
+    stacks = group.stacks | group.rule_stacks if group.rule_stacks else group.stacks
+    accounts = group.accounts | group.rule_accounts if group.rule_accounts else group.accounts
+    return Holder(group.name, group.mode, group.is_default, stacks, group.packs, accounts)
 
 
 def _planned_holder(
@@ -503,15 +506,32 @@ def impact(
     changes: a reviewer sees where its enforcement now comes from. A group renamed
     (`renames`, live name to new) is the same group: a rename alone affects no stack."""
     old, new = dict(before.stacks), dict(after.stacks)
+    # Stacks held alike share their Enforcement objects: compare each pair once.
+    compared: dict[tuple[int, int], tuple[PackChange, ...] | None] = {}
     result = []
     for stack in sorted(old.keys() | new.keys()):
         was, will = old.get(stack, before.fallback), new.get(stack, after.fallback)
-        if was == will or _seen(was, renames or {}) == _seen(will, {}):
-            continue
-        names = sorted({p.name for p in was.packs} | {p.name for p in will.packs})
-        changes = (PackChange(n, was.pack(n), will.pack(n)) for n in names)
-        result.append(StackImpact(stack, was, will, tuple(c for c in changes if c.changed)))
+        key = (id(was), id(will))
+        if key not in compared:
+            compared[key] = _pack_changes(was, will, renames or {})
+        changes = compared[key]
+        if changes is not None:
+            result.append(StackImpact(stack, was, will, changes))
     return Impact(tuple(result))
+
+
+def _pack_changes(
+    was: Enforcement, will: Enforcement, renames: Mapping[str, str]
+) -> tuple[PackChange, ...] | None:
+    """The packs whose version or levels change; None when the stack is not affected."""
+    if was == will or _seen(was, renames) == _seen(will, {}):
+        return None
+    before = {p.name: p for p in was.packs}
+    after = {p.name: p for p in will.packs}
+    changes = (
+        PackChange(n, before.get(n), after.get(n)) for n in sorted(before.keys() | after.keys())
+    )
+    return tuple(c for c in changes if c.changed)
 
 
 def _new_rule(group: GroupPlan) -> bool:
@@ -572,7 +592,7 @@ def plan_effect(
         return PlanEffect()
     before = {name: _live_holder(g) for name, g in live.groups.items()}
     matches = rule_matches or {}
-    after = _after_apply(groups, live, matches)
+    after = _after_apply(groups, live, matches, before)
     touched = [before[g.live_name] for g in changed if g.live_name in before]
     touched += [after[g.name] for g in changed if g.action != "delete" and g.name in after]
     only: frozenset[StackRef] | None = frozenset().union(*(h.stacks for h in touched))
