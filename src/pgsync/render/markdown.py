@@ -25,7 +25,7 @@ from pgsync.render.text import (
     effect_sign,
     effects,
     files_read,
-    not_read,
+    impact_caveats,
     shared_changes,
     summary_line,
 )
@@ -255,8 +255,9 @@ def _impact_counts(plan: Plan) -> list[str]:
     found = plan.impact
     if found is None or not plan.has_changes:
         return []
+    caveats = [f"_{_md(caveat)}_" for caveat in impact_caveats(found)]
     if not found.stacks:
-        return [f"**{IMPACT_TITLE}:** {_md(NO_IMPACT + '.' + not_read(found))}"]
+        return ["\n\n".join([f"**{IMPACT_TITLE}:** {_md(NO_IMPACT)}.", *caveats])]
     summary = found.summary()
     keys = ("stacksAffected", *(key for key, *_ in IMPACT_COUNTED))
     lines = [
@@ -265,9 +266,8 @@ def _impact_counts(plan: Plan) -> list[str]:
         "|" + "---:|" * len(keys),
         "| " + " | ".join(str(summary[k]) for k in keys) + " |",
     ]
-    caveat = not_read(found).strip()
-    if caveat:
-        lines += ["", f"_{_md(caveat)}_"]
+    for caveat in caveats:
+        lines += ["", caveat]
     return ["\n".join(lines)]
 
 

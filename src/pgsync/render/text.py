@@ -119,9 +119,10 @@ def impact_lines(plan: Plan) -> list[str]:
     found = plan.impact
     if found is None or not plan.has_changes:
         return []
+    caveats = [f"  ({caveat})" for caveat in impact_caveats(found)]
     if not found.stacks:
-        return [f"{IMPACT_TITLE}: {NO_IMPACT}.{not_read(found)}", ""]
-    lines = [f"{IMPACT_TITLE}: {impact_counts(found)}.{not_read(found)}"]
+        return [f"{IMPACT_TITLE}: {NO_IMPACT}.", *caveats, ""]
+    lines = [f"{IMPACT_TITLE}: {impact_counts(found)}.", *caveats]
     ordered = by_concern(found)
     for stack in ordered[:IMPACT_SHOWN]:
         lines.append(
@@ -151,19 +152,19 @@ def impact_counts(found: Impact) -> str:
     return f"{affected}: {', '.join(parts)}" if parts else affected
 
 
-def not_read(found: Impact) -> str:
-    """Caveats: groups known by name only were not read, new rules' matches are not known."""
-    caveats = ""
+def impact_caveats(found: Impact) -> list[str]:
+    """What the effect leaves out: new rules' matches, groups known by name only."""
+    caveats = []
     if found.unknown_rules:
         named = ", ".join(escape(g) for g in found.unknown_rules)
-        caveats += (
-            f" Not counted: the stacks that the new match rule of {named} will match (known"
-            " once applied)."
+        caveats.append(
+            f"Not counted: the stacks that the new match rule of {named} will match"
+            " (known once applied)."
         )
     if found.groups_not_read:
         unread = counted(found.groups_not_read, "undeclared group")
-        caveats += (
-            f" Worked out from the groups read: {unread} not read, and a stack in one of them"
+        caveats.append(
+            f"Worked out from the groups read: {unread} not read, and a stack in one of them"
             " may be enforced otherwise than shown."
         )
     return caveats
