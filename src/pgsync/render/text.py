@@ -119,7 +119,7 @@ def impact_lines(plan: Plan) -> list[str]:
     found = plan.impact
     if found is None or not plan.has_changes:
         return []
-    caveats = [f"  ({caveat})" for caveat in impact_caveats(found)]
+    caveats = [f"  {caveat}" for caveat in impact_caveats(found)]
     if not found.stacks:
         return [f"{IMPACT_TITLE}: {NO_IMPACT}.", *caveats, ""]
     lines = [f"{IMPACT_TITLE}: {impact_counts(found)}.", *caveats]
@@ -158,8 +158,8 @@ def impact_caveats(found: Impact) -> list[str]:
     if found.unknown_rules:
         named = ", ".join(escape(g) for g in found.unknown_rules)
         caveats.append(
-            f"Not counted: the stacks that the new match rule of {named} will match"
-            " (known once applied)."
+            f"Not counted: the stacks that the new match rule of {named} will match,"
+            " known once applied."
         )
     if found.groups_not_read:
         unread = counted(found.groups_not_read, "undeclared group")
