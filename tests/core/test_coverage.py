@@ -142,7 +142,8 @@ def test_a_new_rule_counts_what_it_matches() -> None:
     dev = next(r for r in report.stacks if r.stack == WEB_DEV)
     assert dev.desired.groups == ("tagged",)
     card = next(c for c in report.groups if c.name == "tagged")
-    assert (card.action, card.live_stacks, card.desired_stacks) == ("create", None, 1)
+    assert (card.action, card.live) == ("create", None)
+    assert card.desired is not None and card.desired.stacks == 1
 
 
 def test_cards_say_the_plan_renames_and_deletes() -> None:
@@ -157,7 +158,7 @@ def test_cards_say_the_plan_renames_and_deletes() -> None:
     report = built(state(renamed, gone), with_default(live(PROD, legacy), "web/dev"))
     cards = {c.name: c for c in report.groups}
     assert cards["production"].renamed and cards["production"].live_name == "prod"
-    assert (cards["legacy"].action, cards["legacy"].desired_stacks) == ("delete", None)
+    assert (cards["legacy"].action, cards["legacy"].desired) == ("delete", None)
     assert cards["default-policy-group"].is_default
     assert cards["default-policy-group"].action == "unmanaged"
 
@@ -168,9 +169,18 @@ def test_a_card_shows_the_groups_own_packs_not_the_winning_ones() -> None:
     )
     report = built(state(), live(PROD, newer))
     prod = next(c for c in report.groups if c.name == "prod")
-    assert [(p.version_tag, p.level) for p in prod.live_packs] == [("1.0.0", "mandatory")]
+    assert prod.live is not None
+    assert [(p.version_tag, p.level) for p in prod.live.packs] == [("1.0.0", "mandatory")]
     before, _ = row(report, WEB_PROD)
     assert before is not None and (before.version_tag, before.level) == ("1.3.0", "advisory")
+
+
+def test_a_card_counts_the_accounts_of_an_audit_group() -> None:
+    cloud = live_group("cloud", "accounts", accounts=frozenset({"aws-prod"}))
+    more = desired_group("cloud", "accounts", accounts=frozenset({"aws-prod", "gcp-data"}))
+    card = next(c for c in built(state(more), live(cloud)).groups if c.name == "cloud")
+    assert card.live is not None and card.desired is not None
+    assert (card.live.accounts, card.desired.accounts) == (1, 2)
 
 
 MEMBERS = st.lists(

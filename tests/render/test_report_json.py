@@ -74,17 +74,19 @@ def test_the_time_is_iso_8601_in_utc_and_only_when_given() -> None:
 
 def test_a_group_has_its_own_packs_and_stacks_on_each_side() -> None:
     groups = {g["name"]: g for g in document()["groups"]}
-    assert groups["prod"]["stacks"] == {"live": 2, "desired": 2}
-    assert groups["prod"]["packs"]["live"] == {
-        "aws": {"versionTag": "1.0.0", "enforcementLevel": "mandatory"}
+    assert groups["prod"]["live"] == {
+        "stacks": 2,
+        "accounts": 0,
+        "packs": {"aws": {"versionTag": "1.0.0", "enforcementLevel": "mandatory"}},
     }
+    assert groups["prod"]["desired"] == groups["prod"]["live"]
 
 
 def test_a_group_the_plan_creates_has_null_live() -> None:
     groups = {g["name"]: g for g in json.loads(render_report_json(large(3, 1)))["groups"]}
     assert groups["moved"]["action"] == "create"
-    assert groups["moved"]["stacks"] == {"live": None, "desired": 1}
-    assert groups["moved"]["packs"]["live"] is None
+    assert groups["moved"]["live"] is None
+    assert groups["moved"]["desired"]["stacks"] == 1
 
 
 def test_names_are_kept_as_they_are() -> None:

@@ -97,8 +97,20 @@ class Counts:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupSide:
+    """A group live or after the plan."""
+
+    stacks: int
+    """The stacks it enforces on (audit groups: audits)."""
+    accounts: int
+    """The accounts it holds, explicitly or by rule."""
+    packs: tuple[PackEnforcement, ...]
+    """Its own packs with their levels, whatever other groups carry."""
+
+
+@dataclass(frozen=True, slots=True)
 class GroupCard:
-    """A group as it reaches stacks, live and after the plan (None: it does not exist then)."""
+    """A group live and after the plan (None: it does not exist then)."""
 
     name: str
     mode: Mode
@@ -106,16 +118,15 @@ class GroupCard:
     action: str
     """The plan's action for it (`unmanaged` for a group no file declares)."""
     live_name: str | None
-    live_stacks: int | None
-    """The stacks it enforces on (audit: audits), live."""
-    desired_stacks: int | None
-    live_packs: tuple[PackEnforcement, ...] = ()
-    """Its own packs with their levels, live."""
-    desired_packs: tuple[PackEnforcement, ...] = ()
+    live: GroupSide | None
+    desired: GroupSide | None
 
     @property
     def renamed(self) -> bool:
         return self.live_name is not None and self.live_name != self.name
+
+    def side(self, side: Side) -> GroupSide | None:
+        return self.live if side == "live" else self.desired
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,13 +210,11 @@ def _cards(
     rows: tuple[StackRow, ...],
     rule_matches: Mapping[str, frozenset[StackRef]] | None,
 ) -> tuple[GroupCard, ...]:
-    before, after = _reach(rows, "live"), _reach(rows, "desired")
-    had = _own_packs(live_holders(live), live)
-    will = _own_packs(planned_holders(plan, live, rule_matches), live)
+    had = _sides(live_holders(live), _reach(rows, "live"), live)
+    will = _sides(planned_holders(plan, live, rule_matches), _reach(rows, "desired"), live)
     cards = []
     for group in plan.groups:
         existing = live.groups.get(group.live_name) if group.live_name is not None else None
-        remains = group.action != "delete"
         cards.append(
             GroupCard(
                 name=group.name,
@@ -213,17 +222,22 @@ def _cards(
                 is_default=existing is not None and existing.is_default,
                 action=group.action,
                 live_name=group.live_name,
-                live_stacks=before.get(existing.name, 0) if existing is not None else None,
-                desired_stacks=after.get(group.name, 0) if remains else None,
-                live_packs=had.get(existing.name, ()) if existing is not None else (),
-                desired_packs=will.get(group.name, ()) if remains else (),
+                live=had.get(existing.name) if existing is not None else None,
+                desired=will.get(group.name) if group.action != "delete" else None,
             )
         )
     return tuple(sorted(cards, key=lambda card: card.name))
 
 
-def _own_packs(
-    holders: Iterable[Holder], live: LiveState
-) -> dict[str, tuple[PackEnforcement, ...]]:
-    """Each group's packs as it alone would enforce them."""
-    return {h.name: enforced_packs([h], live.catalog) for h in holders}
+def _sides(
+    holders: Iterable[Holder], reach: Mapping[str, int], live: LiveState
+) -> dict[str, GroupSide]:
+    """Each group on one side, by name."""
+    return {
+        h.name: GroupSide(
+            stacks=reach.get(h.name, 0),
+            accounts=len(h.accounts),
+            packs=enforced_packs([h], live.catalog),
+        )
+        for h in holders
+    }

@@ -35,7 +35,8 @@ from pgsync.render.report_notation import (
     LETTERS,
     cell,
     generated_text,
-    pack_changes,
+    group_count,
+    group_packs,
 )
 
 SIDE_TITLES: dict[Side, str] = {"live": "Live", "desired": "With the files"}
@@ -337,7 +338,8 @@ def _cards(groups: Sequence[GroupCard]) -> str:
     return (
         "<section aria-labelledby=groups>\n<h2 id=groups>Groups</h2>\n"
         "<p>Each group with what the plan does to it, how many stacks it enforces on "
-        "(audit groups: audits), and its own packs, live and with the files.</p>\n"
+        "(audit groups: audits), its accounts, and its own packs, live and with the files."
+        "</p>\n"
         f"<div class=cards>\n{cards}</div>\n</section>\n"
     )
 
@@ -346,17 +348,12 @@ def _card(card: GroupCard) -> str:
     facts = [card.mode, *(["default group"] if card.is_default else []), card.action]
     if card.renamed and card.live_name is not None:
         facts.append(f"renamed from {card.live_name}")
-    reach = f"{_count(card.live_stacks)} {ARROW} {_count(card.desired_stacks)}"
-    if card.live_stacks == card.desired_stacks:
-        reach = _count(card.desired_stacks)
-    packs = pack_changes(card.live_packs, card.desired_packs)
-    listed = ", ".join(f"{_text(name)} {_text(text)}" for name, text in packs) or "none"
+    lines = [f"Stacks: {group_count(card, lambda side: side.stacks)}"]
+    if any(side is not None and side.accounts for side in (card.live, card.desired)):
+        lines.append(f"Accounts: {group_count(card, lambda side: side.accounts)}")
+    packs = ", ".join(f"{_text(name)} {_text(text)}" for name, text in group_packs(card))
+    lines.append(f"Packs: {packs or 'none'}")
+    shown = "".join(f"<p>{line}</p>" for line in lines)
     return (
-        f"<article><h3>{_text(card.name)}</h3><p>{_text(' · '.join(facts))}</p>"
-        f"<p>Stacks: {reach}</p><p>Packs: {listed}</p></article>\n"
+        f"<article><h3>{_text(card.name)}</h3><p>{_text(' · '.join(facts))}</p>{shown}</article>\n"
     )
-
-
-def _count(stacks: int | None) -> str:
-    """A count of stacks; a dash where the group does not exist."""
-    return "–" if stacks is None else str(stacks)

@@ -59,11 +59,13 @@ def _card(card: GroupCard) -> dict[str, Any]:
     }
     if card.renamed:
         shown["previousName"] = card.live_name
-    shown["stacks"] = {"live": card.live_stacks, "desired": card.desired_stacks}
-    shown["packs"] = {
-        "live": _packs(card.live_packs) if card.live_stacks is not None else None,
-        "desired": _packs(card.desired_packs) if card.desired_stacks is not None else None,
-    }
+    for side in SIDES:
+        found = card.side(side)
+        shown[side] = (
+            {"stacks": found.stacks, "accounts": found.accounts, "packs": _packs(found.packs)}
+            if found is not None
+            else None
+        )
     return shown
 
 

@@ -30,7 +30,8 @@ from pgsync.render.report_notation import (
     LEGEND,
     cell,
     generated_text,
-    pack_changes,
+    group_count,
+    group_packs,
 )
 
 MATRIX_ROWS = 100
@@ -175,18 +176,16 @@ def _groups(groups: Sequence[GroupCard]) -> list[str]:
             code(g.name) + (f" (from {code(g.live_name)})" if g.renamed and g.live_name else ""),
             g.mode + (", default" if g.is_default else ""),
             g.action,
-            _count(g.live_stacks),
-            _count(g.desired_stacks),
-            ", ".join(
-                f"{code(name)} {_literal(text)}"
-                for name, text in pack_changes(g.live_packs, g.desired_packs)
-            ),
+            group_count(g, lambda side: side.stacks),
+            group_count(g, lambda side: side.accounts),
+            ", ".join(f"{code(name)} {_literal(text)}" for name, text in group_packs(g)),
         ]
         for g in shown
     )
     blocks = [
-        "How many stacks each group enforces on (audit groups: audits), and its own packs.",
-        _table(["Group", "Mode", "Plan", "Stacks live", "Stacks with the files", "Packs"], rows),
+        "For each group: the stacks it enforces on (audit groups: audits), its accounts and "
+        f"its own packs; `live{ARROW}with the files` where the plan changes them.",
+        _table(["Group", "Mode", "Plan", "Stacks", "Accounts", "Packs"], rows),
     ]
     if len(groups) > len(shown):
         blocks.append(
@@ -194,7 +193,3 @@ def _groups(groups: Sequence[GroupCard]) -> list[str]:
             f"{ELSEWHERE}."
         )
     return blocks
-
-
-def _count(stacks: int | None) -> str:
-    return ABSENT if stacks is None else str(stacks)

@@ -8,8 +8,9 @@ reads `live→desired`, with a dash where the pack does not reach the stack.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Callable
 
+from pgsync.core.coverage import GroupCard, GroupSide
 from pgsync.core.impact import Level, PackEnforcement
 
 LETTERS: dict[Level, str] = {
@@ -67,16 +68,22 @@ def _enforced(pack: PackEnforcement | None) -> tuple[object, ...] | None:
     return None if pack is None else (pack.version_tag, pack.level, pack.policies)
 
 
-def pack_changes(
-    live: Sequence[PackEnforcement], desired: Sequence[PackEnforcement]
-) -> list[tuple[str, str]]:
-    """A group's packs by name, each with its cell (version always shown)."""
-    before = {p.name: p for p in live}
-    after = {p.name: p for p in desired}
+def group_packs(card: GroupCard) -> list[tuple[str, str]]:
+    """A group's own packs by name, each with its cell (version always shown)."""
+    before = {p.name: p for p in card.live.packs} if card.live else {}
+    after = {p.name: p for p in card.desired.packs} if card.desired else {}
     return [
         (name, cell(before.get(name), after.get(name), version=True))
         for name in sorted(before.keys() | after.keys())
     ]
+
+
+def group_count(card: GroupCard, count: Callable[[GroupSide], int]) -> str:
+    """A group's count live and with the files: `2`, or `2→3`; a dash where it does not exist."""
+    before, after = (
+        ABSENT if found is None else str(count(found)) for found in (card.live, card.desired)
+    )
+    return after if before == after else f"{before}{ARROW}{after}"
 
 
 def generated_text(moment: datetime.datetime) -> str:
