@@ -8,10 +8,19 @@ from html.parser import HTMLParser
 
 import esprima
 
+from builders import live, state
 from conftest import Golden
 from pgsync.core.coverage import CoverageReport
 from pgsync.render.report_html import SCRIPT, render_report_html
-from report_samples import HOSTILE_GROUP, HOSTILE_PACK, HOSTILE_STACK, hostile, large, sample
+from report_samples import (
+    HOSTILE_GROUP,
+    HOSTILE_PACK,
+    HOSTILE_STACK,
+    hostile,
+    large,
+    report_of,
+    sample,
+)
 
 NOON = datetime.datetime(2027, 1, 1, 12, 0, tzinfo=datetime.UTC)
 
@@ -121,6 +130,12 @@ def test_the_page_prints_without_its_tools_and_with_its_colours() -> None:
     print_rules = page[page.index("@media print{") :]
     assert "#tools{display:none}" in print_rules
     assert "print-color-adjust:exact" in print_rules
+
+
+def test_an_org_without_stacks_has_an_empty_matrix() -> None:
+    page = render_report_html(report_of(state(), live()))
+    assert "(0 stacks × 0 packs)" in page
+    assert matrix(page).rows == [["Stack", "Groups", "Audited by", "Status"]]
 
 
 def test_the_time_is_shown_only_when_given() -> None:
