@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-from builders import applied, desired_group, live, live_group, stacks, state
+from builders import applied, catalog, desired_group, live, live_group, stacks, state
 from pgsync.core.diff import diff
 from pgsync.core.errors import ValidationFailed
 from pgsync.core.impact import plan_effect
@@ -151,3 +151,16 @@ def test_the_plan_keeps_the_files_read_and_the_coverage() -> None:
         dataclasses.replace(current, coverage=coverage),
     )
     assert (plan.organization, plan.inputs, plan.coverage) == ("acme", files, coverage)
+
+
+def test_groups_are_read_when_a_stack_may_leave_the_default_groups_mandatory_pack() -> None:
+    current = with_unread(live(live_group("prod"), cat=catalog(("web/prod",))), "also")
+    default = live_group("default-policy-group", is_default=True, packs=MANDATORY)
+    current = dataclasses.replace(current, groups={**current.groups, default.name: default})
+    reader = Reader(live_group("also", stacks=stacks("web/prod"), packs=MANDATORY))
+    plan = make_plan(
+        state(desired_group("prod", stacks=stacks("web/prod"))), current, read_groups=reader
+    )
+    assert reader.asked == [["also"]]
+    # web/prod is in 'also': the default group never reached it, so it loses nothing.
+    assert plan.findings == ()

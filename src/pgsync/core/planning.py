@@ -58,7 +58,7 @@ def make_plan(
 
 def needs_every_group(groups: Sequence[GroupPlan], live: LiveState) -> bool:
     """Whether the safety rules need the groups that `live` knows by name only."""
-    return bool(live.unread) and could_unprotect(groups)
+    return bool(live.unread) and could_unprotect(groups, live)
 
 
 def _judged_against(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from pgsync.core.changes import AddPack, Change
+from pgsync.core.changes import AddPack, AddStack, Change
 from pgsync.core.impact import (
     Enforcement,
     Holder,
@@ -17,7 +17,7 @@ from pgsync.core.impact import (
     config_level,
     plan_effect,
 )
-from pgsync.core.model import LiveState, SafetySettings
+from pgsync.core.model import LiveGroup, LiveState, SafetySettings
 from pgsync.core.plan import Finding, GroupPlan
 from pgsync.core.replace import is_temporary
 from pgsync.core.wording import counted
@@ -53,12 +53,34 @@ def evaluate(
     )
 
 
-def could_unprotect(groups: Iterable[GroupPlan]) -> bool:
-    """Whether any change could take a mandatory pack or a group away from a stack."""
-    return any(
+def could_unprotect(groups: Iterable[GroupPlan], live: LiveState | None = None) -> bool:
+    """Whether any change could take a mandatory pack or a group away from a stack.
+
+    With `live`: also a stack joining a preventative group while the default group read
+    enforces a mandatory pack (the default group's packs reach only stacks in no other
+    preventative group)."""
+    changed = [g for g in groups if g.is_change]
+    if any(
         g.action in ("delete", "replace") or any(_may_unprotect(g, c) for c in g.changes)
-        for g in groups
-        if g.is_change
+        for g in changed
+    ):
+        return True
+    return (
+        live is not None
+        and any(_adds_stacks(g) for g in changed)
+        and any(_default_mandatory(g) for g in live.groups.values())
+    )
+
+
+def _adds_stacks(group: GroupPlan) -> bool:
+    return group.mode == "preventative" and any(isinstance(c, AddStack) for c in group.changes)
+
+
+def _default_mandatory(group: LiveGroup) -> bool:
+    return (
+        group.is_default
+        and group.mode == "preventative"
+        and any(config_level(p.config_json) == "mandatory" for p in group.packs)
     )
 
 
