@@ -188,6 +188,16 @@ def test_a_changed_rule_moves_its_matches_in_the_desired_view(tmp_path: Path) ->
     assert dev["desired"]["packs"]["cost"]["enforcementLevel"] == "mandatory"
 
 
+def test_the_card_of_a_group_whose_rule_changes_says_both_rules(tmp_path: Path) -> None:
+    groups = json.loads(tricky(tmp_path, "--format", "json").stdout)["groups"]
+    tagged = next(g for g in groups if g["name"] == "tagged")
+    assert (tagged["live"]["stackRule"], tagged["desired"]["stackRule"]) == (
+        "env = prod",
+        "env = dev",
+    )
+    assert (tagged["live"]["stacks"], tagged["desired"]["stacks"]) == (3, 1)
+
+
 def test_default_only_and_no_preventative_stacks_say_live_and_desired(tmp_path: Path) -> None:
     document = json.loads(tricky(tmp_path, "--format", "json").stdout)
     assert {"stack": "ml/dev", "live": True, "desired": False} in document["defaultOnly"]

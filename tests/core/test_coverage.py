@@ -146,6 +146,17 @@ def test_a_new_rule_counts_what_it_matches() -> None:
     assert card.desired is not None and card.desired.stacks == 1
 
 
+def test_a_card_describes_its_stack_rule_live_and_with_the_files() -> None:
+    prod_rule, dev_rule = (
+        match_rule(compile_rules([{"env": env}], "stack") or {}, "stack") for env in ("prod", "dev")
+    )
+    tagged = live_group("tagged", stack_rule=prod_rule, rule_stacks=stacks("web/prod"))
+    changed = desired_group("tagged", stack_match=RuleSetting(dev_rule))
+    card = next(c for c in built(state(changed), live(tagged)).groups if c.name == "tagged")
+    assert card.live is not None and card.desired is not None
+    assert (card.live.stack_rule, card.desired.stack_rule) == ("env = prod", "env = dev")
+
+
 def test_cards_say_the_plan_renames_and_deletes() -> None:
     renamed = desired_group(
         "production",

@@ -77,6 +77,7 @@ def test_a_group_has_its_own_packs_and_stacks_on_each_side() -> None:
     assert groups["prod"]["live"] == {
         "stacks": 2,
         "accounts": 0,
+        "stackRule": None,
         "packs": {"aws": {"versionTag": "1.0.0", "enforcementLevel": "mandatory"}},
     }
     assert groups["prod"]["desired"] == groups["prod"]["live"]

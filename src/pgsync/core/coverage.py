@@ -7,6 +7,7 @@ Built from the effective views of core.impact; the renderers only lay it out.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -22,8 +23,9 @@ from pgsync.core.impact import (
     planned_holders,
     planned_view,
 )
-from pgsync.core.model import Coverage, LiveState, Mode, StackRef
-from pgsync.core.plan import Plan
+from pgsync.core.matchrule import describe
+from pgsync.core.model import Coverage, LiveState, MatchRule, Mode, StackRef
+from pgsync.core.plan import GroupPlan, Plan
 
 Side = Literal["live", "desired"]
 SIDES: tuple[Side, ...] = ("live", "desired")
@@ -106,6 +108,8 @@ class GroupSide:
     """The accounts it holds, explicitly or by rule."""
     packs: tuple[PackEnforcement, ...]
     """Its own packs with their levels, whatever other groups carry."""
+    stack_rule: str | None = None
+    """Its stack match rule, described ("env = prod")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +219,9 @@ def _cards(
     cards = []
     for group in plan.groups:
         existing = live.groups.get(group.live_name) if group.live_name is not None else None
+        before = had.get(existing.name) if existing is not None else None
+        after = will.get(group.name) if group.action != "delete" else None
+        old_rule = existing.stack_rule if existing is not None else None
         cards.append(
             GroupCard(
                 name=group.name,
@@ -222,11 +229,25 @@ def _cards(
                 is_default=existing is not None and existing.is_default,
                 action=group.action,
                 live_name=group.live_name,
-                live=had.get(existing.name) if existing is not None else None,
-                desired=will.get(group.name) if group.action != "delete" else None,
+                live=_with_rule(before, old_rule),
+                desired=_with_rule(after, _planned_rule(group, old_rule)),
             )
         )
     return tuple(sorted(cards, key=lambda card: card.name))
+
+
+def _planned_rule(group: GroupPlan, live_rule: MatchRule | None) -> MatchRule | None:
+    """The stack rule a group has once the plan is applied."""
+    desired = group.desired
+    if not group.is_change or desired is None or desired.stack_match is None:
+        return live_rule
+    return desired.stack_match.rule
+
+
+def _with_rule(side: GroupSide | None, rule: MatchRule | None) -> GroupSide | None:
+    if side is None or rule is None:
+        return side
+    return dataclasses.replace(side, stack_rule=describe(rule.expression, rule.entity))
 
 
 def _sides(

@@ -37,6 +37,7 @@ from pgsync.render.report_notation import (
     generated_text,
     group_count,
     group_packs,
+    group_rule,
 )
 
 SIDE_TITLES: dict[Side, str] = {"live": "Live", "desired": "With the files"}
@@ -351,6 +352,9 @@ def _card(card: GroupCard) -> str:
     lines = [f"Stacks: {group_count(card, lambda side: side.stacks)}"]
     if any(side is not None and side.accounts for side in (card.live, card.desired)):
         lines.append(f"Accounts: {group_count(card, lambda side: side.accounts)}")
+    rule = group_rule(card, _text)
+    if rule is not None:
+        lines.append(f"Stack rule: {rule}")
     packs = ", ".join(f"{_text(name)} {_text(text)}" for name, text in group_packs(card))
     lines.append(f"Packs: {packs or 'none'}")
     shown = "".join(f"<p>{line}</p>" for line in lines)

@@ -62,7 +62,12 @@ def _card(card: GroupCard) -> dict[str, Any]:
     for side in SIDES:
         found = card.side(side)
         shown[side] = (
-            {"stacks": found.stacks, "accounts": found.accounts, "packs": _packs(found.packs)}
+            {
+                "stacks": found.stacks,
+                "accounts": found.accounts,
+                "stackRule": found.stack_rule,
+                "packs": _packs(found.packs),
+            }
             if found is not None
             else None
         )

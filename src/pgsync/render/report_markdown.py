@@ -32,6 +32,7 @@ from pgsync.render.report_notation import (
     generated_text,
     group_count,
     group_packs,
+    group_rule,
 )
 
 MATRIX_ROWS = 100
@@ -171,6 +172,9 @@ def _lists(rows: Sequence[StackRow], test: Callable[[Enforcement], bool]) -> lis
 def _groups(groups: Sequence[GroupCard]) -> list[str]:
     ordered = sorted(groups, key=lambda g: (g.action in ("unchanged", "unmanaged"), g.name))
     shown = ordered[:GROUP_ROWS]
+    # Only an org that uses stack rules gets their column.
+    ruled = any(group_rule(g, code) is not None for g in groups)
+    head = ["Group", "Mode", "Plan", "Stacks", "Accounts", *(["Stack rule"] if ruled else [])]
     rows = (
         [
             code(g.name) + (f" (from {code(g.live_name)})" if g.renamed and g.live_name else ""),
@@ -178,6 +182,7 @@ def _groups(groups: Sequence[GroupCard]) -> list[str]:
             g.action,
             group_count(g, lambda side: side.stacks),
             group_count(g, lambda side: side.accounts),
+            *([group_rule(g, code) or ""] if ruled else []),
             ", ".join(f"{code(name)} {_literal(text)}" for name, text in group_packs(g)),
         ]
         for g in shown
@@ -185,7 +190,7 @@ def _groups(groups: Sequence[GroupCard]) -> list[str]:
     blocks = [
         "For each group: the stacks it enforces on (audit groups: audits), its accounts and "
         f"its own packs; `live{ARROW}with the files` where the plan changes them.",
-        _table(["Group", "Mode", "Plan", "Stacks", "Accounts", "Packs"], rows),
+        _table([*head, "Packs"], rows),
     ]
     if len(groups) > len(shown):
         blocks.append(

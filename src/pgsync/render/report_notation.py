@@ -86,6 +86,17 @@ def group_count(card: GroupCard, count: Callable[[GroupSide], int]) -> str:
     return after if before == after else f"{before}{ARROW}{after}"
 
 
+def group_rule(card: GroupCard, shown: Callable[[str], str]) -> str | None:
+    """A group's stack rule, live and with the files, each description `shown` (as text or
+    as code); None when it has none on either side."""
+    before, after = (side.stack_rule if side else None for side in (card.live, card.desired))
+    if before is None and after is None:
+        return None
+    if before == after:
+        return shown(after or "")
+    return " ".join((shown(before) if before else ABSENT, ARROW, shown(after) if after else ABSENT))
+
+
 def generated_text(moment: datetime.datetime) -> str:
     """When a report was made, as people read it: `2026-12-02 13:50 UTC`."""
     return moment.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
