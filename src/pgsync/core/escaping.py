@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import re
-import sys
 import unicodedata
+from collections.abc import Callable
 
 from pgsync.core.masking import run_secrets, scrub
 
@@ -29,42 +28,36 @@ def escape_char(char: str) -> str:
     return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
-@functools.cache
-def _invisible(keep_newline: bool) -> re.Pattern[str]:
-    """One character class of every invisible code point (built once, on first use)."""
-    ranges: list[tuple[int, int]] = []
-    for code in range(sys.maxunicode + 1):
-        if unicodedata.category(chr(code)) in _INVISIBLE and not (keep_newline and code == 10):
-            if ranges and ranges[-1][1] == code - 1:
-                ranges[-1] = (ranges[-1][0], code)
-            else:
-                ranges.append((code, code))
-    members = "".join(f"{_char(a)}-{_char(b)}" if a < b else _char(a) for a, b in ranges)
-    return re.compile(f"[{members}]")
-
-
-def _char(code: int) -> str:
-    return f"\\U{code:08x}"
-
-
 _ASCII_INVISIBLE = {
     False: re.compile("[\x00-\x1f\x7f]"),
     True: re.compile("[\x00-\x09\x0b-\x1f\x7f]"),
 }
+# Beyond ASCII every character is a candidate, judged by the Unicode database one by one:
+# Python's expressions have no class for a general category, and one listing every invisible
+# code point takes 0.15 s to build. Names are ASCII; a plan's non-ASCII text is a few symbols.
+_CANDIDATES = {
+    False: re.compile("[\x00-\x1f\x7f-\U0010ffff]"),
+    True: re.compile("[\x00-\x09\x0b-\x1f\x7f-\U0010ffff]"),
+}
 
 
-def _invisible_in(text: str, *, keep_newline: bool = False) -> re.Pattern[str]:
-    # Most text is ASCII, where only the C0 controls and DEL are invisible.
-    return _ASCII_INVISIBLE[keep_newline] if text.isascii() else _invisible(keep_newline)
+def _replace_invisible(
+    text: str, replace: Callable[[str], str], *, keep_newline: bool = False
+) -> str:
+    """`text` with each invisible character `c` (but `\\n` with `keep_newline`) as `replace(c)`."""
+    if text.isascii():
+        return _ASCII_INVISIBLE[keep_newline].sub(lambda found: replace(found.group()), text)
 
+    def judged(found: re.Match[str]) -> str:
+        char = found.group()
+        return replace(char) if is_invisible(char) else char
 
-def _escape_match(found: re.Match[str]) -> str:
-    return escape_char(found.group())
+    return _CANDIDATES[keep_newline].sub(judged, text)
 
 
 def escape(text: str) -> str:
     """`text` on one line with every control, bidi and other invisible character escaped."""
-    return _invisible_in(text).sub(_escape_match, text)
+    return _replace_invisible(text, escape_char)
 
 
 # The colours pgsync's own plan text uses (render.COLORS) and their reset; nothing else passes.
@@ -78,7 +71,7 @@ def escape_lines(text: str, *, colors: bool = False) -> str:
     """
     parts = _OWN_COLORS.split(text) if colors else [text]
     return "".join(
-        part if i % 2 else _invisible_in(part, keep_newline=True).sub(_escape_match, part)
+        part if i % 2 else _replace_invisible(part, escape_char, keep_newline=True)
         for i, part in enumerate(parts)
     )
 
@@ -100,11 +93,11 @@ def shown_json(text: str) -> str:
     if run_secrets.found_in(text):
         text = json.dumps(run_secrets.scrub_json(json.loads(text)), indent=2, ensure_ascii=False)
         text += "\n"
-    return _invisible_in(text, keep_newline=True).sub(_json_escape, text)
+    return _replace_invisible(text, _json_escape, keep_newline=True)
 
 
-def _json_escape(found: re.Match[str]) -> str:
-    code = ord(found.group())
+def _json_escape(char: str) -> str:
+    code = ord(char)
     if code < 0x10000:
         return f"\\u{code:04x}"
     code -= 0x10000
