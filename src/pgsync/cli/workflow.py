@@ -16,10 +16,12 @@ from pgsync import __version__
 from pgsync.apply.journal import own_temporaries
 from pgsync.cli.console import Progress
 from pgsync.cli.github import (
+    PR_COMMENT_LIMIT,
     STEP_SUMMARY_CAP,
     append_step_summary,
     is_github_actions,
     plan_outputs,
+    report_link,
     write_outputs,
 )
 from pgsync.cli.options import Settings
@@ -285,11 +287,11 @@ def show_plan(
     if to_stdout or fmt == "json":
         click.echo(as_json, nl=False)
     if fmt == "markdown":
-        click.echo(
-            shown(render_markdown(display_plan(result), kind=kind) + epilogue(True)),
-            nl=False,
-            err=to_stdout,
+        link = report_link(os.environ)
+        markdown = render_markdown(
+            display_plan(result), kind=kind, limit=PR_COMMENT_LIMIT - len(link)
         )
+        click.echo(shown(markdown + link + epilogue(True)), nl=False, err=to_stdout)
     elif fmt == "text":
         text = shown(
             render_text(display_plan(result), color=settings.color, kind=kind) + epilogue(False),
@@ -304,11 +306,15 @@ def _publish(result: Plan, as_json: str, out: str | None, epilogue: str, kind: K
     """Step summary and step outputs; the JSON plan is saved for the outputs to point at."""
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
+        link = report_link(os.environ)
         markdown = render_markdown(
-            display_plan(result), limit=STEP_SUMMARY_CAP, full_plan_hint=JSON_HINT, kind=kind
+            display_plan(result),
+            limit=STEP_SUMMARY_CAP - len(link),
+            full_plan_hint=JSON_HINT,
+            kind=kind,
         )
         try:
-            append_step_summary(summary, shown(markdown + epilogue))
+            append_step_summary(summary, shown(markdown + link + epilogue))
         except OSError as error:
             raise PgsyncError(f"cannot write the GitHub step summary: {error.strerror}") from None
     outputs = os.environ.get("GITHUB_OUTPUT")
