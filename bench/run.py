@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import datetime
+import importlib.metadata
 import json
 import math
 import os
@@ -1083,6 +1084,10 @@ def machine() -> dict[str, Any]:
         "cpu_model": model,
         "system": platform.platform(),
         "python": platform.python_version(),
+        # What else is installed changes what pgsync's dependencies import (httpcore imports
+        # trio when it is there): a fresh virtual environment is what a user runs.
+        "virtual_environment": sys.prefix != sys.base_prefix,
+        "distributions_installed": sum(1 for _ in importlib.metadata.distributions()),
     }
 
 
@@ -1100,6 +1105,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     cpu_curves: list[Curve] = []
     read_curves: list[Curve] = []
     progress(f"{mode} run: about {'20 s' if args.quick else '7 min'}")
+    if sys.prefix == sys.base_prefix:
+        progress("not in a virtual environment: other packages here may slow pgsync's start-up")
     compile_bytecode()
     lines = report.table_head()
     print("\n".join(lines), flush=True)
