@@ -304,3 +304,11 @@ def test_a_new_rules_matches_are_said_to_be_not_counted() -> None:
         render_text(plan)
     )
     assert plan_json(plan, "0.1.0")["impact"]["unknownRuleMatches"] == ["tagged"]
+
+
+MANY_LOSING = many_losing(60)
+
+
+@given(st.integers(0, 8_000))
+def test_a_comment_with_affected_stacks_keeps_to_every_limit(limit: int) -> None:
+    assert len(render_markdown(MANY_LOSING, limit=limit)) <= limit
