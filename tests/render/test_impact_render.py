@@ -312,3 +312,15 @@ MANY_LOSING = many_losing(60)
 @given(st.integers(0, 8_000))
 def test_a_comment_with_affected_stacks_keeps_to_every_limit(limit: int) -> None:
     assert len(render_markdown(MANY_LOSING, limit=limit)) <= limit
+
+
+def test_per_policy_entries_that_change_no_level_are_said_so() -> None:
+    current = live(
+        live_group(
+            "prod", stacks=stacks("web/prod"), packs=(applied("aws", "1.0.0", "advisory", p={}),)
+        )
+    )
+    plan = make_plan(
+        state(desired_group("prod", packs=(pack_ref("aws", "1.0.0", "advisory"),))), current
+    )
+    assert "~aws 1.0.0 policies: entries changed, levels the same" in render_text(plan)

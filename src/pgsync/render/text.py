@@ -216,7 +216,9 @@ def _pack_effect(change: PackChange) -> str:
         for policy in sorted(was.keys() | now.keys())
         if was.get(policy, before.level) != now.get(policy, after.level)
     ]
-    return f"~{name} {escape(after.version_tag)} policies: {', '.join(moved)}"
+    # Per-policy entries may come or go at the levels they inherit: said, not hidden.
+    levels = ", ".join(moved) or "entries changed, levels the same"
+    return f"~{name} {escape(after.version_tag)} policies: {levels}"
 
 
 def _pack_state(pack: PackEnforcement) -> str:
