@@ -712,6 +712,21 @@ def test_matrix_workflow_plans_every_org_without_failing_fast() -> None:
     assert plan["env"]["PGSYNC_PATHS"] == "orgs/${{ matrix.org }}/"
 
 
+def action_inputs_in(path: Path) -> list[dict[str, Any]]:
+    return [step.get("with", {}) for step in workflow_steps(load(path)) if uses_this_action(step)]
+
+
+def test_plan_workflow_links_the_coverage_report_from_its_comment() -> None:
+    assert [given.get("report") for given in action_inputs_in(PLAN_WORKFLOW)] == [True]
+
+
+def test_matrix_workflow_uploads_one_report_per_organization() -> None:
+    """upload-artifact v4 refuses a second artifact of the same name in one run."""
+    (given,) = action_inputs_in(MATRIX_WORKFLOW)
+    assert given["report"] is True
+    assert given["report-artifact"] == "pgsync-report-${{ matrix.org }}"
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=_ids(WORKFLOWS))
 def test_github_scripts_are_valid_javascript(path: Path) -> None:
     # actions/github-script runs the script as the body of an async function.
