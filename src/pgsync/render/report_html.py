@@ -222,7 +222,7 @@ def _metadata(report: CoverageReport) -> str:
     rows = (
         ("Protected stacks", f"{found.protected_stacks} of {found.total_stacks}"),
         ("Preventative stacks", str(found.preventative_stacks)),
-        ("Audited stacks", str(found.audit_stacks)),
+        ("Audit-only stacks", str(found.audit_stacks)),
         ("Protected accounts", f"{found.protected_accounts} of {found.total_accounts}"),
     )
     body = "".join(
