@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import stat
@@ -268,3 +269,11 @@ def test_skipping_valid_items_is_refused_for_a_list_constrained_as_a_whole() -> 
     constrained = {"type": "array", "items": {"type": "string"}, "minItems": 1}
     with pytest.raises(ValueError, match="minItems"):
         schema._list_items(constrained, "stacks")
+
+
+def test_a_value_that_is_no_json_is_judged_by_jsonschema_not_by_its_text() -> None:
+    """A date and a string that reads like it are different values."""
+    like = {"name": "p", "versionTag": "datetime.date(2020, 1, 1)"}
+    dated = {"name": "p", "versionTag": datetime.date(2020, 1, 1)}
+    problems = check(group(policyPacks=[like, dated]))
+    assert [p.path for p in problems] == [("policyGroups", 0, "policyPacks", 1, "versionTag")]

@@ -320,8 +320,11 @@ class _Distinct:
     def valid(self, item: object) -> bool:
         if not isinstance(item, dict):
             return False
-        # Only a key in memory: a secret in it goes nowhere.
-        key = json.dumps(item, sort_keys=True, default=repr)
+        try:
+            # Only a key in memory: a secret in it goes nowhere.
+            key = json.dumps(item, sort_keys=True)
+        except (TypeError, ValueError):
+            return False  # a value JSON has no text for: jsonschema says what it is
         known = self._known.get(key)
         if known is None:
             known = self._known[key] = self._validator.is_valid(item)
