@@ -7,7 +7,7 @@ import dataclasses
 import datetime
 import re
 
-import pytest
+import cmarkgfm  # type: ignore[import-untyped]
 
 from conftest import Golden
 from pgsync.render.report_markdown import (
@@ -69,7 +69,6 @@ def test_names_are_code_spans_and_a_pipe_in_one_never_splits_a_table_cell() -> N
 
 
 def test_githubs_parser_shows_hostile_names_as_text() -> None:
-    cmarkgfm = pytest.importorskip("cmarkgfm")
     shown = cmarkgfm.github_flavored_markdown_to_html(render_report_markdown(hostile()))
     matrix = shown.split("<table>")[2]
     cells = re.findall(r"<td>(.*?)</td>", matrix.split("<tbody>")[1].split("</tr>")[0])
