@@ -334,3 +334,22 @@ def test_the_report_shows_no_config_values(tmp_path: Path) -> None:
         path = write(tmp_path, TRICKY_FILE)
         outputs = [report(server, path, "--format", f).stdout for f in ("html", "markdown", "json")]
     assert all(out and "owner-7f3a" not in out for out in outputs)
+
+
+def test_a_stack_in_no_group_is_reported_under_the_default_group(tmp_path: Path) -> None:
+    """Only the org's listing names it: no group holds it and no file declares it."""
+    with EmulatorServer(fixture_from_dict(tricky_org(extra_stacks=("solo/x",)))) as server:
+        taken = {"removeStack": {"routingProject": "solo", "name": "x"}}
+        server.mutate("acme", "default-policy-group", taken)
+        result = report(server, write(tmp_path, TRICKY_FILE), "--format", "json")
+        listed = [r.path for r in server.requests if r.path == "/api/user/stacks"]
+    assert result.exit_code == 0, result.output
+    solo = stack_entry(json.loads(result.stdout), "solo/x")
+    assert (solo["live"]["viaDefault"], solo["live"]["groups"]) == (True, ["default-policy-group"])
+    assert listed
+
+
+def test_the_stack_listing_is_not_read_when_the_groups_hold_every_stack(tmp_path: Path) -> None:
+    with EmulatorServer(fixture_from_dict(tricky_org())) as server:
+        assert report(server, write(tmp_path, TRICKY_FILE)).exit_code == 0
+        assert [r for r in server.requests if r.path == "/api/user/stacks"] == []

@@ -213,3 +213,32 @@ def test_with_a_default_group_every_stack_is_in_a_group_of_its_own_or_default_on
     for side in SIDES:
         counts = report.counts(side)
         assert counts.preventative + counts.default_only == counts.stacks
+
+
+def test_a_stack_in_no_group_is_a_row_when_the_org_lists_it() -> None:
+    lone = StackRef("ops", "tools")
+    report = coverage_report(make_plan(state(), ORG, safety=False), ORG, stacks=[lone])
+    found = next(r for r in report.stacks if r.stack == lone)
+    assert (found.live.via_default, found.live.pack("cost") is not None) == (True, True)
+
+
+def test_a_pack_kept_through_another_group_does_not_change_the_stack() -> None:
+    also = live_group(
+        "also", stacks=stacks("web/prod"), packs=(applied("aws", "1.0.0", "mandatory"),)
+    )
+    without = desired_group("prod", stacks=stacks("web/prod"), packs=())
+    carried = desired_group(
+        "also", stacks=stacks("web/prod"), packs=(pack_ref("aws", "1.0.0", "mandatory"),)
+    )
+    report = built(state(without, carried), with_default(live(PROD, also), "web/dev", "ml/dev"))
+    assert report.changed == ()
+
+
+def test_a_rename_alone_changes_no_stack() -> None:
+    renamed = desired_group(
+        "production",
+        stacks=stacks("web/prod"),
+        packs=(pack_ref("aws", "1.0.0", "mandatory"),),
+        previously=("prod",),
+    )
+    assert built(state(renamed), ORG).changed == ()

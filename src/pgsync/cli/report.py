@@ -17,7 +17,8 @@ from pgsync.core.coverage import CoverageReport, coverage_report
 from pgsync.core.errors import PgsyncError
 from pgsync.core.escaping import shown, shown_json
 from pgsync.core.gcpause import gc_paused
-from pgsync.core.model import StackRef
+from pgsync.core.impact import sets_new_rule
+from pgsync.core.model import LiveState, StackRef
 from pgsync.core.plan import Plan
 from pgsync.core.planning import make_plan
 from pgsync.files import STDOUT
@@ -80,7 +81,7 @@ def report(*, paths: tuple[str, ...], fmt: str, out: str | None, settings: Setti
     live = read_live(api, dataclasses.replace(desired, prune=True), coverage=True)
     with gc_paused():
         plan = make_plan(desired, live, safety=False)
-        built = coverage_report(plan, live, _rule_matches(api, plan))
+        built = coverage_report(plan, live, _rule_matches(api, plan), _every_stack(api, live))
         text = RENDERERS[fmt](built, generated)
     text = shown_json(text) if fmt == "json" else shown(text)
     if out is not None and to_file:
@@ -102,15 +103,23 @@ def _generated(env: Mapping[str, str]) -> datetime.datetime:
         ) from None
 
 
+def _every_stack(api: PolicyGroupsApi, live: LiveState) -> frozenset[StackRef]:
+    """Every stack of the org. A stack in no group (taken out of the default group) has no
+    preventative policy; the org's listing is paged only when the groups read do not hold
+    as many stacks as the service counts."""
+    held = frozenset().union(*(g.stacks | g.rule_stacks for g in live.groups.values()))
+    total = live.coverage.total_stacks if live.coverage is not None else None
+    return held if total is not None and len(held) >= total else api.stacks()
+
+
 def _rule_matches(api: PolicyGroupsApi, plan: Plan) -> dict[str, frozenset[StackRef]]:
     """What each stack rule the plan sets or changes matches now, by group name."""
     found = {}
     for group in plan.groups:
-        setting = group.desired.stack_match if group.desired is not None else None
-        if setting is None or setting.rule is None or group.action == "delete":
+        if group.desired is None or group.desired.stack_match is None:
             continue
-        if group.live is not None and group.live.stack_rule == setting.rule:
-            continue
-        names, _ = api.matches(setting.rule)
-        found[group.name] = frozenset(StackRef.parse(name) for name in names)
+        rule = group.desired.stack_match.rule
+        if rule is not None and sets_new_rule(group):
+            names, _ = api.matches(rule)
+            found[group.name] = frozenset(StackRef.parse(name) for name in names)
     return found

@@ -8,7 +8,7 @@ Built from the effective views of core.impact; the renderers only lay it out.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,10 +18,12 @@ from pgsync.core.impact import (
     Holder,
     PackEnforcement,
     enforced_packs,
+    impact,
     live_holders,
     live_view,
     planned_holders,
     planned_view,
+    renamed_groups,
 )
 from pgsync.core.matchrule import describe
 from pgsync.core.model import Coverage, LiveState, MatchRule, Mode, StackRef
@@ -53,10 +55,8 @@ class StackRow:
     stack: StackRef
     live: Enforcement
     desired: Enforcement
-
-    @property
-    def changed(self) -> bool:
-        return self.live != self.desired
+    changed: bool
+    """Whether the plan affects the stack, as the plan's impact says (impact.impact)."""
 
     def side(self, side: Side) -> Enforcement:
         return self.live if side == "live" else self.desired
@@ -174,15 +174,19 @@ def coverage_report(
     plan: Plan,
     live: LiveState,
     rule_matches: Mapping[str, frozenset[StackRef]] | None = None,
+    stacks: Iterable[StackRef] = (),
 ) -> CoverageReport:
     """The report of `live` (every group read) and of it once `plan` is applied.
 
     `rule_matches`: what each new or changed stack rule will match, by group name (see
-    impact.planned_view); a rule missing from it counts as matching nothing.
+    impact.planned_view); a rule missing from it counts as matching nothing. `stacks`: every
+    stack of the org, so that those in no group (the default group's alone) are shown too.
     """
-    before = live_view(live)
-    after = planned_view(plan, live, rule_matches=rule_matches)
-    rows = _rows(before, after)
+    every = frozenset(stacks)
+    before = live_view(live, every)
+    after = planned_view(plan, live, every, rule_matches=rule_matches)
+    affected = {s.stack for s in impact(before, after, renamed_groups(plan.groups)).stacks}
+    rows = _rows(before, after, affected)
     packs = sorted({p.name for row in rows for side in SIDES for p in row.side(side).packs})
     return CoverageReport(
         organization=plan.organization,
@@ -193,9 +197,11 @@ def coverage_report(
     )
 
 
-def _rows(before: EffectiveView, after: EffectiveView) -> tuple[StackRow, ...]:
+def _rows(
+    before: EffectiveView, after: EffectiveView, affected: Collection[StackRef]
+) -> tuple[StackRow, ...]:
     known = {stack for stack, _ in before} | {stack for stack, _ in after}
-    return tuple(StackRow(s, before.of(s), after.of(s)) for s in sorted(known))
+    return tuple(StackRow(s, before.of(s), after.of(s), s in affected) for s in sorted(known))
 
 
 def _reach(rows: Iterable[StackRow], side: Side) -> dict[str, int]:

@@ -534,7 +534,16 @@ def _pack_changes(
     return tuple(c for c in changes if c.changed)
 
 
-def _new_rule(group: GroupPlan) -> bool:
+def renamed_groups(groups: Iterable[GroupPlan]) -> dict[str, str]:
+    """The live name of each group the plan renames, to its new name."""
+    return {
+        g.live_name: g.name
+        for g in groups
+        if g.is_change and g.live_name is not None and g.live_name != g.name
+    }
+
+
+def sets_new_rule(group: GroupPlan) -> bool:
     """Whether the group will have a stack rule that it does not have live."""
     setting = group.desired.stack_match if group.desired is not None else None
     live_rule = group.live.stack_rule if group.live is not None else None
@@ -600,15 +609,12 @@ def plan_effect(
     if any(h.is_default and h.mode == "preventative" for h in touched):
         only = None
         known = _known(live, ()).union(*(h.stacks for h in before.values()))
-    renames = {
-        g.live_name: g.name for g in changed if g.live_name is not None and g.live_name != g.name
-    }
     result = impact(
         effective(before.values(), live.catalog, known, only),
         effective(after.values(), live.catalog, known, only),
-        renames,
+        renamed_groups(changed),
     )
-    unknown = tuple(sorted(g.name for g in changed if _new_rule(g) and g.name not in matches))
+    unknown = tuple(sorted(g.name for g in changed if sets_new_rule(g) and g.name not in matches))
     if unknown:
         result = dataclasses.replace(result, unknown_rules=unknown)
     return PlanEffect(before, after, result)
