@@ -248,6 +248,19 @@ def test_names_in_the_impact_are_escaped() -> None:
         assert "groups prod\\u202e → default-policy-group (default)" in text
 
 
+def test_a_stack_name_in_the_markdown_impact_is_escaped_before_the_comment_cap() -> None:
+    hidden = "web/pro\u202ed"
+    current = live(live_group("prod", stacks=stacks(hidden), packs=(AWS_MANDATORY,)))
+    plan = make_plan(
+        state(desired_group("prod", stacks=frozenset())),
+        current,
+        allow=["unprotected:prod", "mandatory-loss:prod:aws"],
+    )
+    text = render_markdown(display_plan(plan))
+    assert "`web/pro\\u202ed`" in text
+    assert "\u202e" not in text
+
+
 STACK_NAMES = st.sampled_from(["web/prod", "web/dev", "svc/a"])
 LEVELS = st.sampled_from([None, "advisory", "mandatory"])
 

@@ -9,6 +9,7 @@ import re
 
 import cmarkgfm  # type: ignore[import-untyped]
 
+from builders import applied, live, live_group, stacks, state
 from conftest import Golden
 from pgsync.render.report_markdown import (
     GROUP_ROWS,
@@ -17,7 +18,7 @@ from pgsync.render.report_markdown import (
     code,
     render_report_markdown,
 )
-from report_samples import HOSTILE_PACK, HOSTILE_STACK, hostile, large, sample
+from report_samples import HOSTILE_PACK, HOSTILE_STACK, hostile, large, report_of, sample
 
 NOON = datetime.datetime(2027, 1, 1, 12, 0, tzinfo=datetime.UTC)
 
@@ -83,7 +84,7 @@ def test_githubs_parser_shows_hostile_names_as_text() -> None:
 
 def test_level_marks_are_never_emphasis() -> None:
     text = render_report_markdown(sample())
-    assert "| 1.3.0 A\\*→1.3.0 ? |" in text
+    assert "| `1.3.0 A*→1.3.0 ?` |" in text  # in a code span, where * is only a star
 
 
 def test_groups_are_cut_with_the_changed_ones_first() -> None:
@@ -97,3 +98,17 @@ def test_groups_are_cut_with_the_changed_ones_first() -> None:
     listed = text.split("## Groups", 1)[1]
     assert f"The first {GROUP_ROWS} of {len(cards)} groups (changed ones first)" in listed
     assert listed.count("| create |") == GROUP_ROWS
+
+
+def test_a_version_tag_is_never_a_mention_or_a_link() -> None:
+    tag = "1 @org/security-team www.evil.example"
+    tagged = dataclasses.replace(applied("aws", "1.0.0", "mandatory"), version_tag=tag)
+    newer = applied("aws", "1.3.0", "advisory")
+    two = live(
+        live_group("prod", stacks=stacks("web/prod"), packs=(tagged,)),
+        live_group("dev", stacks=stacks("web/dev"), packs=(newer,)),
+    )
+    markdown = render_report_markdown(report_of(state(), two))
+    shown = cmarkgfm.github_flavored_markdown_to_html(markdown)
+    assert "<code>1 @org/security-team www.evil.example M</code>" in shown
+    assert "<a " not in shown

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from pgsync.core.changes import Rename, Reshape
 from pgsync.core.diff import ACTION_NAMES
+from pgsync.core.escaping import escape
 from pgsync.core.plan import GroupPlan, Plan
 from pgsync.core.wording import counted
 from pgsync.render.text import (
@@ -290,7 +291,7 @@ def _stack_listing(plan: Plan) -> _Listing:
     if losing and losing == len(ordered):
         first = ", all losing mandatory enforcement"
     items = tuple(
-        f"- {_STACK_MARKS[effect_sign(s)]} {code_span(str(s.stack))}: "
+        f"- {_STACK_MARKS[effect_sign(s)]} {code_span(escape(str(s.stack)))}: "
         + "; ".join(code_span(part) for part in effects(s))
         for s in ordered[:STACKS_SHOWN]
     )

@@ -131,7 +131,8 @@ def _row(row: StackRow, packs: Sequence[str], single: dict[str, bool]) -> list[s
     cells = [code(str(row.stack))]
     for name in packs:
         text = cell(live.get(name), desired.get(name), version=not single[name])
-        cells.append(_literal(text))
+        # A version tag is the file's or the service's text: literal, never a mention or link.
+        cells.append(code(text) if text and not single[name] else _literal(text))
     cells.append(_either(row.live.groups, row.desired.groups))
     cells.append(_either(row.live.audited_by, row.desired.audited_by))
     cells.append(", ".join(_status(row)))
@@ -183,7 +184,7 @@ def _groups(groups: Sequence[GroupCard]) -> list[str]:
             group_count(g, lambda side: side.stacks),
             group_count(g, lambda side: side.accounts),
             *([group_rule(g, code) or ""] if ruled else []),
-            ", ".join(f"{code(name)} {_literal(text)}" for name, text in group_packs(g)),
+            ", ".join(f"{code(name)} {code(text)}" for name, text in group_packs(g)),
         ]
         for g in shown
     )
