@@ -19,7 +19,6 @@ from pgsync.core.coverage import (
     SIDES,
     CoverageReport,
     GroupCard,
-    Side,
     StackRow,
     default_only,
     unprotected,
@@ -33,14 +32,15 @@ from pgsync.render.report_notation import (
     COUNT_LABELS,
     LEGEND,
     LETTERS,
+    SIDE_TITLES,
     cell,
     generated_text,
     group_count,
     group_packs,
     group_rule,
+    status,
 )
 
-SIDE_TITLES: dict[Side, str] = {"live": "Live", "desired": "With the files"}
 _CLASSES: dict[Level, str] = {
     "mandatory": "m",
     "remediate": "r",
@@ -283,7 +283,7 @@ def _row(row: StackRow, columns: Sequence[tuple[str, bool]]) -> str:
         cells.append(f"<td{_class(before, after, text)}>{_text(text)}" if text else "<td>")
     cells.append(f"<td>{_either(row.live.groups, row.desired.groups)}")
     cells.append(f"<td>{_either(row.live.audited_by, row.desired.audited_by)}")
-    cells.append(f"<td>{_status(row)}\n")
+    cells.append(f"<td>{status(row)}\n")
     return "".join(cells)
 
 
@@ -297,17 +297,6 @@ def _either(live: Iterable[str], desired: Iterable[str]) -> str:
     if before == after:
         return _text(after)
     return f"{_text(before) or '–'} {ARROW} {_text(after) or '–'}"
-
-
-def _status(row: StackRow) -> str:
-    words = []
-    if row.changed:
-        words.append("changes")
-    if default_only(row.desired):
-        words.append("default only")
-    if unprotected(row.desired):
-        words.append("no preventative policy")
-    return ", ".join(words)
 
 
 def _lists(

@@ -28,17 +28,18 @@ from pgsync.render.report_notation import (
     ARROW,
     COUNT_LABELS,
     LEGEND,
+    SIDE_TITLES,
     cell,
     generated_text,
     group_count,
     group_packs,
     group_rule,
+    status,
 )
 
 MATRIX_ROWS = 100
 LISTED_STACKS = 50
 GROUP_ROWS = 100
-SIDE_TITLES = {"live": "Live", "desired": "With the files"}
 _SPECIAL = re.compile(r"([\\`*_\[\]<>~&#!])")
 ELSEWHERE = "the HTML and JSON reports (`pgsync report --format html|json`) have them all"
 
@@ -135,7 +136,7 @@ def _row(row: StackRow, packs: Sequence[str], single: dict[str, bool]) -> list[s
         cells.append(code(text) if text and not single[name] else _literal(text))
     cells.append(_either(row.live.groups, row.desired.groups))
     cells.append(_either(row.live.audited_by, row.desired.audited_by))
-    cells.append(", ".join(_status(row)))
+    cells.append(status(row))
     return cells
 
 
@@ -147,15 +148,6 @@ def _either(live: Sequence[str], desired: Sequence[str]) -> str:
     if tuple(live) == tuple(desired):
         return _names(desired)
     return f"{_names(live) or ABSENT} {ARROW} {_names(desired) or ABSENT}"
-
-
-def _status(row: StackRow) -> list[str]:
-    words = ["changes"] if row.changed else []
-    if default_only(row.desired):
-        words.append("default only")
-    if unprotected(row.desired):
-        words.append("no preventative policy")
-    return words
 
 
 def _lists(rows: Sequence[StackRow], test: Callable[[Enforcement], bool]) -> list[str]:

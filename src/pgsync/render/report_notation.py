@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 
-from pgsync.core.coverage import GroupCard, GroupSide
+from pgsync.core.coverage import GroupCard, GroupSide, Side, StackRow, default_only, unprotected
 from pgsync.core.impact import Level, PackEnforcement
 
 LETTERS: dict[Level, str] = {
@@ -22,6 +22,7 @@ LETTERS: dict[Level, str] = {
 }
 ABSENT = "–"
 ARROW = "→"
+SIDE_TITLES: dict[Side, str] = {"live": "Live", "desired": "With the files"}
 LEGEND: tuple[tuple[str, str], ...] = (
     ("M", "mandatory"),
     ("R", "remediate"),
@@ -95,6 +96,16 @@ def group_rule(card: GroupCard, shown: Callable[[str], str]) -> str | None:
     if before == after:
         return shown(after or "")
     return " ".join((shown(before) if before else ABSENT, ARROW, shown(after) if after else ABSENT))
+
+
+def status(row: StackRow) -> str:
+    """What the matrix's last column says of a stack, with the files."""
+    words = ["changes"] if row.changed else []
+    if default_only(row.desired):
+        words.append("default only")
+    if unprotected(row.desired):
+        words.append("no preventative policy")
+    return ", ".join(words)
 
 
 def generated_text(moment: datetime.datetime) -> str:
