@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Generic, TypeVar
 
 _In = TypeVar("_In")
@@ -71,8 +71,10 @@ def read_all(
     if not items:
         return []
     reads = _Reads(read, items)
-    tasks = [pool.submit(reads.run) for _ in range(min(width, len(items)))]
+    tasks: list[Future[None]] = []
     try:
+        # Submitted within the `try`: a pool shut down midway still stops those started.
+        tasks.extend(pool.submit(reads.run) for _ in range(min(width, len(items))))
         pending = set(tasks)
         while pending:
             _, pending = wait(pending, timeout=PROGRESS_EVERY)
