@@ -14,8 +14,10 @@ from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 
 from pgsync.cli.emulator import APIS, FAULT_KINDS
+from pgsync.cli.entry import VERSION_LINE
 from pgsync.cli.main import COMMANDS, cli
 from pgsync.emulator.faults import KINDS
 from pgsync.emulator.state import APIS as EMULATOR_APIS
@@ -24,7 +26,8 @@ EXAMPLE = Path(__file__).parent.parent / "examples" / "policygroups.yaml"
 HEAVY = ("httpx", "httpcore", "jsonschema", "deepdiff", "numpy", "pgsync.emulator")
 COMMAND_MODULES = {where.partition(":")[0] for where, _ in COMMANDS.values()}
 Imported = Callable[..., set[str]]
-"""Runs `pgsync ARGS` in a process of its own; the names of the modules it imported."""
+"""Runs `pgsync ARGS` in a process of its own (exit code `code`, default 0); the names of the
+modules it imported."""
 
 # `python -m pgsync`, then the names of the modules imported, into the file named first.
 _PROBE = """
@@ -42,7 +45,7 @@ finally:
 def imported(tmp_path: Path) -> Imported:
     """The modules that `pgsync ARGS` imports, run in a process of its own."""
 
-    def run(*args: str) -> set[str]:
+    def run(*args: str, code: int = 0) -> set[str]:
         report = tmp_path / "modules.txt"
         result = subprocess.run(
             [sys.executable, "-c", _PROBE, str(report), *args],
@@ -50,7 +53,7 @@ def imported(tmp_path: Path) -> Imported:
             text=True,
             check=False,
         )
-        assert result.returncode == 0, result.stderr
+        assert result.returncode == code, result.stderr
         return set(report.read_text(encoding="utf-8").split("\n"))
 
     return run
@@ -84,10 +87,31 @@ def test_help_of_a_command_imports_no_other_command_module(name: str, imported: 
     assert imported(name, "--help") & COMMAND_MODULES == {own}
 
 
-def test_validate_of_a_small_file_imports_no_heavy_module_but_jsonschema(
-    imported: Imported,
+def test_version_imports_not_even_click(imported: Imported) -> None:
+    assert "click" not in imported("--version")
+
+
+def test_version_says_what_clicks_version_option_says() -> None:
+    assert CliRunner().invoke(cli, ["--version"]).output == VERSION_LINE + "\n"
+
+
+def test_version_is_the_console_scripts_first_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pgsync", "--version"], capture_output=True, text=True, check=True
+    )
+    assert result.stdout == VERSION_LINE + "\n"
+
+
+def test_validate_of_a_valid_file_imports_no_heavy_module(imported: Imported) -> None:
+    assert heavy(imported("validate", str(EXAMPLE))) == set()
+
+
+def test_validate_of_an_invalid_file_words_its_errors_with_jsonschema(
+    imported: Imported, tmp_path: Path
 ) -> None:
-    assert heavy(imported("validate", str(EXAMPLE))) <= {"jsonschema"}
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("organization: acme\npolicyGroups:\n  - name: x\n    mode: loud\n")
+    assert "jsonschema" in imported("validate", str(broken), code=1)
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))

@@ -1,3 +1,3 @@
-from pgsync.cli.main import main
+from pgsync.cli.entry import main
 
 main()

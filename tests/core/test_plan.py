@@ -8,7 +8,7 @@ from builders import applied, catalog, desired_group, live, live_group, pack_ref
 from pgsync.core import paths
 from pgsync.core.diff import diff
 from pgsync.core.errors import PgsyncError
-from pgsync.core.model import ABSENT_FINGERPRINT, DesiredState, LiveGroup, LiveState
+from pgsync.core.model import ABSENT_FINGERPRINT, DesiredState, LiveGroup, LiveState, sha256_digest
 from pgsync.core.plan import ACTIONS, Plan, build_plan, live_fingerprint
 
 
@@ -29,6 +29,10 @@ def test_create_is_one_post_and_one_batch() -> None:
         "mode": "preventative",
     }
     assert created.live_fingerprint == ABSENT_FINGERPRINT
+
+
+def test_the_fingerprint_of_no_group_is_the_digest_of_json_null() -> None:
+    assert sha256_digest(b"null") == ABSENT_FINGERPRINT
 
 
 def test_create_without_members_is_only_a_post() -> None:

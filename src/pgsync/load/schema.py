@@ -9,13 +9,14 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from pgsync.core.escaping import is_invisible
 from pgsync.core.masking import DEFAULT_SECRET_KEYS, JsonPointer, holds_secret, is_secret_key
 from pgsync.core.model import SECRET_KEY, SECRET_MASK
+from pgsync.load.schemapredicate import Predicate, compile_schema
 from pgsync.load.yamlparse import BOOL, YAML_1_1_BOOL
 
 if TYPE_CHECKING:
@@ -104,23 +105,35 @@ class SchemaProblem:
 @functools.cache
 def schema_text() -> str:
     """The schema file exactly as shipped (what `pgsync schema` prints)."""
-    return (resources.files("pgsync") / "schemas" / SCHEMA_FILE).read_text(encoding="utf-8")
+    # Beside the package's modules, as pip installs it: importlib.resources would cost 5 ms.
+    return (Path(__file__).parents[1] / "schemas" / SCHEMA_FILE).read_text(encoding="utf-8")
+
+
+@functools.cache
+def inlined_schema() -> Any:
+    """The schema with its local `$ref`s inlined, read once.
+
+    Following a `$ref` costs jsonschema about as much as validating the value itself, per
+    value; with 100,000 stacks that doubles the time, so validators get a ref-free copy.
+    """
+    schema = json.loads(schema_text())
+    return _inline_refs(schema, schema.get("$defs", {}))
 
 
 @functools.cache
 def validator() -> Draft202012Validator:
-    """A validator for the schema with its local `$ref`s inlined, built once.
-
-    Following a `$ref` costs about as much as validating the value itself, per value; with
-    100,000 stacks that doubles the time, so the validator gets a ref-free copy.
-    """
-    # Imported when files are checked: `pgsync schema` and `--help` need none of jsonschema.
+    """jsonschema's validator for the schema, built once: what words each violation."""
+    # Imported only for a file with a violation: a valid one gets its verdict from `_accepts`.
     from jsonschema import Draft202012Validator  # noqa: PLC0415
 
     # The schema ships with pgsync and tests/load/test_schema.py checks it against its
     # metaschema: checking it again on every run would cost 30-40 ms.
-    schema = json.loads(schema_text())
-    return Draft202012Validator(_inline_refs(schema, schema.get("$defs", {})))
+    return Draft202012Validator(inlined_schema())
+
+
+@functools.cache
+def _accepts() -> Predicate:
+    return compile_schema(inlined_schema())
 
 
 def check(
@@ -138,6 +151,9 @@ def check(
     # A string with a hidden character gets that message only: a pattern's would quote it.
     hidden = {problem.path for problem in found}
     slim, kept = _slimmed(instance)
+
+    if _accepts()(slim):
+        return list(found)
 
     def text_at(path: JsonPointer) -> str | None:
         return written.get(_original_path(path, kept))
@@ -264,8 +280,8 @@ def _slimmed(instance: object) -> tuple[object, Kept]:
     accepts: dict[str, Callable[[object], bool]] = {
         key: functools.partial(_valid, accept) for key, accept in _bulk_string_checks().items()
     }
-    accepts[PACK_LIST] = _Distinct(_pack_entry_validator()).valid
-    groups = _Distinct(_group_validator())
+    accepts[PACK_LIST] = _Distinct(_pack_entry_accepts()).valid
+    groups = _Distinct(_group_accepts())
     name_check = _group_name_check()
     kept: Kept = {}
     left: list[int] = []
@@ -311,10 +327,10 @@ def _group_required() -> frozenset[str]:
 
 
 class _Distinct:
-    """Whether a value is valid under a validator, remembered per distinct value."""
+    """Whether a value is valid under a schema, remembered per distinct value."""
 
-    def __init__(self, validator: Draft202012Validator) -> None:
-        self._validator = validator
+    def __init__(self, accepts: Predicate) -> None:
+        self._accepts = accepts
         self._known: dict[str, bool] = {}
 
     def valid(self, item: object) -> bool:
@@ -327,25 +343,19 @@ class _Distinct:
             return False  # a value JSON has no text for: jsonschema says what it is
         known = self._known.get(key)
         if known is None:
-            known = self._known[key] = self._validator.is_valid(item)
+            known = self._known[key] = self._accepts(item)
         return known
 
 
 @functools.cache
-def _pack_entry_validator() -> Draft202012Validator:
-    return _validator_of(_list_items(_group_schema()["properties"][PACK_LIST], PACK_LIST))
+def _pack_entry_accepts() -> Predicate:
+    return compile_schema(_list_items(_group_schema()["properties"][PACK_LIST], PACK_LIST))
 
 
 @functools.cache
-def _group_validator() -> Draft202012Validator:
+def _group_accepts() -> Predicate:
     # A group's shape is all but its name: `_valid_group` checks what is required.
-    return _validator_of({k: v for k, v in _group_schema().items() if k != "required"})
-
-
-def _validator_of(schema: Any) -> Draft202012Validator:
-    from jsonschema import Draft202012Validator  # noqa: PLC0415
-
-    return Draft202012Validator(schema)
+    return compile_schema({k: v for k, v in _group_schema().items() if k != "required"})
 
 
 def _restore_index(problem: SchemaProblem, kept: Kept) -> SchemaProblem:
@@ -382,7 +392,7 @@ _ABOUT = {"description", "markdownDescription"}
 
 def _group_schema() -> Any:
     """The schema of each group, which must judge a group field by field."""
-    full: Any = validator().schema
+    full: Any = inlined_schema()
     group = _list_items(full["properties"]["policyGroups"], "policyGroups")
     unknown = set(group) - {"type", "additionalProperties", "properties", "required"} - _ABOUT
     if unknown:
