@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft7Validator, Draft202012Validator
 
+from json_mutations import keys_of, mutated
 from pgsync.load.schema import inlined_schema
 from pgsync.load.schemapredicate import compile_schema, equal
 
@@ -151,54 +152,7 @@ def test_every_file_of_the_repository_gets_jsonschemas_verdict(index: int) -> No
     assert ACCEPTS(DOCUMENTS[index]) == JSONSCHEMA.is_valid(DOCUMENTS[index])
 
 
-def _keys_of(schema: Any) -> set[str]:
-    """Every property name the schema mentions: likely keys for a mutation."""
-    if isinstance(schema, list):
-        return set().union(*map(_keys_of, schema)) if schema else set()
-    if not isinstance(schema, dict):
-        return set()
-    names = set(schema.get("properties", {}))
-    return names.union(*map(_keys_of, schema.values()))
-
-
-KEYS = sorted(_keys_of(inlined_schema()))
-scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-2, 200),
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.sampled_from(["", "prod", "a/b", "mandatory", "advisory", "stacks", "audit", "x y", "env"]),
-    st.text(max_size=5),
-)
-values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=3)
-        | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=3), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
-
-
-def _mutated(document: Any, data: st.DataObject) -> Any:
-    """`document` with one value somewhere replaced, removed or added."""
-    if isinstance(document, dict) and document and data.draw(st.booleans()):
-        key = data.draw(st.sampled_from(sorted(document)))
-        return {**document, key: _mutated(document[key], data)}
-    if isinstance(document, list) and document and data.draw(st.booleans()):
-        index = data.draw(st.integers(0, len(document) - 1))
-        return [*document[:index], _mutated(document[index], data), *document[index + 1 :]]
-    action = data.draw(st.sampled_from(["replace", "remove", "add"]))
-    if action == "remove" and isinstance(document, dict) and document:
-        key = data.draw(st.sampled_from(sorted(document)))
-        return {k: v for k, v in document.items() if k != key}
-    if action == "remove" and isinstance(document, list) and document:
-        return document[1:]
-    if action == "add" and isinstance(document, dict):
-        return {**document, data.draw(st.sampled_from(KEYS)): data.draw(values)}
-    if action == "add" and isinstance(document, list):
-        return [*document, data.draw(values)]
-    return data.draw(values)
+KEYS = keys_of(inlined_schema())
 
 
 @settings(max_examples=400, deadline=None)
@@ -208,5 +162,5 @@ def test_a_mutated_file_gets_jsonschemas_verdict(
 ) -> None:
     document = DOCUMENTS[start]
     for _ in range(mutations):
-        document = _mutated(document, data)
+        document = mutated(document, data, KEYS)
     assert ACCEPTS(document) == JSONSCHEMA.is_valid(document)

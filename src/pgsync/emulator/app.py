@@ -10,8 +10,6 @@ from operator import itemgetter
 from typing import Any, Generic, TypeVar
 from urllib.parse import unquote
 
-from jsonschema import Draft7Validator
-
 from pgsync.emulator import matchrules, schemas, views
 from pgsync.emulator.matchrules import Entity
 from pgsync.emulator.state import Api, HttpError, Source, State
@@ -328,7 +326,7 @@ class App:
             raise HttpError(400, f"Invalid {name} '{requested}'")
         return min(int(requested), self.page_size)
 
-    def _body(self, request: Request, checker: Draft7Validator) -> Any:
+    def _body(self, request: Request, checker: schemas.BodySchema) -> Any:
         """The JSON body, checked against a schema.
 
         On the current service a null counts as absent, as it does for the service's Go
