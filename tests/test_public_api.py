@@ -6,6 +6,7 @@ checkout's root, with no arguments, against the emulator named by PULUMI_BACKEND
 
 from __future__ import annotations
 
+import ast
 import importlib
 import os
 import re
@@ -125,12 +126,26 @@ def test_a_public_name_is_the_object_its_module_defines(name: str) -> None:
     assert getattr(pgsync, name) is getattr(importlib.import_module(HOMES[name]), name)
 
 
+def imported_names(module: ModuleType) -> dict[str, object]:
+    """Every name `module` imports from pgsync, at its top or within a function, bound to
+    what it names."""
+    tree = ast.parse(Path(str(module.__file__)).read_text(encoding="utf-8"))
+    return {
+        alias.asname or alias.name: getattr(importlib.import_module(node.module), alias.name)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pgsync")
+        for alias in node.names
+        if hasattr(importlib.import_module(str(node.module)), alias.name)
+    }
+
+
 def test_the_cli_uses_the_objects_of_the_public_api() -> None:
     used = set()
     for module in cli_modules():
+        names = imported_names(module)
         for name in pgsync.__all__:
-            if hasattr(module, name):
-                assert getattr(module, name) is getattr(pgsync, name), f"{module.__name__}.{name}"
+            if name in names:
+                assert names[name] is getattr(pgsync, name), f"{module.__name__}.{name}"
                 used.add(name)
     assert used >= USED_BY_THE_CLI
 

@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
 
 from pgsync import __version__
-from pgsync.apply.events import (
-    AmbiguousWrite,
-    ApplyEvent,
-    ApplyFinished,
-    GroupConfirmed,
-    GroupFailed,
-)
 from pgsync.apply.journal import Journal, check_not_stdout, own_temporaries, resume_report
-from pgsync.apply.runner import apply_plan
-from pgsync.apply.savedplan import (
-    input_reasons,
-    parse_saved,
-    restrict,
-    stale_reasons,
-    touched_names,
-)
 from pgsync.cli.console import print_problems
+from pgsync.cli.meanwhile import APPLIER
 from pgsync.cli.options import PATHS, Settings, common_options, reports_errors
 from pgsync.cli.workflow import (
     ALLOW,
@@ -42,11 +29,12 @@ from pgsync.cli.workflow import (
 from pgsync.core.errors import Refused, StalePlan
 from pgsync.core.escaping import escape, shown, shown_line
 from pgsync.core.model import DesiredState
-from pgsync.core.planning import make_plan, needs_every_group
 from pgsync.core.wording import counted
 from pgsync.load.desired import load_desired
-from pgsync.render.display import display_plan
-from pgsync.render.text import render_text
+
+# What runs after the reads is imported there, while they wait (cli/meanwhile).
+if TYPE_CHECKING:
+    from pgsync.apply.events import ApplyEvent
 
 
 @click.command()
@@ -121,8 +109,12 @@ def apply(
     planned = (
         _saved(desired, plan_file, settings, allow, journal_file)
         if plan_file
-        else plan_live(desired, settings, allow, journal_file)
+        else plan_live(desired, settings, allow, journal_file, meanwhile=APPLIER)
     )
+    from pgsync.apply.runner import apply_plan  # noqa: PLC0415
+    from pgsync.render.display import display_plan  # noqa: PLC0415
+    from pgsync.render.text import render_text  # noqa: PLC0415
+
     result = planned.plan
     click.echo(
         shown(render_text(display_plan(result), color=settings.color), colors=settings.color),
@@ -154,6 +146,13 @@ class _Printer:
         self.started = time.monotonic()
 
     def __call__(self, event: ApplyEvent) -> None:
+        from pgsync.apply.events import (  # noqa: PLC0415
+            AmbiguousWrite,
+            ApplyFinished,
+            GroupConfirmed,
+            GroupFailed,
+        )
+
         # Names and errors are escaped, so that none can start a line of its own.
         match event:
             case GroupConfirmed(group):
@@ -195,6 +194,15 @@ def _saved(
     Only the groups the plan writes to are read again (and, for the safety rules, the
     others where a change could leave a stack unprotected, once the plan is known to hold).
     """
+    from pgsync.apply.savedplan import (  # noqa: PLC0415
+        input_reasons,
+        parse_saved,
+        restrict,
+        stale_reasons,
+        touched_names,
+    )
+    from pgsync.core.planning import make_plan, needs_every_group  # noqa: PLC0415
+
     saved = parse_saved(read_file(plan_file), plan_file)
     reasons = input_reasons(saved, desired)
     if reasons:
@@ -202,7 +210,7 @@ def _saved(
     touched = touched_names(saved)
     scope = restrict(desired, touched)
     api = make_api(settings, desired.organization)
-    live = read_live(api, scope, touched)
+    live = read_live(api, scope, touched, meanwhile=APPLIER)
     own = own_temporaries(journal, desired.organization)
     fresh = make_plan(scope, live, own_temporaries=own, allow=allow)
     reasons = stale_reasons(saved, fresh, __version__)

@@ -24,22 +24,23 @@ from pgsync.cli.github import (
     report_link,
     write_outputs,
 )
+from pgsync.cli.meanwhile import PLANNER, import_meanwhile
 from pgsync.cli.options import Settings
 from pgsync.core.errors import PgsyncError, SafetyBlocked
 from pgsync.core.escaping import escape, shown, shown_json
 from pgsync.core.gcpause import gc_paused
 from pgsync.core.masking import remember_live
 from pgsync.core.model import DesiredState, InputFile, LiveGroup, LiveState
-from pgsync.core.plan import Plan
-from pgsync.core.planning import ReadGroups, make_plan
 from pgsync.files import STDOUT, check_writable, input_limit, read_input, replace_file
 from pgsync.remote.accesstoken import TOKEN_ENV
-from pgsync.render.display import display_plan
-from pgsync.render.markdown import render_markdown
-from pgsync.render.text import Kind, render_json, render_text
 
+# The planner and the renderers are imported by the functions that use them, after the
+# reads: `read_live` has them imported while the reads wait (cli/meanwhile).
 if TYPE_CHECKING:
+    from pgsync.core.plan import Plan
+    from pgsync.core.planning import ReadGroups
     from pgsync.remote.api import PolicyGroupsApi
+    from pgsync.render.text import Kind
 
 JOURNAL_ENV = "PGSYNC_JOURNAL"
 STATE_ENV = "XDG_STATE_HOME"
@@ -94,8 +95,12 @@ def read_live(
     only: frozenset[str] | None = None,
     *,
     coverage: bool = False,
+    meanwhile: Sequence[str] = PLANNER,
 ) -> LiveState:
+    """The live state the plan of `desired` needs; `meanwhile` names the modules the command
+    needs next, imported while the reads wait."""
     progress = Progress("reading policy groups")
+    import_meanwhile(meanwhile)
     try:
         live = api.read_live_state(desired, only=only, progress=progress, coverage=coverage)
     finally:
@@ -153,13 +158,17 @@ def plan_live(
     settings: Settings,
     allow: tuple[str, ...],
     journal: str,
+    meanwhile: Sequence[str] = PLANNER,
 ) -> Planned:
     """Read the live state and make the plan, judged by the safety rules.
 
-    The journal at `journal` tells which temporary groups this checkout made.
+    The journal at `journal` tells which temporary groups this checkout made; `meanwhile`
+    is what the command needs after the reads (see read_live).
     """
     api = make_api(settings, desired.organization)
-    live = read_live(api, desired, coverage=True)
+    live = read_live(api, desired, coverage=True, meanwhile=meanwhile)
+    from pgsync.core.planning import make_plan  # noqa: PLC0415
+
     own = own_temporaries(journal, desired.organization)
     with gc_paused():
         result = make_plan(
@@ -276,6 +285,10 @@ def show_plan(
     `extras` adds keys to groups of the JSON plan; `epilogue(markdown)` is a section to
     print after the text or Markdown plan; `kind` heads the text and Markdown plans.
     """
+    from pgsync.render.display import display_plan  # noqa: PLC0415
+    from pgsync.render.markdown import render_markdown  # noqa: PLC0415
+    from pgsync.render.text import render_json, render_text  # noqa: PLC0415
+
     to_stdout = out == STDOUT
     on_github = is_github_actions(os.environ)
     # Rendered only when something takes it: a plan of 10,000 groups spends 0.13 s on it.
@@ -304,6 +317,9 @@ def show_plan(
 
 def _publish(result: Plan, as_json: str, out: str | None, epilogue: str, kind: Kind) -> None:
     """Step summary and step outputs; the JSON plan is saved for the outputs to point at."""
+    from pgsync.render.display import display_plan  # noqa: PLC0415
+    from pgsync.render.markdown import render_markdown  # noqa: PLC0415
+
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         link = report_link(os.environ)

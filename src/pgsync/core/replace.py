@@ -9,7 +9,6 @@ back when it is no longer wanted), so nothing is left behind silently.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from typing import TypeVar
 
 from pgsync.core.model import DesiredGroup, LiveGroup, PackRef, RuleSetting
@@ -27,6 +26,9 @@ def temp_name(name: str) -> str:
     """
     if len(name) + len(REPLACE_SUFFIX) <= MAX_NAME:
         return name + REPLACE_SUFFIX
+    # Here: loading OpenSSL costs 3 ms, which a plan that replaces no long name never needs.
+    import hashlib  # noqa: PLC0415
+
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]
     keep = MAX_NAME - len(REPLACE_SUFFIX) - len(digest) - 1
     return f"{name[:keep]}-{digest}{REPLACE_SUFFIX}"

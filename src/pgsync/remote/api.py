@@ -6,7 +6,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 from pgsync.core import paths
 from pgsync.core.errors import ApiError, BadResponse, FeatureUnavailable, PgsyncError
@@ -29,10 +29,12 @@ from pgsync.core.model import (
     StackRef,
     canonical_json,
 )
-from pgsync.core.plan import Request
 from pgsync.core.replace import is_temporary
 from pgsync.remote.client import Client
 from pgsync.remote.fanout import Progress, read_all
+
+if TYPE_CHECKING:
+    from pgsync.core.plan import Request
 
 LISTING_PAGE = 100
 """Stacks per page of the org's stack listing, as the service pages it (an estimate)."""
