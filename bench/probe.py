@@ -87,6 +87,8 @@ def main(argv: Sequence[str]) -> None:
     elif op == "plan":
         desired = load_desired([file])
         live = live_state(desired, rest[0])
+        # As `pgsync plan` does once it has read the org (cli/workflow.read_live).
+        gc.freeze()
         result = timed(offline_plan(desired, live), clock)
     elif op == "scaling":
         # In this order: a desired state kept alive would slow the others' collections.
@@ -95,7 +97,9 @@ def main(argv: Sequence[str]) -> None:
             "load": best(lambda: load_desired([file]), clock),
         }
         desired = load_desired([file])
-        result["plan"] = best(offline_plan(desired, live_state(desired, "half")), clock)
+        live = live_state(desired, "half")
+        gc.freeze()
+        result["plan"] = best(offline_plan(desired, live), clock)
     else:
         raise SystemExit(f"unknown operation {op!r}")
     print(json.dumps(result))

@@ -28,7 +28,7 @@ SCALARS = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(-2, 200),
-    st.floats(allow_nan=False, allow_infinity=False),
+    st.floats(),
     st.sampled_from(["", "prod", "a/b", "mandatory", "advisory", "stacks", "audit", "x y", "env"]),
     st.text(max_size=5),
 )

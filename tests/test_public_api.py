@@ -133,9 +133,8 @@ def imported_names(module: ModuleType) -> dict[str, object]:
     return {
         alias.asname or alias.name: getattr(importlib.import_module(node.module), alias.name)
         for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pgsync")
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("pgsync")
         for alias in node.names
-        if hasattr(importlib.import_module(str(node.module)), alias.name)
     }
 
 

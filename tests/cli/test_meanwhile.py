@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from pgsync.cli.meanwhile import APPLIER, PLANNER
+from pgsync.cli.meanwhile import APPLIER
 
 AFTER_READS = ("pgsync.core.plan", "pgsync.core.planning", "pgsync.render", "pgsync.apply.runner")
 
@@ -45,7 +45,3 @@ def test_a_module_that_fails_to_import_is_left_to_the_command() -> None:
         "[t.join() for t in threading.enumerate() if t.name == 'pgsync-imports']"
     )
     assert "pgsync.no_such_module" not in _modules_after(code)
-
-
-def test_apply_imports_what_plan_does_and_its_runner() -> None:
-    assert set(APPLIER) == {*PLANNER, "pgsync.apply.runner"}

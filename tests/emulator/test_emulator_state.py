@@ -796,7 +796,7 @@ CURRENT_VIEWS = [
 @pytest.mark.parametrize(("schema", "render"), CURRENT_VIEWS)
 def test_views_satisfy_the_sdk_response_schemas(schema: str, render: Any) -> None:
     acme = demo_fixture().new_state().org("acme")
-    assert schemas.first_error(schemas.validator(schema), render(acme)) is None
+    assert schemas.validator(schema).first_error(render(acme)) is None
 
 
 @pytest.mark.parametrize(
@@ -810,9 +810,7 @@ def test_views_satisfy_the_sdk_response_schemas(schema: str, render: Any) -> Non
 def test_legacy_views_satisfy_the_older_openapi_schemas(schema: str, render: Any) -> None:
     state = demo_fixture().new_state()
     state.set_api("legacy")
-    assert (
-        schemas.first_error(schemas.validator(schema, "legacy"), render(state.org("acme"))) is None
-    )
+    assert schemas.validator(schema, "legacy").first_error(render(state.org("acme"))) is None
 
 
 def test_every_group_view_satisfies_the_sdk_policy_group_schema(org: Org) -> None:
@@ -820,7 +818,7 @@ def test_every_group_view_satisfies_the_sdk_policy_group_schema(org: Org) -> Non
     patch(org, "g", {"accountMatchRule": equal("env", "prod", ACCOUNT_CONTEXT)})
     checker = schemas.validator("PolicyGroup")
     for group in org.groups.values():
-        assert schemas.first_error(checker, views.group_view(org, group)) is None
+        assert checker.first_error(views.group_view(org, group)) is None
 
 
 def test_member_and_preview_views_satisfy_the_sdk_schemas(org: Org) -> None:
@@ -847,7 +845,7 @@ def test_member_and_preview_views_satisfy_the_sdk_schemas(org: Org) -> None:
         },
     }
     for schema, body in bodies.items():
-        assert schemas.first_error(schemas.validator(schema), body) is None, schema
+        assert schemas.validator(schema).first_error(body) is None, schema
 
 
 def test_metadata_counts_protected_stacks_as_preventative_plus_audit(org: Org) -> None:

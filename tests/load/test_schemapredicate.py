@@ -22,6 +22,11 @@ USES_A_SET = {
     "else": {"required": ["name"]},
 }
 EXTENSIONS = {"patternProperties": {"^x-": {"type": "string"}}, "additionalProperties": False}
+NAN = float("nan")
+BACKREFERENCES = {
+    "patternProperties": {"(a)\\1": True, "(b)\\1": True},
+    "additionalProperties": False,
+}
 TREE = {"$defs": {"tree": {"type": "array", "items": {"$ref": "#/$defs/tree"}}}}
 
 # (schema, instance): each keyword at its edges, where Python and JSON disagree included.
@@ -64,6 +69,15 @@ CASES: list[tuple[Any, Any]] = [
     ({"maxItems": 1}, [1, 2]),
     ({"uniqueItems": True}, [1, 1.0]),
     ({"uniqueItems": True}, [1, True]),
+    ({"uniqueItems": True}, [NAN, NAN]),
+    ({"uniqueItems": True}, [float("nan"), float("nan")]),
+    ({"const": NAN}, NAN),
+    ({"enum": [float("nan")]}, float("nan")),
+    ({"minimum": 0}, NAN),
+    ({"maximum": 0}, NAN),
+    ({"type": "integer"}, NAN),
+    (BACKREFERENCES, {"bb": 1}),
+    (BACKREFERENCES, {"aa": 1}),
     ({"pattern": "b"}, "abc"),
     ({"pattern": "^b"}, "abc"),
     ({"pattern": "^b"}, 5),
@@ -106,6 +120,9 @@ def test_the_verdict_is_jsonschemas_under_both_drafts(schema: Any, instance: Any
         {"$ref": "#/$defs/a", "type": "string", "$defs": {"a": {}}},
         {"$ref": "https://example.com/schema"},
         {"nullable": True},
+        {"type": "text"},
+        {"$ref": "#/$defs/missing", "$defs": {}},
+        {"$ref": "#/items/0", "items": [True]},
     ],
 )
 def test_a_keyword_it_cannot_judge_is_refused_when_compiled(schema: Any) -> None:

@@ -201,7 +201,6 @@ def _saved(
         stale_reasons,
         touched_names,
     )
-    from pgsync.core.planning import make_plan, needs_every_group  # noqa: PLC0415
 
     saved = parse_saved(read_file(plan_file), plan_file)
     reasons = input_reasons(saved, desired)
@@ -211,6 +210,8 @@ def _saved(
     scope = restrict(desired, touched)
     api = make_api(settings, desired.organization)
     live = read_live(api, scope, touched, meanwhile=APPLIER)
+    from pgsync.core.planning import make_plan, needs_every_group  # noqa: PLC0415
+
     own = own_temporaries(journal, desired.organization)
     fresh = make_plan(scope, live, own_temporaries=own, allow=allow)
     reasons = stale_reasons(saved, fresh, __version__)

@@ -145,7 +145,7 @@ def cli() -> None:
 
 
 def main() -> None:
-    """The console script: `cli`, then an exit that does not collect what is left."""
+    """`cli` for the console script (cli/entry), then an exit that collects nothing."""
     # Everything alive now dies with the process: moved out of the collector's sight, the
     # interpreter's last collection at shutdown (some 50 ms after a plan) has nothing to do.
     atexit.register(gc.freeze)

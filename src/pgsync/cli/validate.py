@@ -31,11 +31,13 @@ def validate(paths: tuple[str, ...], live: bool, settings: Settings) -> None:
     if live:
         # The client and the planner only for --live: checking files alone imports neither.
         from pgsync.cli.workflow import make_api, read_live  # noqa: PLC0415
-        from pgsync.core.planning import make_plan  # noqa: PLC0415
 
         api = make_api(settings, desired.organization)
+        current = read_live(api, desired, meanwhile=("pgsync.core.planning",))
+        from pgsync.core.planning import make_plan  # noqa: PLC0415
+
         # What planning finds wrong is what --live checks; the plan itself is not shown.
-        make_plan(desired, read_live(api, desired), safety=False)
+        make_plan(desired, current, safety=False)
     click.echo(
         shown(
             f"valid: {counted(len(desired.groups), 'group')} for organization "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import re
@@ -106,6 +107,10 @@ def read_live(
     finally:
         progress.finish()
     remember_live(live.groups.values())
+    # The files' and the org's state live until the command ends: moved out of the
+    # collector's sight, no full collection rescans their million objects after the plan
+    # (0.2 s of a 1,000-group plan with 100 stacks each).
+    gc.freeze()
     return live
 
 

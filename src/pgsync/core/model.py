@@ -69,7 +69,7 @@ def _integral(value: Any) -> Any:
 
 
 def sha256_digest(data: bytes) -> str:
-    # Loading OpenSSL costs 3 ms, which `validate` and `--help` do not need.
+    # Loading OpenSSL costs 3 ms, which `--help`, `schema` and `import pgsync` do not need.
     import hashlib  # noqa: PLC0415
 
     return "sha256:" + hashlib.sha256(data).hexdigest()
@@ -350,7 +350,8 @@ class LiveGroup:
 
 
 # sha256_digest(b"null"), the fingerprint of no group, written out: hashing it at import would
-# load OpenSSL in every command (tests/core/test_plan.py checks the two agree).
+# load OpenSSL in every process that imports the model (tests/core/test_plan.py checks the two
+# agree).
 ABSENT_FINGERPRINT = "sha256:74234e98afe7498fb5daf1f36ac2d78acc339464f950703b8c019892f982b90b"
 
 

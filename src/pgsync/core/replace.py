@@ -26,7 +26,7 @@ def temp_name(name: str) -> str:
     """
     if len(name) + len(REPLACE_SUFFIX) <= MAX_NAME:
         return name + REPLACE_SUFFIX
-    # Here: loading OpenSSL costs 3 ms, which a plan that replaces no long name never needs.
+    # Here: loading OpenSSL costs 3 ms, which most processes that import this never need.
     import hashlib  # noqa: PLC0415
 
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]

@@ -336,7 +336,7 @@ class App:
             body = json.loads(request.body)
             if self.state.api == "current":
                 body = _without_nulls(body)
-            problem = schemas.first_error(checker, body)
+            problem = checker.first_error(body)
         except ValueError:
             raise HttpError(400, "Request body is not valid JSON") from None
         except RecursionError:

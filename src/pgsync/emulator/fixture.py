@@ -511,7 +511,7 @@ def _account(org: str, spec: Mapping[str, Any], path: JsonPointer) -> Account:
         "scheduledScanEnabled": True,
     }
     info.update((key, value) for key, value in spec.items() if key not in _ACCOUNT_EXTRAS)
-    problem = schemas.first_error(schemas.validator("InsightsAccount"), info)
+    problem = schemas.validator("InsightsAccount").first_error(info)
     if problem is not None:
         raise _Refused(path, f"account '{spec['name']}' is not an InsightsAccount {problem}")
     return Account(

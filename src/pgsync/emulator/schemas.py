@@ -86,12 +86,12 @@ class BodySchema:
     """
 
     def __init__(self, schema: dict[str, Any], document: dict[str, Any]) -> None:
-        self._accepts = compile_schema(schema, root=document)
+        self.accepts = compile_schema(schema, root=document)
         self.validator = Draft7Validator({**document, **schema})
 
     def first_error(self, instance: Any) -> str | None:
         """The most relevant violation as `at <JSON path>: <reason>`, or None when valid."""
-        if self._accepts(instance):
+        if self.accepts(instance):
             return None
         error = best_match(self.validator.iter_errors(instance))
         return None if error is None else f"at {error.json_path}: {error.message}"
@@ -138,8 +138,3 @@ def _inlined(node: Any, components: dict[str, Any], within: tuple[str, ...] = ()
             return node
         return _inlined(components[name], components, (*within, name))
     return {key: _inlined(value, components, within) for key, value in node.items()}
-
-
-def first_error(checker: BodySchema, instance: Any) -> str | None:
-    """The most relevant violation as `at <JSON path>: <reason>`, or None when valid."""
-    return checker.first_error(instance)

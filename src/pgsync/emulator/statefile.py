@@ -130,7 +130,7 @@ def read_state_file(path: Path, fixture: Fixture) -> State:
         raise FixtureError(where, f"the state file is not JSON: {error.msg}") from None
     except ValueError as error:
         raise FixtureError(str(path), f"cannot read the state file: {error}") from None
-    problem = schemas.first_error(schemas.validator_for(_FILE_SCHEMA), document)
+    problem = schemas.validator_for(_FILE_SCHEMA).first_error(document)
     if problem is not None:
         raise FixtureError(str(path), f"not an emulator state file {problem}")
     state = fixture.new_state()

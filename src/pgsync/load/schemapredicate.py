@@ -87,7 +87,10 @@ class _Compiler:
             raise ValueError(f"only local references are understood: {ref}")
         target: Any = self._root
         for step in ref[2:].split("/"):
-            target = target[step.replace("~1", "/").replace("~0", "~")]
+            key = step.replace("~1", "/").replace("~0", "~")
+            if not isinstance(target, dict) or key not in target:
+                raise ValueError(f"a reference to a place not understood here: {ref}")
+            target = target[key]
         compiled: list[Predicate] = []
 
         def forward(value: object) -> bool:
@@ -131,6 +134,9 @@ _TYPES: dict[str, Predicate] = {
 
 def _type(compiler: _Compiler, names: object, schema: Mapping[str, Any]) -> Predicate:
     wanted = [names] if isinstance(names, str) else list(names)  # type: ignore[call-overload]
+    unknown = [name for name in wanted if name not in _TYPES]
+    if unknown:
+        raise ValueError(f"types not understood: {unknown}")
     checks = [_TYPES[name] for name in wanted]
     if len(checks) == 1:
         return checks[0]
@@ -138,7 +144,10 @@ def _type(compiler: _Compiler, names: object, schema: Mapping[str, Any]) -> Pred
 
 
 def equal(one: object, other: object) -> bool:
-    """JSON equality as jsonschema judges `enum` and `const`: true is not 1, 1 is 1.0."""
+    """JSON equality as jsonschema judges `enum` and `const`: true is not 1, 1 is 1.0, and a
+    value is itself (one NaN object is equal to itself, two are not)."""
+    if one is other:
+        return True
     if isinstance(one, bool) or isinstance(other, bool):
         return isinstance(one, bool) and isinstance(other, bool) and one == other
     if isinstance(one, dict) and isinstance(other, dict):
@@ -196,13 +205,16 @@ def _additional_properties(
     compiler: _Compiler, additional: object, schema: Mapping[str, Any]
 ) -> Predicate:
     named = frozenset(schema.get("properties", ()))
-    patterns = [re.compile(pattern) for pattern in schema.get("patternProperties", ())]
+    # One expression of all the patterns, as jsonschema joins them: a group or a backreference
+    # of one pattern then reads as it does there.
+    joined = "|".join(schema.get("patternProperties", ()))
+    pattern = re.compile(joined) if joined else None
     sub = compiler.compile(additional)
 
     def extra(key: str) -> bool:
-        return key not in named and not any(pattern.search(key) for pattern in patterns)
+        return key not in named and (pattern is None or pattern.search(key) is None)
 
-    if sub is _never and not patterns:
+    if sub is _never and pattern is None:
         return lambda value: not isinstance(value, dict) or value.keys() <= named
     return lambda value: (
         not isinstance(value, dict) or all(sub(item) for key, item in value.items() if extra(key))
@@ -268,11 +280,12 @@ def _max_length(compiler: _Compiler, most: int, schema: Mapping[str, Any]) -> Pr
 
 
 def _minimum(compiler: _Compiler, least: float, schema: Mapping[str, Any]) -> Predicate:
-    return lambda value: not _is_number(value) or value >= least  # type: ignore[operator]
+    # Refused only when below, as jsonschema compares: NaN is below nothing.
+    return lambda value: not _is_number(value) or not value < least  # type: ignore[operator]
 
 
 def _maximum(compiler: _Compiler, most: float, schema: Mapping[str, Any]) -> Predicate:
-    return lambda value: not _is_number(value) or value <= most  # type: ignore[operator]
+    return lambda value: not _is_number(value) or not value > most  # type: ignore[operator]
 
 
 def _not(compiler: _Compiler, sub: object, schema: Mapping[str, Any]) -> Predicate:
