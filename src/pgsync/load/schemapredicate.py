@@ -231,14 +231,6 @@ def _property_names(compiler: _Compiler, names: object, schema: Mapping[str, Any
     return lambda value: not isinstance(value, dict) or all(map(sub, value))
 
 
-def _min_properties(compiler: _Compiler, least: int, schema: Mapping[str, Any]) -> Predicate:
-    return lambda value: not isinstance(value, dict) or len(value) >= least
-
-
-def _max_properties(compiler: _Compiler, most: int, schema: Mapping[str, Any]) -> Predicate:
-    return lambda value: not isinstance(value, dict) or len(value) <= most
-
-
 def _items(compiler: _Compiler, items: object, schema: Mapping[str, Any]) -> Predicate:
     if isinstance(items, list):
         raise ValueError("tuple-form `items` is not understood")
@@ -246,12 +238,15 @@ def _items(compiler: _Compiler, items: object, schema: Mapping[str, Any]) -> Pre
     return lambda value: not isinstance(value, list) or all(map(sub, value))
 
 
-def _min_items(compiler: _Compiler, least: int, schema: Mapping[str, Any]) -> Predicate:
-    return lambda value: not isinstance(value, list) or len(value) >= least
+def _size(kind: type, *, at_least: bool) -> _Build:
+    """minLength, maxItems and the like: a bound on the length of a `kind` value."""
 
+    def build(compiler: _Compiler, bound: int, schema: Mapping[str, Any]) -> Predicate:
+        if at_least:
+            return lambda value: not isinstance(value, kind) or len(value) >= bound  # type: ignore[arg-type]
+        return lambda value: not isinstance(value, kind) or len(value) <= bound  # type: ignore[arg-type]
 
-def _max_items(compiler: _Compiler, most: int, schema: Mapping[str, Any]) -> Predicate:
-    return lambda value: not isinstance(value, list) or len(value) <= most
+    return build
 
 
 def _unique_items(compiler: _Compiler, unique: bool, schema: Mapping[str, Any]) -> Predicate:
@@ -269,14 +264,6 @@ def _unique_items(compiler: _Compiler, unique: bool, schema: Mapping[str, Any]) 
 def _pattern(compiler: _Compiler, pattern: str, schema: Mapping[str, Any]) -> Predicate:
     search = re.compile(pattern).search
     return lambda value: not isinstance(value, str) or search(value) is not None
-
-
-def _min_length(compiler: _Compiler, least: int, schema: Mapping[str, Any]) -> Predicate:
-    return lambda value: not isinstance(value, str) or len(value) >= least
-
-
-def _max_length(compiler: _Compiler, most: int, schema: Mapping[str, Any]) -> Predicate:
-    return lambda value: not isinstance(value, str) or len(value) <= most
 
 
 def _minimum(compiler: _Compiler, least: float, schema: Mapping[str, Any]) -> Predicate:
@@ -323,12 +310,12 @@ _KEYWORDS: dict[str, _Build] = {
     "enum": _enum,
     "const": _const,
     "required": _required,
-    "minProperties": _min_properties,
-    "maxProperties": _max_properties,
-    "minItems": _min_items,
-    "maxItems": _max_items,
-    "minLength": _min_length,
-    "maxLength": _max_length,
+    "minProperties": _size(dict, at_least=True),
+    "maxProperties": _size(dict, at_least=False),
+    "minItems": _size(list, at_least=True),
+    "maxItems": _size(list, at_least=False),
+    "minLength": _size(str, at_least=True),
+    "maxLength": _size(str, at_least=False),
     "minimum": _minimum,
     "maximum": _maximum,
     "pattern": _pattern,
