@@ -277,3 +277,46 @@ def test_a_value_that_is_no_json_is_judged_by_jsonschema_not_by_its_text() -> No
     dated = {"name": "p", "versionTag": datetime.date(2020, 1, 1)}
     problems = check(group(policyPacks=[like, dated]))
     assert [p.path for p in problems] == [("policyGroups", 0, "policyPacks", 1, "versionTag")]
+
+
+texts = st.text(max_size=6) | st.sampled_from(["prod", "a/b", 'say "hi"', "C:\\dir", "tab\there"])
+documents = st.recursive(
+    texts | st.integers() | st.none() | st.booleans(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def _strings_and_keys(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings_and_keys(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings_and_keys(item)
+
+
+def _printable_ascii(text: str) -> bool:
+    return text.isascii() and text.isprintable()
+
+
+@given(documents)
+def test_a_document_passed_as_plainly_visible_holds_only_printable_ascii(document: Any) -> None:
+    if schema._plainly_visible(document):
+        assert all(map(_printable_ascii, _strings_and_keys(document)))
+
+
+@given(documents)
+def test_printable_ascii_without_a_backslash_is_plainly_visible(document: Any) -> None:
+    strings = list(_strings_and_keys(document))
+    if all(_printable_ascii(s) and "\\" not in s and '"' not in s for s in strings):
+        assert schema._plainly_visible(document)
+
+
+def test_a_hidden_character_beside_a_backslash_is_still_found() -> None:
+    document = {"organization": "acme", "policyGroups": [{"name": "C:\\x\u200b"}]}
+    [problem] = schema.hidden_characters(document)
+    assert problem.path == ("policyGroups", 0, "name")

@@ -173,6 +173,8 @@ def hidden_characters(instance: object) -> list[SchemaProblem]:
     config's string values may also hold tabs and line breaks. The message names the code
     point and where it is in the string, never the string (it may be secret).
     """
+    if _plainly_visible(instance):
+        return []
     problems: list[SchemaProblem] = []
     pending: list[tuple[JsonPointer, object]] = [((), instance)]
     while pending:
@@ -189,6 +191,16 @@ def hidden_characters(instance: object) -> list[SchemaProblem]:
                 if not (isinstance(item, str) and item.isascii() and item.isprintable()):
                     pending.append(((*path, index), item))
     return sorted(problems, key=lambda p: [str(step) for step in p.path])
+
+
+def _plainly_visible(instance: object) -> bool:
+    """Whether every key and string of `instance` is printable ASCII, judged at C speed: its
+    JSON text is, with no backslash (JSON writes one before each character it escapes)."""
+    try:
+        text = json.dumps(instance, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return False  # a value JSON has no text for: the walk judges it
+    return "\\" not in text and text.isascii() and text.isprintable()
 
 
 def _in_config(path: JsonPointer) -> bool:
@@ -339,13 +351,17 @@ class _Distinct:
             return False
         try:
             # Only a key in memory: a secret in it goes nowhere.
-            key = json.dumps(item, sort_keys=True)
+            key = _sorted_json(item)
         except (TypeError, ValueError):
             return False  # a value JSON has no text for: jsonschema says what it is
         known = self._known.get(key)
         if known is None:
             known = self._known[key] = self._accepts(item)
         return known
+
+
+_sorted_json = json.JSONEncoder(sort_keys=True).encode
+"""json.dumps(…, sort_keys=True) without building an encoder on every call."""
 
 
 @functools.cache
