@@ -2,7 +2,9 @@
 
 Reads spend most of their time waiting for the network; creating the planner's and the
 renderers' classes (some 30-40 ms of CPU) then costs no wall time. An import the command
-makes itself waits for one under way here, as Python imports do across threads.
+makes itself waits for one under way here, as Python imports do across threads. The thread
+is a daemon: a command that ends first (on an error) does not wait for it, and nothing is
+imported while the interpreter shuts down.
 """
 
 from __future__ import annotations
