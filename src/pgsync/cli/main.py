@@ -117,6 +117,9 @@ class _Group(click.Group):
             return super().main(args, standalone_mode=False, **extra)
         try:
             code = super().main(args, standalone_mode=False, **extra)
+            # A failure to write what was printed shows here (cli/entry reports it), not in the
+            # interpreter's exit.
+            sys.stdout.flush()
         except click.ClickException as error:
             error.show()
             sys.exit(1)

@@ -1,0 +1,47 @@
+"""Output that cannot be written is one line on stderr and exit 1, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "policygroups.yaml"
+FULL = Path("/dev/full")
+COMMANDS = [["--version"], ["schema"], ["validate", str(EXAMPLE)], ["--help"]]
+
+
+def pgsync(args: list[str], stdout: int) -> subprocess.CompletedProcess[str]:
+    """`python -m pgsync ARGS` with its standard output on `stdout`."""
+    return subprocess.run(
+        [sys.executable, "-m", "pgsync", *args],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(not FULL.exists(), reason="no /dev/full on this system (Linux has one)")
+@pytest.mark.parametrize("args", COMMANDS, ids=[" ".join(a[:1]) for a in COMMANDS])
+def test_a_full_disk_is_one_line_and_exit_1(args: list[str]) -> None:
+    with FULL.open("w") as full:
+        result = pgsync(args, full.fileno())
+    assert (result.returncode, result.stderr) == (
+        1,
+        "error: cannot write the output: No space left on device\n",
+    )
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=[" ".join(a[:1]) for a in COMMANDS])
+def test_a_reader_that_went_away_gets_no_message_and_exit_1(args: list[str]) -> None:
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = pgsync(args, write)
+    finally:
+        os.close(write)
+    assert (result.returncode, result.stderr) == (1, "")
