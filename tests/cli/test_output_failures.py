@@ -9,8 +9,19 @@ from pathlib import Path
 
 import pytest
 
+from pgsync.emulator import EmulatorServer
+from pgsync.emulator.fixture import demo_fixture
+
 EXAMPLE = Path(__file__).parents[2] / "examples" / "policygroups.yaml"
 FULL = Path("/dev/full")
+# `python -m pgsync ARGS` in a process that may write no byte to any file (as on a full disk).
+NO_ROOM = """
+import resource, runpy, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+sys.argv[0] = "pgsync"
+runpy.run_module("pgsync", run_name="__main__", alter_sys=True)
+"""
 COMMANDS = [["--version"], ["schema"], ["validate", str(EXAMPLE)], ["--help"]]
 
 
@@ -45,3 +56,20 @@ def test_a_reader_that_went_away_gets_no_message_and_exit_1(args: list[str]) -> 
     finally:
         os.close(write)
     assert (result.returncode, result.stderr) == (1, "")
+
+
+def test_a_journal_that_cannot_grow_stops_apply_before_its_first_write(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.jsonl"
+    with EmulatorServer(demo_fixture()) as server:
+        args = ["apply", str(EXAMPLE), "--yes", "--journal", str(journal), "--api-url", server.url]
+        result = subprocess.run(
+            [sys.executable, "-c", NO_ROOM, *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+        writes = server.writes()
+    assert result.returncode == 1
+    assert result.stderr.endswith(f"error: cannot write journal {journal}: File too large\n")
+    assert writes == []

@@ -7,6 +7,7 @@ where the API's own message quoted one. After a crash it tells what the run had 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -52,15 +53,22 @@ class Journal:
         }
         line = {"time": round(time.time(), 3), "run": self.run, "event": event, **scrubbed}
         text = json.dumps(line, sort_keys=True) + "\n"
-        with self._lock:
-            self._file.write(text)
-            self._file.flush()
-        # Outside the lock: an fsync makes every line written before it durable, so threads
-        # waiting on the disk at once do not queue behind each other.
-        os.fsync(self._file.fileno())
+        try:
+            with self._lock:
+                self._file.write(text)
+                self._file.flush()
+            # Outside the lock: an fsync makes every line written before it durable, so
+            # threads waiting on the disk at once do not queue behind each other.
+            os.fsync(self._file.fileno())
+        except OSError as error:
+            # A step that cannot be recorded is not taken: apply stops here (a full disk).
+            raise PgsyncError(f"cannot write journal {self.path}: {error.strerror}") from None
 
     def close(self) -> None:
-        self._file.close()
+        # Every line is flushed as it is recorded: closing can fail only on a line whose
+        # failure `record` has reported already.
+        with contextlib.suppress(OSError):
+            self._file.close()
 
 
 def check_not_stdout(path: str) -> None:
