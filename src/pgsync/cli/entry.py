@@ -17,7 +17,12 @@ from pgsync import __version__
 VERSION_LINE = f"pgsync, version {__version__}"
 """What click's `version_option` prints for `pgsync --version` (tests/test_startup.py checks)."""
 
-WRITE_FAILURES = frozenset({errno.EPIPE, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+# By name: not every system defines every one of these codes.
+WRITE_FAILURES = frozenset(
+    getattr(errno, name)
+    for name in ("EPIPE", "ENOSPC", "EDQUOT", "EFBIG", "EIO")
+    if hasattr(errno, name)
+)
 """How writing can fail. pgsync turns each failure of a file it writes into an error of its own
 where it happens, so one of these reaching the top is a failure of the output streams."""
 
