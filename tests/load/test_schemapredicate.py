@@ -13,7 +13,7 @@ from jsonschema import Draft7Validator, Draft202012Validator
 
 from json_mutations import keys_of, mutated
 from pgsync.load.schema import inlined_schema
-from pgsync.load.schemapredicate import compile_schema, equal
+from pgsync.load.schemapredicate import compile_schema, equal, string_predicate
 
 ROOT = Path(__file__).parents[2]
 USES_A_SET = {
@@ -181,3 +181,27 @@ def test_a_mutated_file_gets_jsonschemas_verdict(
     for _ in range(mutations):
         document = mutated(document, data, KEYS)
     assert ACCEPTS(document) == JSONSCHEMA.is_valid(document)
+
+
+STACK_ITEMS = inlined_schema()["properties"]["policyGroups"]["items"]["properties"]["stacks"][
+    "items"
+]
+
+
+@given(st.text(max_size=12) | st.sampled_from(["web/prod", "a/b/c", " /x", "p/s "]))
+def test_a_string_is_judged_by_its_keywords_alone_as_jsonschema_judges_it(text: str) -> None:
+    assert string_predicate(STACK_ITEMS)(text) == Draft202012Validator(STACK_ITEMS).is_valid(text)
+
+
+def test_what_is_no_string_is_left_to_the_whole_check() -> None:
+    valid_object = {"routingProject": "web", "name": "prod"}
+    assert Draft202012Validator(STACK_ITEMS).is_valid(valid_object)
+    assert not string_predicate(STACK_ITEMS)(valid_object)
+
+
+@pytest.mark.parametrize(
+    "schema", [{"type": "object"}, {"type": "string", "enum": ["a"]}, {"type": "string", "not": {}}]
+)
+def test_a_schema_that_says_more_of_strings_is_refused(schema: Any) -> None:
+    with pytest.raises(ValueError):
+        string_predicate(schema)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pgsync.core.escaping import is_invisible
 from pgsync.core.masking import DEFAULT_SECRET_KEYS, JsonPointer, holds_secret, is_secret_key
 from pgsync.core.model import SECRET_KEY, SECRET_MASK
-from pgsync.load.schemapredicate import Predicate, compile_schema
+from pgsync.load.schemapredicate import Predicate, compile_schema, string_predicate
 from pgsync.load.yamlparse import BOOL, YAML_1_1_BOOL
 
 if TYPE_CHECKING:
@@ -290,12 +289,10 @@ def _slimmed(instance: object) -> tuple[object, Kept]:
     """
     if not isinstance(instance, dict) or not isinstance(instance.get("policyGroups"), list):
         return instance, {}
-    accepts: dict[str, Callable[[object], bool]] = {
-        key: functools.partial(_valid, accept) for key, accept in _bulk_string_checks().items()
-    }
+    accepts: dict[str, Predicate] = dict(_bulk_item_accepts())
     accepts[PACK_LIST] = _Distinct(_pack_entry_accepts()).valid
     groups = _Distinct(_group_accepts())
-    name_check = _group_name_check()
+    name_accepts = _group_name_accepts()
     kept: Kept = {}
     left: list[int] = []
     slim_groups: list[object] = []
@@ -309,7 +306,7 @@ def _slimmed(instance: object) -> tuple[object, Kept]:
             if len(needed) < len(items):
                 slim[key] = [items[i] for i in needed]
                 kept["policyGroups", index, key] = needed
-        if isinstance(slim, dict) and _valid_group(slim, name_check, groups):
+        if isinstance(slim, dict) and _valid_group(slim, name_accepts, groups):
             continue
         left.append(index)
         slim_groups.append(slim)
@@ -318,18 +315,11 @@ def _slimmed(instance: object) -> tuple[object, Kept]:
     return {**instance, "policyGroups": slim_groups}, kept
 
 
-def _valid(accept: Callable[[str], bool], item: object) -> bool:
-    return isinstance(item, str) and accept(item)
-
-
-def _valid_group(
-    group: dict[str, Any], name_check: Callable[[str], bool], shapes: _Distinct
-) -> bool:
+def _valid_group(group: dict[str, Any], name_accepts: Predicate, shapes: _Distinct) -> bool:
     """Names differ from group to group, the rest mostly does not: checked apart."""
     if not _group_required() <= group.keys():
         return False
-    name = group.get("name", "")
-    if "name" in group and not (isinstance(name, str) and name_check(name)):
+    if "name" in group and not name_accepts(group["name"]):
         return False
     return shapes.valid({key: value for key, value in group.items() if key != "name"})
 
@@ -394,14 +384,14 @@ def _original_path(path: JsonPointer, kept: Kept) -> JsonPointer:
 
 
 @functools.cache
-def _bulk_string_checks() -> dict[str, Callable[[str], bool]]:
+def _bulk_item_accepts() -> dict[str, Predicate]:
     group = _group_schema()["properties"]
-    return {key: _string_check(_list_items(group[key], key)) for key in BULK_LISTS}
+    return {key: string_predicate(_list_items(group[key], key)) for key in BULK_LISTS}
 
 
 @functools.cache
-def _group_name_check() -> Callable[[str], bool]:
-    return _string_check(_group_schema()["properties"]["name"])
+def _group_name_accepts() -> Predicate:
+    return compile_schema(_group_schema()["properties"]["name"])
 
 
 _ABOUT = {"description", "markdownDescription"}
@@ -424,19 +414,6 @@ def _list_items(array: Mapping[str, Any], key: str) -> Any:
     if unknown:
         raise ValueError(f"teach _slimmed about {sorted(unknown)} of {key}")
     return array["items"]
-
-
-def _string_check(subschema: Mapping[str, Any]) -> Callable[[str], bool]:
-    """Whether a string is valid under `subschema`, for the few keywords understood here."""
-    # Keywords that say nothing about a string (type is checked by the caller).
-    ignored = {"type", "description", "$comment", "properties", "required", "additionalProperties"}
-    unknown = set(subschema) - ignored - {"pattern", "minLength"}
-    types = subschema.get("type")
-    if unknown or "string" not in (types if isinstance(types, list) else [types]):
-        raise ValueError(f"teach _string_check about {sorted(unknown)} or the type {types}")
-    pattern = re.compile(subschema.get("pattern", ""))
-    min_length: int = subschema.get("minLength", 0)
-    return lambda text: len(text) >= min_length and pattern.search(text) is not None
 
 
 def _inline_refs(node: Any, defs: Mapping[str, Any]) -> Any:
