@@ -1,6 +1,7 @@
 """One CPU measurement in a process of its own, so that no run inherits another's heap or caches.
 
-    python bench/probe.py load FILE           pgsync.load.desired.load_desired([FILE])
+    python bench/probe.py load FILE           pgsync.load.desired.load_desired([FILE]), as the
+                                              commands call it (keep=True)
     python bench/probe.py plan FILE VARIANT   make_plan without the safety rules against a
                                               synthetic live state (VARIANT: `same` as the
                                               file, or `half` of every group's stacks different)
@@ -45,12 +46,13 @@ def live_state(desired: DesiredState, variant: str) -> LiveState:
 
 
 def offline_plan(desired: DesiredState, live: LiveState) -> Callable[[], object]:
-    """The plan as `pgsync plan` makes it (pgsync.core.planning.make_plan, the GC paused),
+    """The plan as `pgsync plan` makes it (pgsync.core.planning.make_plan, the GC paused and
+    the plan frozen out of its sight),
     without the safety rules' findings: the diff and the requests alone, as this probe has
     always timed them."""
 
     def step() -> object:
-        with gc_paused():
+        with gc_paused(keep=True):
             return make_plan(desired, live, safety=False)
 
     return step
@@ -83,9 +85,9 @@ def main(argv: Sequence[str]) -> None:
     clock = GcClock()
     result: dict[str, Any]
     if op == "load":
-        result = timed(lambda: load_desired([file]), clock)
+        result = timed(lambda: load_desired([file], keep=True), clock)
     elif op == "plan":
-        desired = load_desired([file])
+        desired = load_desired([file], keep=True)
         live = live_state(desired, rest[0])
         # As `pgsync plan` does once it has read the org (cli/workflow.read_live).
         gc.freeze()
@@ -94,9 +96,9 @@ def main(argv: Sequence[str]) -> None:
         # In this order: a desired state kept alive would slow the others' collections.
         result = {
             "parse": best(c_parse(text), clock),
-            "load": best(lambda: load_desired([file]), clock),
+            "load": best(lambda: load_desired([file], keep=True), clock),
         }
-        desired = load_desired([file])
+        desired = load_desired([file], keep=True)
         live = live_state(desired, "half")
         gc.freeze()
         result["plan"] = best(offline_plan(desired, live), clock)

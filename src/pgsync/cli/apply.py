@@ -99,7 +99,7 @@ def apply(
     if resume_path:
         # A journal named outright is reported first, even if the files no longer load.
         _report(resume_path)
-    desired = load_desired(paths)
+    desired = load_desired(paths, keep=True)
     print_problems(desired.warnings, level="warning")
     journal_file = journal_path(journal_option, desired.organization)
     check_not_stdout(journal_file)

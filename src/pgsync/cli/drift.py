@@ -46,7 +46,7 @@ def drift(paths: tuple[str, ...], fmt: str, base: str | None, settings: Settings
     both. Safety rules are not evaluated: a change they would block is drift like any
     other, so drift never exits 3.
     """
-    desired = load_desired(paths)
+    desired = load_desired(paths, keep=True)
     print_problems(desired.warnings, level="warning")
     api = make_api(settings, desired.organization)
     base_state = _base_state(base, paths, desired) if base else None

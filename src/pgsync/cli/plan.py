@@ -50,7 +50,7 @@ def plan(
     Exit codes: 0 success, 1 error, 2 changes pending (only with --detailed-exitcode),
     3 a change is blocked by a safety rule (acknowledge it with --allow ID).
     """
-    desired = load_desired(paths)
+    desired = load_desired(paths, keep=True)
     print_problems(desired.warnings, level="warning")
     if out and out != STDOUT:
         prepare_output(out, "--out", desired.inputs)

@@ -70,7 +70,7 @@ def report(*, paths: tuple[str, ...], fmt: str, out: str | None, settings: Setti
     The HTML report is one self-contained file that needs no network; its time comes from
     SOURCE_DATE_EPOCH when set, for reproducible output.
     """
-    desired = load_desired(paths)
+    desired = load_desired(paths, keep=True)
     print_problems(desired.warnings, level="warning")
     to_file = out is not None and out != STDOUT
     if out is not None and to_file:
@@ -79,7 +79,7 @@ def report(*, paths: tuple[str, ...], fmt: str, out: str | None, settings: Setti
     api = make_api(settings, desired.organization)
     # Every group, as pruning reads them: a stack's coverage depends on all groups it is in.
     live = read_live(api, dataclasses.replace(desired, prune=True), coverage=True)
-    with gc_paused():
+    with gc_paused(keep=True):
         plan = make_plan(desired, live, safety=False)
         built = coverage_report(plan, live, _rule_matches(api, plan), _every_stack(api, live))
         text = RENDERERS[fmt](built, generated)

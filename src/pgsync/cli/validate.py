@@ -26,7 +26,7 @@ def validate(paths: tuple[str, ...], live: bool, settings: Settings) -> None:
     sub-directories, skipping names that start with '.'). Every problem is printed as
     file:line:col; exit 1 if there is any.
     """
-    desired = load_desired(paths)
+    desired = load_desired(paths, keep=True)
     print_problems(desired.warnings, level="warning")
     if live:
         # The client and the planner only for --live: checking files alone imports neither.

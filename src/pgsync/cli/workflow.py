@@ -175,7 +175,7 @@ def plan_live(
     from pgsync.core.planning import make_plan  # noqa: PLC0415
 
     own = own_temporaries(journal, desired.organization)
-    with gc_paused():
+    with gc_paused(keep=True):
         result = make_plan(
             desired, live, own_temporaries=own, allow=allow, read_groups=group_reader(api)
         )

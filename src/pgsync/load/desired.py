@@ -57,6 +57,7 @@ def load_desired(
     *,
     placeholders: list[Placeholder] | None = None,
     max_bytes: int | None = None,
+    keep: bool = False,
 ) -> DesiredState:
     """Load, check and normalise desired-state files; raise ValidationFailed with every problem.
 
@@ -72,11 +73,14 @@ def load_desired(
     An unfilled secret placeholder (`fn::secret: null`, as `import` writes them) is an error,
     unless `placeholders` is given: then each is added to it, and its value (null) stands for
     an unknown that the caller must not send.
+
+    `keep`: the state lives until the process ends (a command's), so its objects are frozen
+    out of the garbage collector's sight (see gc_paused).
     """
     if not paths:
         raise ValueError("no desired-state paths given")
     limit = input_limit(os.environ) if max_bytes is None else max_bytes
-    with gc_paused():
+    with gc_paused(keep=keep):
         return _load(paths, placeholders, limit)[0]
 
 
