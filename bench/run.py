@@ -266,11 +266,14 @@ def emulator(
 class PlanReads:
     """The reads a plan needs at least: the group list, every declared group, the pack list,
     the coverage metadata, and a check of each declared stack no group read holds: one
-    lookup each, or the org's stack listing when its pages are fewer (`pages`, else 0)."""
+    lookup each, or the org's stack listing when its pages are fewer (`pages`, else 0).
+    `early`: the group list's counts already show that the listing is fewer, so its pages
+    need not wait for the details."""
 
     groups: tuple[str, ...]
     lookups: tuple[str, ...]
     pages: int
+    early: bool = False
 
     @classmethod
     def of(
@@ -280,7 +283,10 @@ class PlanReads:
         pages = math.ceil(stacks / PAGE_SIZE)
         names = tuple(g.name for g in desired)
         if len(unknown) > pages:
-            return cls(names, (), pages)
+            declared = {s for g in desired for s in g.stacks}
+            read = {g.name for g in desired}
+            most_held = sum(len(g.stacks) for g in live if g.name in read)
+            return cls(names, (), pages, early=len(declared) - most_held > pages)
         return cls(names, tuple(map(orgs.stack_path, unknown)), 0)
 
     @property
@@ -290,12 +296,17 @@ class PlanReads:
     def rounds(self, parallelism: int) -> int:
         """Round trips with every read started as soon as what it depends on is known: the
         list (packs and metadata beside it), the details P at a time, then the stacks no
-        detail showed (looked up P at a time, or the listing's pages one after another)."""
-        stacks = math.ceil(len(self.lookups) / parallelism) + self.pages
-        return 1 + math.ceil(len(self.groups) / parallelism) + stacks
+        detail showed (looked up P at a time, or the listing's pages one after another);
+        an early listing's pages go beside the details, sharing the P connections."""
+        details = math.ceil(len(self.groups) / parallelism)
+        if self.early:
+            return 1 + max(self.pages, math.ceil((len(self.groups) + self.pages) / parallelism))
+        return 1 + details + math.ceil(len(self.lookups) / parallelism) + self.pages
 
     def formula(self) -> str:
         stacks = f"{len(self.lookups)} stack lookups" if self.lookups else f"{self.pages} pages"
+        if self.early:
+            stacks += " beside the details"
         return f"1 list + {len(self.groups):,} groups + 1 packs + 1 metadata + {stacks}"
 
     def baseline_reads(self) -> dict[str, list[str]]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar, cast
 
 from pgsync.core import paths
 from pgsync.core.errors import ApiError, BadResponse, FeatureUnavailable, PgsyncError
@@ -193,12 +193,25 @@ class PolicyGroupsApi:
         self.organization = organization
 
     def group_names(self) -> list[str]:
+        return sorted(self.group_list())
+
+    def group_list(self) -> dict[str, Listed]:
+        """The org's groups by name, as the group list gives them."""
         path = paths.groups(self.organization)
         answer = Answer(f"GET {path}")
         body = answer.object(self.client.get(path))
         answer.value(body, "policyGroups", list, "the body")
-        groups = answer.objects(body, "policyGroups", "the body")
-        return sorted(answer.text(g, "name", f"policyGroups[{i}]") for i, g in enumerate(groups))
+        listed = {}
+        for i, group in enumerate(answer.objects(body, "policyGroups", "the body")):
+            where = f"policyGroups[{i}]"
+            name = answer.text(group, "name", where)
+            listed[name] = Listed(
+                name,
+                answer.optional(group, "numStacks", int, where),
+                # The service leaves the count out when it is 0.
+                answer.optional(group, "numAccounts", int, where) or 0,
+            )
+        return listed
 
     def get_group(self, name: str) -> LiveGroup | None:
         """The group, or None on a 404; any other answer but a 200 with it is an error."""
@@ -419,14 +432,17 @@ class PolicyGroupsApi:
             # Reads that need nothing else start together with the group list: in one pool
             # they cost one round trip between them. Packs are needed whenever a group is
             # declared (a replace copies undeclared packs).
-            listed = pool.submit(self.group_names)
+            listed = pool.submit(self.group_list)
             packs = pool.submit(self.published_packs) if present else None
             # The coverage's counts also tell whether checking declared stacks (accounts)
             # one by one or paging the org's listing takes fewer requests.
             declares = any(g.stacks or g.accounts for g in present)
             metadata = pool.submit(self.coverage) if coverage or declares else None
-            names = listed.result()
-            groups = self._collect(pool, self._to_read(desired, names, only), progress)
+            listing = listed.result()
+            names = sorted(listing)
+            to_read = self._to_read(desired, names, only)
+            early = _Early.start(pool, present, [listing[n] for n in to_read], metadata, self)
+            groups = self._collect(pool, to_read, progress)
             # What live rules match is shown and weighed by the safety rules, never diffed.
             ruled = [
                 pool.submit(self.with_rule_members, g)
@@ -434,8 +450,8 @@ class PolicyGroupsApi:
                 if g.stack_rule or g.account_rule
             ]
             found_coverage = metadata.result() if metadata else None
-            stacks = self._known_stacks(pool, present, groups, found_coverage)
-            accounts = self._known_accounts(pool, present, groups, found_coverage)
+            stacks = self._known_stacks(pool, present, groups, found_coverage, early.stacks)
+            accounts = self._known_accounts(pool, present, groups, found_coverage, early.accounts)
             previews = self.previews(desired, groups, pool)
             for future in ruled:
                 group, counts = future.result()
@@ -472,6 +488,7 @@ class PolicyGroupsApi:
         present: Iterable[DesiredGroup],
         groups: Mapping[str, LiveGroup],
         coverage: Coverage | None,
+        listed: Future[frozenset[StackRef]] | None,
     ) -> Callable[[], frozenset[StackRef]] | None:
         """Starts finding which declared stacks exist (None: no group declares any)."""
         declared = [g.stacks for g in present if g.stacks is not None]
@@ -480,7 +497,12 @@ class PolicyGroupsApi:
         seen = frozenset().union(*(g.stacks for g in groups.values()))
         total = coverage.total_stacks if coverage else None
         return _existing(
-            pool, declared, seen, total=total, exists=self.stack_exists, listing=self.stacks
+            pool,
+            declared,
+            seen,
+            total=total,
+            exists=self.stack_exists,
+            listing=listed or self.stacks,
         )
 
     def _known_accounts(
@@ -489,6 +511,7 @@ class PolicyGroupsApi:
         present: Iterable[DesiredGroup],
         groups: Mapping[str, LiveGroup],
         coverage: Coverage | None,
+        listed: Future[frozenset[str]] | None,
     ) -> Callable[[], frozenset[str]] | None:
         """Starts finding which declared Insights accounts exist (None: none is declared)."""
         declared = [g.accounts for g in present if g.accounts is not None]
@@ -497,7 +520,12 @@ class PolicyGroupsApi:
         seen = frozenset().union(*(g.accounts for g in groups.values()))
         total = coverage.total_accounts if coverage else None
         return _existing(
-            pool, declared, seen, total=total, exists=self.account_exists, listing=self.accounts
+            pool,
+            declared,
+            seen,
+            total=total,
+            exists=self.account_exists,
+            listing=listed or self.accounts,
         )
 
 
@@ -511,25 +539,96 @@ def _existing(
     *,
     total: int | None,
     exists: Callable[[Item], bool],
-    listing: Callable[[], frozenset[Item]],
+    listing: Callable[[], frozenset[Item]] | Future[frozenset[Item]],
 ) -> Callable[[], frozenset[Item]]:
     """Starts the reads that tell which declared items exist; the result waits for them.
 
     What a group just read holds exists, so only the other declared items are checked: one
     lookup each, all at once, unless paging through the org's whole listing (`total` items)
-    takes fewer requests, as a first apply of a large imported file does. The result holds
+    takes fewer requests, as a first apply of a large imported file does. A listing already
+    under way (see _Early) is that choice made before the groups were read. The result holds
     at least every declared item that exists.
     """
+    if isinstance(listing, Future):
+        started = listing
+        return lambda: started.result() | seen
     unknown = sorted(frozenset[Item]().union(*declared) - seen)
     if not unknown:
         return lambda: seen
-    if total is not None and len(unknown) > math.ceil(total / LISTING_PAGE):
+    if paging_beats_lookups(len(unknown), total):
         listed = pool.submit(listing)
         return lambda: listed.result() | seen
     checks = [pool.submit(exists, item) for item in unknown]
     return lambda: (
         seen | {item for item, check in zip(unknown, checks, strict=True) if check.result()}
     )
+
+
+def paging_beats_lookups(unknown: int, total: int | None) -> bool:
+    """Whether paging through a listing of `total` items takes fewer requests than looking
+    `unknown` items up one by one (False when the total is not known)."""
+    return total is not None and unknown > math.ceil(total / LISTING_PAGE)
+
+
+def paging_is_certain(declared: int, most_held: int | None, total: int | None) -> bool:
+    """Whether paging beats the lookups however many of `declared` items the groups read
+    turn out to hold, when they hold at most `most_held` (None: not known)."""
+    return most_held is not None and paging_beats_lookups(declared - most_held, total)
+
+
+class Listed(NamedTuple):
+    """A group as the group list gives it: its name, and how many stacks (None: not said)
+    and Insights accounts it holds, rule members and child accounts included."""
+
+    name: str
+    stacks: int | None
+    accounts: int
+
+
+class _Early(NamedTuple):
+    """The org's stack and account listings, when started beside the group details."""
+
+    stacks: Future[frozenset[StackRef]] | None
+    accounts: Future[frozenset[str]] | None
+
+    @classmethod
+    def start(
+        cls,
+        pool: ThreadPoolExecutor,
+        present: Sequence[DesiredGroup],
+        to_read: Sequence[Listed],
+        metadata: Future[Coverage] | None,
+        api: PolicyGroupsApi,
+    ) -> _Early:
+        """A listing _existing will page through whatever the details say, started now.
+
+        The groups read can hold no more members than the group list counts for them, so
+        when the declared ones beyond that count already outnumber the listing's pages, the
+        listing is what _existing would choose once they are read: started now, its pages
+        go beside the details instead of a round trip each after them (a first apply of an
+        imported file). Then, and only then, it waits for the coverage counts.
+        """
+        stacks = len(frozenset[StackRef]().union(*(g.stacks or () for g in present)))
+        accounts = len(frozenset[str]().union(*(g.accounts or () for g in present)))
+        held = [g.stacks for g in to_read]
+        most_stacks = None if None in held else sum(cast(list[int], held))
+        most_accounts = sum(g.accounts for g in to_read)
+        # Without a chance of either (even in an empty org), the details do not wait for the
+        # coverage counts.
+        if metadata is None or not (
+            paging_is_certain(stacks, most_stacks, 0)
+            or paging_is_certain(accounts, most_accounts, 0)
+        ):
+            return cls(None, None)
+        coverage = metadata.result()
+        return cls(
+            pool.submit(api.stacks)
+            if paging_is_certain(stacks, most_stacks, coverage.total_stacks)
+            else None,
+            pool.submit(api.accounts)
+            if paging_is_certain(accounts, most_accounts, coverage.total_accounts)
+            else None,
+        )
 
 
 def _counts(body: Mapping[str, Any]) -> RulePreview | None:
