@@ -285,6 +285,8 @@ class PlanReads:
         if len(unknown) > pages:
             declared = {s for g in desired for s in g.stacks}
             read = {g.name for g in desired}
+            # The bench's groups have no rules, former names or children: what the group
+            # list counts for a group (numStacks) is its explicit stacks.
             most_held = sum(len(g.stacks) for g in live if g.name in read)
             return cls(names, (), pages, early=len(declared) - most_held > pages)
         return cls(names, tuple(map(orgs.stack_path, unknown)), 0)
@@ -298,9 +300,9 @@ class PlanReads:
         list (packs and metadata beside it), the details P at a time, then the stacks no
         detail showed (looked up P at a time, or the listing's pages one after another);
         an early listing's pages go beside the details, sharing the P connections."""
-        details = math.ceil(len(self.groups) / parallelism)
         if self.early:
             return 1 + max(self.pages, math.ceil((len(self.groups) + self.pages) / parallelism))
+        details = math.ceil(len(self.groups) / parallelism)
         return 1 + details + math.ceil(len(self.lookups) / parallelism) + self.pages
 
     def formula(self) -> str:

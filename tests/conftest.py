@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,14 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith(("PULUMI_", "GITHUB_", "PGSYNC_")) or name in ("NO_COLOR", "CI"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("PGSYNC_JOURNAL", str(tmp_path / "pgsync-journal.jsonl"))
+
+
+@pytest.fixture(autouse=True)
+def collectable_again() -> Iterator[None]:
+    """What a command run in this process froze out of the collector's sight (as commands
+    do with their state) is collectable again for the next test."""
+    yield
+    gc.unfreeze()
 
 
 class Golden:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,12 +11,6 @@ from pgsync.core.gcpause import gc_paused
 from pgsync.load.desired import load_desired
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "policygroups.yaml"
-
-
-@pytest.fixture(autouse=True)
-def collectable_again() -> Iterator[None]:
-    yield
-    gc.unfreeze()
 
 
 def in_collectors_sight(thing: object) -> bool:
@@ -50,6 +43,14 @@ def test_what_a_pause_keeps_no_collection_walks() -> None:
     with gc_paused(keep=True):
         made = [[index] for index in range(10)]
     assert not in_collectors_sight(made)
+
+
+def test_a_pause_that_fails_keeps_nothing_out_of_sight() -> None:
+    made: list[list[int]] = []
+    with pytest.raises(RuntimeError), gc_paused(keep=True):
+        made.extend([index] for index in range(10))
+        raise RuntimeError
+    assert in_collectors_sight(made)
 
 
 def test_what_a_pause_does_not_keep_stays_collectable() -> None:

@@ -1,25 +1,39 @@
 """Which reads wait for which: a listing the group list's counts make certain goes beside the
-details; one that depends on what the details hold waits for them. Same requests either way."""
+details; one that depends on what the details hold waits for them; nothing waits for the
+coverage counts; a failed read stops the listing under way. Same requests either way."""
 
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from builders import desired_group, stacks, state
 from conftest import STACKS, org_spec
 from pgsync.cli.main import cli
+from pgsync.core.errors import ApiError, BadResponse
+from pgsync.core.model import DesiredGroup, LiveState
 from pgsync.emulator import EmulatorServer, fixture_from_dict
-from pgsync.emulator.control import RecordedRequest
-from pgsync.remote.api import paging_beats_lookups, paging_is_certain
+from pgsync.emulator.control import Hold, RecordedRequest
+from pgsync.remote.api import PolicyGroupsApi, paging_beats_lookups, paging_is_certain
+from pgsync.remote.client import Client, RetryPolicy
 
 SVC = [s for s in STACKS if s.startswith("svc/")]
-LATENCY = 0.05
-"""Long enough that a read started beside a detail arrives before the detail's answer."""
+GROUP_LIST = "/api/orgs/acme/policygroups"
+DETAIL = "/api/orgs/acme/policygroups/g"
+STACK_LISTING = "/api/user/stacks"
+ACCOUNT_LISTING = "/api/preview/insights/acme/accounts"
+WAIT = 10.0
+"""Seconds a test waits for a request it expects: far longer than any should take."""
 
 
 def plan(
@@ -32,7 +46,6 @@ def plan(
     document = {"organization": "acme", "policyGroups": desired, "allow": list(allow)}
     path.write_text(json.dumps(document))
     with EmulatorServer(fixture_from_dict(org_spec(live))) as server:
-        server.set_latency(LATENCY)
         result = CliRunner().invoke(cli, ["plan", str(path), "--api-url", server.url])
         assert result.exit_code == 0, result.output
         return server.requests
@@ -46,48 +59,134 @@ def count(requests: list[RecordedRequest], path: str) -> int:
     return sum(r.path == path for r in requests)
 
 
-def test_a_stack_listing_the_counts_make_certain_is_paged_beside_the_details(
-    tmp_path: Path,
-) -> None:
+@contextmanager
+def reading(server: EmulatorServer, *groups: DesiredGroup) -> Iterator[Future[LiveState]]:
+    """read_live_state of `groups` under way in a thread of its own, its result to come."""
+    future: Future[LiveState] = Future()
+    client = Client(server.url, None, retry=RetryPolicy(attempts=1))
+
+    def read() -> None:
+        try:
+            future.set_result(PolicyGroupsApi(client, "acme").read_live_state(state(*groups)))
+        except BaseException as error:  # handed to the test through the future
+            future.set_exception(error)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    try:
+        yield future
+    finally:
+        thread.join(WAIT)
+        client.close()
+
+
+def held(server: EmulatorServer, path: str) -> Hold:
+    return server.hold(method="GET", path=f"^{path}$")
+
+
+def test_a_stack_listing_the_counts_make_certain_goes_out_while_the_details_are_unanswered() -> (
+    None
+):
     # g holds no stack (numStacks 0), so all 4 declared ones are unknown: 4 > 3 pages.
-    requests = plan([{"name": "g", "stacks": []}], [{"name": "g", "stacks": SVC[:4]}], tmp_path)
-    detail = first(requests, "/api/orgs/acme/policygroups/g")
-    assert first(requests, "/api/user/stacks").arrived < detail.answered
-    assert count(requests, "/api/user/stacks") == 3
+    with EmulatorServer(fixture_from_dict(org_spec([{"name": "g", "stacks": []}]))) as server:
+        detail, listing = held(server, DETAIL), held(server, STACK_LISTING)
+        with reading(server, desired_group("g", stacks=stacks(*SVC[:4]))) as future:
+            assert listing.wait_arrived(WAIT)
+            assert not detail.released
+            listing.release()
+            detail.release()
+            assert stacks(*SVC[:4]) <= (future.result(WAIT).catalog.stacks or frozenset())
+        assert count(server.requests, STACK_LISTING) == 3
+
+
+def test_an_account_listing_the_counts_make_certain_goes_out_while_the_details_are_unanswered() -> (
+    None
+):
+    # Three accounts are one page; two declared that g (numAccounts absent: 0) cannot hold.
+    audit = {"name": "g", "mode": "audit", "accounts": []}
+    with EmulatorServer(fixture_from_dict(org_spec([audit]))) as server:
+        detail, listing = held(server, DETAIL), held(server, ACCOUNT_LISTING)
+        wanted = frozenset({"aws-prod", "gcp-data"})
+        group = desired_group("g", "accounts", "audit", accounts=wanted)
+        with reading(server, group) as future:
+            assert listing.wait_arrived(WAIT)
+            listing.release()
+            detail.release()
+            assert wanted <= (future.result(WAIT).catalog.accounts or frozenset())
+        lookups = [r for r in server.requests if r.path.startswith(f"{ACCOUNT_LISTING}/")]
+        assert not lookups
+
+
+def test_the_details_do_not_wait_for_the_coverage_counts() -> None:
+    # A new group's stacks may or may not outnumber the pages: the counts will say.
+    with EmulatorServer(fixture_from_dict(org_spec([{"name": "g", "stacks": []}]))) as server:
+        counts, detail = held(server, f"{GROUP_LIST}/metadata"), held(server, DETAIL)
+        with reading(server, desired_group("g", stacks=stacks(*SVC[:4]))) as future:
+            assert detail.wait_arrived(WAIT)
+            assert not counts.released
+            detail.release()
+            counts.release()
+            future.result(WAIT)
+        assert count(server.requests, STACK_LISTING) == 3
+
+
+def test_a_listing_under_way_stops_at_its_next_page_when_the_read_fails() -> None:
+    # 203 stacks in pages of 10: 21 pages, 50 ms each, of which the listing sends the first
+    # as the detail fails; one more may be on its way before the failure is known.
+    with EmulatorServer(
+        fixture_from_dict(org_spec([{"name": "g", "stacks": []}])), page_size=10
+    ) as server:
+        server.set_latency(0.05)
+        server.inject_fault(method="GET", path=f"^{DETAIL}$", status=400)
+        with (
+            reading(server, desired_group("g", stacks=stacks(*SVC[:4]))) as future,
+            pytest.raises(ApiError, match="400"),
+        ):
+            future.result(WAIT)
+        assert 1 <= count(server.requests, STACK_LISTING) <= 2
 
 
 def test_a_stack_listing_that_depends_on_the_details_waits_for_them(tmp_path: Path) -> None:
     # g's 3 stacks could be 3 of the 4 declared until its details say they are not.
     live = [{"name": "g", "stacks": SVC[100:103]}]
     requests = plan(live, [{"name": "g", "stacks": SVC[:4]}], tmp_path, ("unprotected:g",))
-    detail = first(requests, "/api/orgs/acme/policygroups/g")
-    assert first(requests, "/api/user/stacks").arrived >= detail.answered
-    assert count(requests, "/api/user/stacks") == 3
+    detail = first(requests, DETAIL)
+    assert first(requests, STACK_LISTING).arrived >= detail.answered
+    assert count(requests, STACK_LISTING) == 3
 
 
 def test_lookups_still_wait_for_the_details(tmp_path: Path) -> None:
     requests = plan([{"name": "g", "stacks": []}], [{"name": "g", "stacks": SVC[:2]}], tmp_path)
-    detail = first(requests, "/api/orgs/acme/policygroups/g")
+    detail = first(requests, DETAIL)
     lookups = [r for r in requests if r.path.startswith("/api/stacks/")]
     assert len(lookups) == 2
     assert all(r.arrived >= detail.answered for r in lookups)
 
 
-def test_an_account_listing_the_counts_make_certain_is_paged_beside_the_details(
-    tmp_path: Path,
-) -> None:
-    # Three accounts are one page; two declared that g (numAccounts absent: 0) cannot hold.
-    audit = {"name": "g", "mode": "audit", "accounts": []}
-    requests = plan([audit], [audit | {"accounts": ["aws-prod", "gcp-data"]}], tmp_path)
-    detail = first(requests, "/api/orgs/acme/policygroups/g")
-    listing = first(requests, "/api/preview/insights/acme/accounts")
-    assert listing.arrived < detail.answered
-    assert not [r for r in requests if r.path.startswith("/api/preview/insights/acme/accounts/")]
+def listed_without_counts(server: EmulatorServer, **summary: Any) -> None:
+    """The next group list gives g by its name and `summary` alone."""
+    body = {"policyGroups": [{"name": "g"} | summary]}
+    server.inject_fault(method="GET", path=f"^{GROUP_LIST}$", status=200, body=body)
 
 
-def test_a_new_group_counts_as_holding_nothing(tmp_path: Path) -> None:
-    requests = plan([], [{"name": "new", "stacks": SVC[:4]}], tmp_path)
-    assert count(requests, "/api/user/stacks") == 3
+def test_a_listing_waits_for_the_details_of_a_group_whose_stacks_are_not_counted() -> None:
+    with EmulatorServer(fixture_from_dict(org_spec([{"name": "g", "stacks": []}]))) as server:
+        listed_without_counts(server)
+        with reading(server, desired_group("g", stacks=stacks(*SVC[:4]))) as future:
+            future.result(WAIT)
+        requests = server.requests
+        assert first(requests, STACK_LISTING).arrived >= first(requests, DETAIL).answered
+        assert count(requests, STACK_LISTING) == 3
+
+
+def test_a_stack_count_that_is_not_a_number_is_a_bad_response() -> None:
+    with EmulatorServer(fixture_from_dict(org_spec([{"name": "g", "stacks": []}]))) as server:
+        listed_without_counts(server, numStacks="many")
+        with (
+            reading(server, desired_group("g", stacks=stacks(*SVC[:4]))) as future,
+            pytest.raises(BadResponse, match=r"policyGroups\[0\]\.numStacks"),
+        ):
+            future.result(WAIT)
 
 
 @given(

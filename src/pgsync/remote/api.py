@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, NoReturn, TypeVar, cast
 
 from pgsync.core import paths
 from pgsync.core.errors import ApiError, BadResponse, FeatureUnavailable, PgsyncError
@@ -206,9 +207,8 @@ class PolicyGroupsApi:
             where = f"policyGroups[{i}]"
             name = answer.text(group, "name", where)
             listed[name] = Listed(
-                name,
                 answer.optional(group, "numStacks", int, where),
-                # The service leaves the count out when it is 0.
+                # The service leaves the count out when it is 0 (the API page's Summary).
                 answer.optional(group, "numAccounts", int, where) or 0,
             )
         return listed
@@ -256,10 +256,12 @@ class PolicyGroupsApi:
             )
         return packs
 
-    def stacks(self) -> frozenset[StackRef]:
+    def stacks(self, stop: threading.Event | None = None) -> frozenset[StackRef]:
+        """The org's stacks, page after page (until `stop` is set)."""
         found: set[StackRef] = set()
         token: str | None = None
         while True:
+            _check(stop)
             params = {"organization": self.organization}
             if token:
                 params["continuationToken"] = token
@@ -278,11 +280,12 @@ class PolicyGroupsApi:
             if not token:
                 return frozenset(found)
 
-    def accounts(self) -> frozenset[str]:
-        """The names of the org's Insights accounts."""
+    def accounts(self, stop: threading.Event | None = None) -> frozenset[str]:
+        """The names of the org's Insights accounts (until `stop` is set)."""
         found: set[str] = set()
         token: str | None = None
         while True:
+            _check(stop)
             params = {"continuationToken": token} if token else None
             path = paths.accounts(self.organization)
             answer = Answer(f"GET {path}")
@@ -427,41 +430,86 @@ class PolicyGroupsApi:
         pruning; the rest are known by name only (unmanaged). With `only`, just those
         groups are read. With `coverage`, the org's policy coverage is read too.
         """
-        present = [g for g in desired.groups if not g.absent]
+        stop = threading.Event()
         with ThreadPoolExecutor(max_workers=self.client.parallelism) as pool:
-            # Reads that need nothing else start together with the group list: in one pool
-            # they cost one round trip between them. Packs are needed whenever a group is
-            # declared (a replace copies undeclared packs).
-            listed = pool.submit(self.group_list)
-            packs = pool.submit(self.published_packs) if present else None
-            # The coverage's counts also tell whether checking declared stacks (accounts)
-            # one by one or paging the org's listing takes fewer requests.
-            declares = any(g.stacks or g.accounts for g in present)
-            metadata = pool.submit(self.coverage) if coverage or declares else None
-            listing = listed.result()
-            names = sorted(listing)
-            to_read = self._to_read(desired, names, only)
-            early = _Early.start(pool, present, [listing[n] for n in to_read], metadata, self)
-            groups = self._collect(pool, to_read, progress)
-            # What live rules match is shown and weighed by the safety rules, never diffed.
-            ruled = [
-                pool.submit(self.with_rule_members, g)
-                for g in groups.values()
-                if g.stack_rule or g.account_rule
-            ]
-            found_coverage = metadata.result() if metadata else None
-            stacks = self._known_stacks(pool, present, groups, found_coverage, early.stacks)
-            accounts = self._known_accounts(pool, present, groups, found_coverage, early.accounts)
-            previews = self.previews(desired, groups, pool)
-            for future in ruled:
-                group, counts = future.result()
-                groups[group.name] = group
-                previews.update(counts)
-            catalog = OrgCatalog(
-                packs=packs.result() if packs else {},
-                stacks=stacks() if stacks else None,
-                accounts=accounts() if accounts else None,
-            )
+            try:
+                return self._read_live(
+                    pool, stop, desired, only=only, progress=progress, coverage=coverage
+                )
+            except BaseException:
+                # Failed or interrupted: the queued reads are dropped and a listing ends at
+                # its next page, so that the error is told now and no request goes for nothing.
+                stop.set()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+
+    def _read_live(
+        self,
+        pool: ThreadPoolExecutor,
+        stop: threading.Event,
+        desired: DesiredState,
+        *,
+        only: frozenset[str] | None,
+        progress: Progress | None,
+        coverage: bool,
+    ) -> LiveState:
+        present = [g for g in desired.groups if not g.absent]
+        # Reads that need nothing else start together with the group list: in one pool they
+        # cost one round trip between them. Packs are needed whenever a group is declared (a
+        # replace copies undeclared packs).
+        listed = pool.submit(self.group_list)
+        packs = pool.submit(self.published_packs) if present else None
+        # The coverage's counts also tell whether checking declared stacks (accounts) one by
+        # one or paging the org's listing takes fewer requests.
+        declares = any(g.stacks or g.accounts for g in present)
+        metadata = pool.submit(self.coverage) if coverage or declares else None
+        listing = listed.result()
+        names = sorted(listing)
+        to_read = self._to_read(desired, names, only)
+        early = _Early.start(
+            pool,
+            present,
+            [listing[n] for n in to_read],
+            metadata,
+            stacks=lambda: self.stacks(stop),
+            accounts=lambda: self.accounts(stop),
+        )
+        groups = self._collect(pool, to_read, progress)
+        # What live rules match is shown and weighed by the safety rules, never diffed.
+        ruled = [
+            pool.submit(self.with_rule_members, g)
+            for g in groups.values()
+            if g.stack_rule or g.account_rule
+        ]
+        found_coverage = metadata.result() if metadata else None
+        stacks = _known(
+            pool,
+            [g.stacks for g in present if g.stacks is not None],
+            frozenset().union(*(g.stacks for g in groups.values())),
+            total=found_coverage.total_stacks if found_coverage else None,
+            exists=self.stack_exists,
+            listing=lambda: self.stacks(stop),
+            started=early.stacks.chosen() if early.stacks else None,
+        )
+        accounts = _known(
+            pool,
+            [g.accounts for g in present if g.accounts is not None],
+            frozenset().union(*(g.accounts for g in groups.values())),
+            total=found_coverage.total_accounts if found_coverage else None,
+            exists=self.account_exists,
+            listing=lambda: self.accounts(stop),
+            started=early.accounts.chosen() if early.accounts else None,
+        )
+        previews = self.previews(desired, groups, pool)
+        for future in ruled:
+            group, counts = future.result()
+            groups[group.name] = group
+            previews.update(counts)
+        catalog = OrgCatalog(
+            packs=packs.result() if packs else {},
+            stacks=stacks() if stacks else None,
+            accounts=accounts() if accounts else None,
+        )
         return LiveState(
             organization=self.organization,
             groups=groups,
@@ -482,76 +530,33 @@ class PolicyGroupsApi:
         # rolls back what an earlier run started.
         return [n for n in names if desired.prune or n in wanted or is_temporary(n)]
 
-    def _known_stacks(
-        self,
-        pool: ThreadPoolExecutor,
-        present: Iterable[DesiredGroup],
-        groups: Mapping[str, LiveGroup],
-        coverage: Coverage | None,
-        listed: Future[frozenset[StackRef]] | None,
-    ) -> Callable[[], frozenset[StackRef]] | None:
-        """Starts finding which declared stacks exist (None: no group declares any)."""
-        declared = [g.stacks for g in present if g.stacks is not None]
-        if not declared:
-            return None
-        seen = frozenset().union(*(g.stacks for g in groups.values()))
-        total = coverage.total_stacks if coverage else None
-        return _existing(
-            pool,
-            declared,
-            seen,
-            total=total,
-            exists=self.stack_exists,
-            listing=listed or self.stacks,
-        )
-
-    def _known_accounts(
-        self,
-        pool: ThreadPoolExecutor,
-        present: Iterable[DesiredGroup],
-        groups: Mapping[str, LiveGroup],
-        coverage: Coverage | None,
-        listed: Future[frozenset[str]] | None,
-    ) -> Callable[[], frozenset[str]] | None:
-        """Starts finding which declared Insights accounts exist (None: none is declared)."""
-        declared = [g.accounts for g in present if g.accounts is not None]
-        if not declared:
-            return None
-        seen = frozenset().union(*(g.accounts for g in groups.values()))
-        total = coverage.total_accounts if coverage else None
-        return _existing(
-            pool,
-            declared,
-            seen,
-            total=total,
-            exists=self.account_exists,
-            listing=listed or self.accounts,
-        )
-
 
 Item = TypeVar("Item", StackRef, str)
 
 
-def _existing(
+def _known(
     pool: ThreadPoolExecutor,
-    declared: Iterable[frozenset[Item]],
+    declared: Sequence[frozenset[Item]],
     seen: frozenset[Item],
     *,
     total: int | None,
     exists: Callable[[Item], bool],
-    listing: Callable[[], frozenset[Item]] | Future[frozenset[Item]],
-) -> Callable[[], frozenset[Item]]:
-    """Starts the reads that tell which declared items exist; the result waits for them.
+    listing: Callable[[], frozenset[Item]],
+    started: Future[frozenset[Item] | None] | None,
+) -> Callable[[], frozenset[Item]] | None:
+    """Starts the reads that tell which declared items exist; the result waits for them
+    (None: no group declares any).
 
-    What a group just read holds exists, so only the other declared items are checked: one
-    lookup each, all at once, unless paging through the org's whole listing (`total` items)
-    takes fewer requests, as a first apply of a large imported file does. A listing already
-    under way (see _Early) is that choice made before the groups were read. The result holds
-    at least every declared item that exists.
+    What a group just read holds (`seen`) exists, so only the other declared items are
+    checked: one lookup each, all at once, unless paging through the org's whole listing
+    (`total` items) takes fewer requests, as a first apply of a large imported file does. A
+    listing `started` beside the details (see _Early) is that choice made before the groups
+    were read. The result holds at least every declared item that exists.
     """
-    if isinstance(listing, Future):
-        started = listing
-        return lambda: started.result() | seen
+    if not declared:
+        return None
+    if started is not None:
+        return lambda: (started.result() or frozenset()) | seen
     unknown = sorted(frozenset[Item]().union(*declared) - seen)
     if not unknown:
         return lambda: seen
@@ -577,19 +582,55 @@ def paging_is_certain(declared: int, most_held: int | None, total: int | None) -
 
 
 class Listed(NamedTuple):
-    """A group as the group list gives it: its name, and how many stacks (None: not said)
-    and Insights accounts it holds, rule members and child accounts included."""
+    """A group as the group list counts it: how many stacks (None: not said) and Insights
+    accounts it holds, rule members and child accounts included."""
 
-    name: str
     stacks: int | None
     accounts: int
 
 
-class _Early(NamedTuple):
-    """The org's stack and account listings, when started beside the group details."""
+class _CalledOff(Exception):
+    """A listing stopped between pages: the read it was part of has already failed."""
 
-    stacks: Future[frozenset[StackRef]] | None
-    accounts: Future[frozenset[str]] | None
+
+def _check(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise _CalledOff
+
+
+class _Started(Generic[Item]):
+    """A listing that pages beside the group details once the counts make it certain."""
+
+    def __init__(
+        self,
+        pool: ThreadPoolExecutor,
+        metadata: Future[Coverage],
+        certain: Callable[[Coverage], bool],
+        listing: Callable[[], frozenset[Item]],
+    ) -> None:
+        self._metadata = metadata
+        self._certain = certain
+        self._listing: Callable[[], frozenset[Item]] = listing
+        # It waits for the counts in a thread of the pool, not here: the details start now.
+        self._future: Future[frozenset[Item] | None] = pool.submit(self._run)
+
+    def _run(self) -> frozenset[Item] | None:
+        return self._listing() if self.certain() else None
+
+    def certain(self) -> bool:
+        """Whether the listing is the check to make (waits for the counts only)."""
+        return self._certain(self._metadata.result())
+
+    def chosen(self) -> Future[frozenset[Item] | None] | None:
+        """The listing under way, or None when the check is still to choose."""
+        return self._future if self.certain() else None
+
+
+class _Early(NamedTuple):
+    """The org's stack and account listings, when they may start beside the group details."""
+
+    stacks: _Started[StackRef] | None
+    accounts: _Started[str] | None
 
     @classmethod
     def start(
@@ -598,35 +639,39 @@ class _Early(NamedTuple):
         present: Sequence[DesiredGroup],
         to_read: Sequence[Listed],
         metadata: Future[Coverage] | None,
-        api: PolicyGroupsApi,
+        *,
+        stacks: Callable[[], frozenset[StackRef]],
+        accounts: Callable[[], frozenset[str]],
     ) -> _Early:
-        """A listing _existing will page through whatever the details say, started now.
+        """A listing _known will page through whatever the details say, started now.
 
         The groups read can hold no more members than the group list counts for them, so
         when the declared ones beyond that count already outnumber the listing's pages, the
-        listing is what _existing would choose once they are read: started now, its pages
-        go beside the details instead of a round trip each after them (a first apply of an
-        imported file). Then, and only then, it waits for the coverage counts.
+        listing is what _known would choose once they are read: started now, its pages go
+        beside the details instead of a round trip each after them (a first apply of an
+        imported file). Whether they do waits for the coverage counts, in the pool.
         """
-        stacks = len(frozenset[StackRef]().union(*(g.stacks or () for g in present)))
-        accounts = len(frozenset[str]().union(*(g.accounts or () for g in present)))
-        held = [g.stacks for g in to_read]
-        most_stacks = None if None in held else sum(cast(list[int], held))
+        declared_stacks = len(frozenset[StackRef]().union(*(g.stacks or () for g in present)))
+        declared_accounts = len(frozenset[str]().union(*(g.accounts or () for g in present)))
+        held = [g.stacks for g in to_read if g.stacks is not None]
+        most_stacks = sum(held) if len(held) == len(to_read) else None
         most_accounts = sum(g.accounts for g in to_read)
-        # Without a chance of either (even in an empty org), the details do not wait for the
-        # coverage counts.
-        if metadata is None or not (
-            paging_is_certain(stacks, most_stacks, 0)
-            or paging_is_certain(accounts, most_accounts, 0)
-        ):
+
+        def stacks_certain(coverage: Coverage) -> bool:
+            return paging_is_certain(declared_stacks, most_stacks, coverage.total_stacks)
+
+        def accounts_certain(coverage: Coverage) -> bool:
+            return paging_is_certain(declared_accounts, most_accounts, coverage.total_accounts)
+
+        # No counts are read when nothing declares a stack or an account.
+        if metadata is None:
             return cls(None, None)
-        coverage = metadata.result()
         return cls(
-            pool.submit(api.stacks)
-            if paging_is_certain(stacks, most_stacks, coverage.total_stacks)
+            _Started(pool, metadata, stacks_certain, stacks)
+            if paging_is_certain(declared_stacks, most_stacks, 0)
             else None,
-            pool.submit(api.accounts)
-            if paging_is_certain(accounts, most_accounts, coverage.total_accounts)
+            _Started(pool, metadata, accounts_certain, accounts)
+            if paging_is_certain(declared_accounts, most_accounts, 0)
             else None,
         )
 
