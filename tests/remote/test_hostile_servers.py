@@ -383,6 +383,26 @@ def test_a_server_that_never_answers_is_stopped_by_the_deadline_before_the_read_
     assert server.requests == 1
 
 
+def test_a_kept_alive_connection_whose_next_answer_never_comes_is_stopped_by_the_read_timeout() -> (
+    None
+):
+    answered: list[int] = []
+
+    def answer(handler: http.server.BaseHTTPRequestHandler) -> None:
+        if answered:
+            handler.rfile.read(1)  # silent until the client hangs up
+            return
+        answered.append(handler.client_address[1])
+        head(handler, Content_Length="2")
+        handler.wfile.write(b"{}")
+
+    with HostileServer(answer) as server, client(server.url, timeout=0.2) as http:
+        assert http.get(LIST) == {}
+        with pytest.raises(TransportError, match=r"timed out: no answer within 0.2 s"):
+            http.get(LIST)
+    assert server.requests == 4
+
+
 # --- connections -------------------------------------------------------------------------------
 
 

@@ -230,13 +230,21 @@ class _DeadlineStream(httpcore.NetworkStream):
     def __init__(self, stream: httpcore.NetworkStream, *, direct: bool) -> None:
         self._stream = stream
         self._sock: socket.socket | None = stream.get_extra_info("socket") if direct else None
+        self._timeout = self._sock.gettimeout() if self._sock is not None else None
+
+    def _set_timeout(self, sock: socket.socket, limit: float | None) -> None:
+        # A system call that lets every other thread take the interpreter: skipped while the
+        # configured timeout, the same for every operation, governs (not the deadline).
+        if limit != self._timeout:
+            sock.settimeout(limit)
+            self._timeout = limit
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         limit, by_deadline = _within_deadline(timeout)
         try:
             if self._sock is None:
                 return self._stream.read(max_bytes, limit)
-            self._sock.settimeout(limit)
+            self._set_timeout(self._sock, limit)
             return self._sock.recv(max_bytes)
         except (TimeoutError, httpcore.TimeoutException) as error:
             if by_deadline:
@@ -255,7 +263,7 @@ class _DeadlineStream(httpcore.NetworkStream):
             if self._sock is None:
                 self._stream.write(buffer, limit)
                 return
-            self._sock.settimeout(limit)
+            self._set_timeout(self._sock, limit)
             self._sock.sendall(buffer)
         except (TimeoutError, httpcore.TimeoutException) as error:
             if by_deadline:
