@@ -117,6 +117,27 @@ def test_an_account_listing_the_counts_make_certain_goes_out_while_the_details_a
         assert not lookups
 
 
+def test_an_account_listing_goes_beside_the_details_while_stack_lookups_wait_for_them() -> None:
+    audit = {"name": "g", "mode": "audit", "accounts": []}
+    live = [audit, {"name": "s", "stacks": SVC[:1]}]
+    with EmulatorServer(fixture_from_dict(org_spec(live))) as server:
+        details = server.hold(method="GET", path=f"^{GROUP_LIST}/[gs]$")
+        listing = held(server, ACCOUNT_LISTING)
+        # Two accounts g cannot hold outnumber the one page; one stack s may already hold.
+        wanted = frozenset({"aws-prod", "gcp-data"})
+        accounts = desired_group("g", "accounts", "audit", accounts=wanted)
+        with reading(server, accounts, desired_group("s", stacks=stacks(*SVC[:2]))) as future:
+            assert listing.wait_arrived(WAIT)
+            listing.release()
+            details.release()
+            future.result(WAIT)
+        requests = server.requests
+        answered = max(r.answered for r in requests if r.path in (DETAIL, f"{GROUP_LIST}/s"))
+        lookups = [r for r in requests if r.path.startswith("/api/stacks/")]
+        assert [r.path for r in lookups] == [f"/api/stacks/acme/{SVC[1]}"]
+        assert all(r.arrived >= answered for r in lookups)
+
+
 def test_the_details_do_not_wait_for_the_coverage_counts() -> None:
     # A new group's stacks may or may not outnumber the pages: the counts will say.
     with EmulatorServer(fixture_from_dict(org_spec([{"name": "g", "stacks": []}]))) as server:
