@@ -59,6 +59,8 @@ class HostileServer:
                 with contextlib.suppress(OSError):  # the client hung up: what limits are for
                     answer(self)
 
+            do_PATCH = do_GET  # noqa: N815 (http.server names its handlers so)
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
@@ -457,6 +459,55 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
         assert http.get(LIST) == {}
     assert server.requests == 2
     assert sleeps == []
+
+
+def test_a_connection_the_server_reset_while_idle_is_not_reused() -> None:
+    reset = threading.Event()
+
+    def answer(handler: http.server.BaseHTTPRequestHandler) -> None:
+        head(handler, Content_Length="2")
+        handler.wfile.write(b"{}")
+        handler.wfile.flush()
+        # Closed with a zero linger: the client's end gets a reset, not an orderly close.
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        handler.connection.close()
+        handler.close_connection = True
+        reset.set()
+
+    sleeps: list[float] = []
+    with HostileServer(answer) as server, client(server.url, sleep=sleeps.append) as http:
+        http.get(LIST)
+        assert reset.wait(timeout=10)
+        assert http.get(LIST) == {}
+    assert server.requests == 2
+    assert sleeps == []
+
+
+def test_a_write_is_not_sent_on_a_connection_the_server_wrote_to_unasked() -> None:
+    ports: list[tuple[str, int]] = []
+    read, wrote = threading.Event(), threading.Event()
+
+    def answer(handler: http.server.BaseHTTPRequestHandler) -> None:
+        ports.append((handler.command, handler.client_address[1]))
+        handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
+        head(handler, Content_Length="2")
+        handler.wfile.write(b"{}")
+        handler.wfile.flush()
+        if handler.command == "GET" and read.wait(timeout=10):
+            # Once the client has read the answer: the connection stays open, with an
+            # answer to nothing waiting on it.
+            handler.wfile.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n")
+            handler.wfile.flush()
+            wrote.set()
+
+    with HostileServer(answer) as server, client(server.url) as http:
+        http.get(LIST)
+        read.set()
+        assert wrote.wait(timeout=10)
+        http.write("PATCH", f"{LIST}/g/batch", [])
+    [(_, read_on), (method, written_on)] = ports
+    assert method == "PATCH"
+    assert written_on != read_on
 
 
 # --- TLS ---------------------------------------------------------------------------------------

@@ -196,6 +196,8 @@ _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "pgsync_request_deadline", default=None
 )
 """The `time.monotonic()` by which the request this thread is sending must be answered."""
+_WRITING: contextvars.ContextVar[bool] = contextvars.ContextVar("pgsync_writing", default=False)
+"""Whether the request this thread is sending may change something (neither GET nor HEAD)."""
 
 
 def _past_deadline() -> _Unusable:
@@ -295,7 +297,31 @@ class _DeadlineStream(httpcore.NetworkStream):
         return _DeadlineStream(stream, direct=plain)
 
     def get_extra_info(self, info: str) -> Any:
+        # httpcore asks before it reuses an idle connection, taking a readable socket for
+        # one the server has closed: where the kernel tells that outright, it is asked
+        # instead of polled. A poll lets every other thread take the interpreter, and with
+        # 16 readers that wait costs more CPU than the rest of the request (bench/README.md).
+        # A write also polls: it is not sent where the server wrote something unasked (a
+        # 408, say) that would be read as its answer.
+        if info == "is_readable" and self._sock is not None and _TCP_INFO is not None:
+            if _closed_by_peer(self._sock, _TCP_INFO):
+                return True
+            if not _WRITING.get():
+                return False
         return self._stream.get_extra_info(info)
+
+
+_TCP_INFO: int | None = getattr(socket, "TCP_INFO", None)
+"""Linux's getsockopt option whose first byte is the connection's TCP state."""
+_TCP_ESTABLISHED = 1
+
+
+def _closed_by_peer(sock: socket.socket, tcp_info: int) -> bool:
+    """Whether the server has closed or reset the connection (any state but established)."""
+    try:
+        return sock.getsockopt(socket.IPPROTO_TCP, tcp_info, 1)[0] != _TCP_ESTABLISHED
+    except OSError:
+        return True
 
 
 class _DeadlineBackend(httpcore.NetworkBackend):
@@ -754,9 +780,11 @@ class Client:
     def _exchange(self, method: str, target: bytes, content: bytes | None) -> _Answer:
         """One attempt: the answer's head and its whole body, within the size and time limits."""
         reset = _DEADLINE.set(time.monotonic() + self.deadline)
+        writing = _WRITING.set(method not in ("GET", "HEAD"))
         try:
             return self._route.exchange(self._request(method, target, content), self.max_body)
         finally:
+            _WRITING.reset(writing)
             _DEADLINE.reset(reset)
 
     def _send(
