@@ -440,44 +440,35 @@ def test_concurrent_requests_open_no_more_connections_than_the_parallelism() -> 
     assert len(set(ports)) <= 2
 
 
-def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
-    closed = threading.Event()
+def orderly_close(connection: socket.socket) -> None:
+    connection.shutdown(socket.SHUT_RDWR)
+
+
+def reset(connection: socket.socket) -> None:
+    # A zero linger: the client's end gets a reset, not an orderly close.
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    connection.close()
+
+
+@pytest.mark.parametrize("hang_up", [orderly_close, reset], ids=["closed", "reset"])
+def test_a_connection_the_server_hung_up_while_idle_is_not_reused(
+    hang_up: Callable[[socket.socket], None],
+) -> None:
+    done = threading.Event()
 
     def answer(handler: http.server.BaseHTTPRequestHandler) -> None:
         # A keep-alive answer (no Connection: close), then the server hangs up.
         head(handler, Content_Length="2")
         handler.wfile.write(b"{}")
         handler.wfile.flush()
-        handler.connection.shutdown(socket.SHUT_RDWR)
+        hang_up(handler.connection)
         handler.close_connection = True
-        closed.set()
+        done.set()
 
     sleeps: list[float] = []
     with HostileServer(answer) as server, client(server.url, sleep=sleeps.append) as http:
         http.get(LIST)
-        assert closed.wait(timeout=10)
-        assert http.get(LIST) == {}
-    assert server.requests == 2
-    assert sleeps == []
-
-
-def test_a_connection_the_server_reset_while_idle_is_not_reused() -> None:
-    reset = threading.Event()
-
-    def answer(handler: http.server.BaseHTTPRequestHandler) -> None:
-        head(handler, Content_Length="2")
-        handler.wfile.write(b"{}")
-        handler.wfile.flush()
-        # Closed with a zero linger: the client's end gets a reset, not an orderly close.
-        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        handler.connection.close()
-        handler.close_connection = True
-        reset.set()
-
-    sleeps: list[float] = []
-    with HostileServer(answer) as server, client(server.url, sleep=sleeps.append) as http:
-        http.get(LIST)
-        assert reset.wait(timeout=10)
+        assert done.wait(timeout=10)
         assert http.get(LIST) == {}
     assert server.requests == 2
     assert sleeps == []
