@@ -385,6 +385,20 @@ def test_a_server_that_never_answers_is_stopped_by_the_deadline_before_the_read_
     assert server.requests == 1
 
 
+def test_the_read_timeout_governs_reads_where_the_connect_timeout_is_longer() -> None:
+    def answer(handler: http.server.BaseHTTPRequestHandler) -> None:
+        time.sleep(0.5)  # past the read timeout, well within the connect timeout
+        head(handler, Content_Length="2")
+        handler.wfile.write(b"{}")
+
+    with (
+        HostileServer(answer) as server,
+        client(server.url, timeout=0.2, connect_timeout=5.0) as http,
+        pytest.raises(TransportError, match=r"timed out: no answer within 0.2 s"),
+    ):
+        http.get(LIST)
+
+
 def test_a_kept_alive_connection_whose_next_answer_never_comes_is_stopped_by_the_read_timeout() -> (
     None
 ):
@@ -474,8 +488,12 @@ def test_a_connection_the_server_hung_up_while_idle_is_not_reused(
     assert sleeps == []
 
 
-def test_a_write_is_not_sent_on_a_connection_the_server_wrote_to_unasked() -> None:
-    ports: list[tuple[str, int]] = []
+def answer_to_nothing(
+    ports: list[tuple[str, int]],
+) -> tuple[Answer, threading.Event, threading.Event]:
+    """An answer of {} that notes each request's method and port; after the first GET has
+    been read (the first event, set by the test), a 408 written unasked on its connection,
+    which stays open (the second event)."""
     read, wrote = threading.Event(), threading.Event()
 
     def answer(handler: http.server.BaseHTTPRequestHandler) -> None:
@@ -484,13 +502,17 @@ def test_a_write_is_not_sent_on_a_connection_the_server_wrote_to_unasked() -> No
         head(handler, Content_Length="2")
         handler.wfile.write(b"{}")
         handler.wfile.flush()
-        if handler.command == "GET" and read.wait(timeout=10):
-            # Once the client has read the answer: the connection stays open, with an
-            # answer to nothing waiting on it.
+        if len(ports) == 1 and read.wait(timeout=10):
             handler.wfile.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n")
             handler.wfile.flush()
             wrote.set()
 
+    return answer, read, wrote
+
+
+def test_a_write_is_not_sent_on_a_connection_the_server_wrote_to_unasked() -> None:
+    ports: list[tuple[str, int]] = []
+    answer, read, wrote = answer_to_nothing(ports)
     with HostileServer(answer) as server, client(server.url) as http:
         http.get(LIST)
         read.set()
@@ -499,6 +521,20 @@ def test_a_write_is_not_sent_on_a_connection_the_server_wrote_to_unasked() -> No
     [(_, read_on), (method, written_on)] = ports
     assert method == "PATCH"
     assert written_on != read_on
+
+
+def test_a_read_that_gets_an_answer_written_unasked_is_retried_on_a_new_connection() -> None:
+    ports: list[tuple[str, int]] = []
+    answer, read, wrote = answer_to_nothing(ports)
+    sleeps: list[float] = []
+    with HostileServer(answer) as server, client(server.url, sleep=sleeps.append) as http:
+        http.get(LIST)
+        read.set()
+        assert wrote.wait(timeout=10)
+        assert http.get(LIST) == {}
+    first = ports[0][1]
+    assert len(sleeps) == 1
+    assert ports[-1][1] != first
 
 
 # --- TLS ---------------------------------------------------------------------------------------

@@ -438,7 +438,7 @@ class PolicyGroupsApi:
                 )
             except BaseException:
                 # Failed or interrupted: the queued reads are dropped and a listing ends at
-                # its next page, so that the error is told now and no request goes for nothing.
+                # its next page; only the requests already sent are waited for.
                 stop.set()
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
@@ -615,6 +615,8 @@ class _Started(Generic[Item]):
         self._future: Future[frozenset[Item] | None] = pool.submit(self._run)
 
     def _run(self) -> frozenset[Item] | None:
+        if self._metadata.exception() is not None:
+            return None  # the main thread reports it, with its own traceback
         return self._listing() if self.certain() else None
 
     def certain(self) -> bool:

@@ -17,6 +17,7 @@ import random
 import re
 import socket
 import ssl
+import sys
 import threading
 import time
 import urllib.request
@@ -49,7 +50,9 @@ _REQUEST_LOG = logging.getLogger("httpx")
 """httpx.Client's logger: `-v` shows each request sent, on the same line httpx.Client wrote."""
 
 ACCEPT = "application/vnd.pulumi+8"
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
+RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
+"""What a read is retried on; a write only on 429. A 408 asks for the request again on a new
+connection (RFC 9110), and is what a server may write unasked on an idle one."""
 MAX_BODY_BYTES = 32 * 1024 * 1024
 """The largest answer read, after decompression: about 50 times a group of 10,000 stacks."""
 REQUEST_DEADLINE = 60.0
@@ -229,9 +232,12 @@ class _DeadlineStream(httpcore.NetworkStream):
     every call. TLS within a proxy's TLS is left to httpcore.
     """
 
-    def __init__(self, stream: httpcore.NetworkStream, *, direct: bool) -> None:
+    def __init__(
+        self, stream: httpcore.NetworkStream, *, direct: bool, kernel_state: bool = True
+    ) -> None:
         self._stream = stream
         self._sock: socket.socket | None = stream.get_extra_info("socket") if direct else None
+        self._kernel_state = kernel_state and _TCP_INFO is not None
         self._timeout = self._sock.gettimeout() if self._sock is not None else None
 
     def _set_timeout(self, sock: socket.socket, limit: float | None) -> None:
@@ -294,7 +300,7 @@ class _DeadlineStream(httpcore.NetworkStream):
             raise
         # TLS over a plain socket is an SSLSocket; TLS within TLS is not a socket at all.
         plain = self._sock is not None and not isinstance(self._sock, ssl.SSLSocket)
-        return _DeadlineStream(stream, direct=plain)
+        return _DeadlineStream(stream, direct=plain, kernel_state=self._kernel_state)
 
     def get_extra_info(self, info: str) -> Any:
         # httpcore asks before it reuses an idle connection, taking a readable socket for
@@ -302,33 +308,41 @@ class _DeadlineStream(httpcore.NetworkStream):
         # instead of polled. A poll lets every other thread take the interpreter, and with
         # 16 readers that wait costs more CPU than the rest of the request (bench/README.md).
         # A write also polls: it is not sent where the server wrote something unasked (a
-        # 408, say) that would be read as its answer.
-        if info == "is_readable" and self._sock is not None and _TCP_INFO is not None:
-            if _closed_by_peer(self._sock, _TCP_INFO):
+        # 408, say) that would be read as its answer. (A read that gets such an answer is
+        # retried.)
+        if info == "is_readable" and self._sock is not None and self._kernel_state:
+            if _closed_by_peer(self._sock):
                 return True
             if not _WRITING.get():
                 return False
         return self._stream.get_extra_info(info)
 
 
-_TCP_INFO: int | None = getattr(socket, "TCP_INFO", None)
-"""Linux's getsockopt option whose first byte is the connection's TCP state."""
-_TCP_ESTABLISHED = 1
+_TCP_INFO: int | None = getattr(socket, "TCP_INFO", None) if sys.platform == "linux" else None
+"""Linux's getsockopt option whose first byte is the connection's TCP state (other systems
+that have the option number their states otherwise)."""
+_TCP_ESTABLISHED = b"\x01"
 
 
-def _closed_by_peer(sock: socket.socket, tcp_info: int) -> bool:
+def _closed_by_peer(sock: socket.socket) -> bool:
     """Whether the server has closed or reset the connection (any state but established)."""
+    assert _TCP_INFO is not None
     try:
-        return sock.getsockopt(socket.IPPROTO_TCP, tcp_info, 1)[0] != _TCP_ESTABLISHED
+        return sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 1)[:1] != _TCP_ESTABLISHED
     except OSError:
         return True
 
 
 class _DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's own sockets (TCP_NODELAY and all), each wrapped in a `_DeadlineStream`."""
+    """httpcore's own sockets (TCP_NODELAY and all), each wrapped in a `_DeadlineStream`.
 
-    def __init__(self) -> None:
+    `kernel_state`: an idle connection's check asks the kernel (see _DeadlineStream), which
+    needs the check to run in the thread of the request that will use the connection.
+    """
+
+    def __init__(self, *, kernel_state: bool = True) -> None:
         self._sockets = httpcore.SyncBackend()
+        self._kernel_state = kernel_state
 
     def connect_tcp(
         self,
@@ -345,7 +359,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
             if by_deadline:
                 raise _past_deadline() from None
             raise
-        return _DeadlineStream(stream, direct=True)
+        return _DeadlineStream(stream, direct=True, kernel_state=self._kernel_state)
 
     def sleep(self, seconds: float) -> None:
         self._sockets.sleep(seconds)
@@ -405,7 +419,11 @@ class _Direct:
     def exchange(self, request: httpcore.Request, limit: int) -> _Answer:
         connection = self._take()
         try:
-            return _answer(request, connection.handle_request(request), limit)
+            answer = _answer(request, connection.handle_request(request), limit)
+            if answer.status == 408:
+                # The server has given up on this connection (RFC 9110): not used again.
+                connection.close()
+            return answer
         finally:
             self._give_back(connection)
 
@@ -475,7 +493,8 @@ class _Proxied:
                 max_connections=size,
                 max_keepalive_connections=size,
                 keepalive_expiry=KEEPALIVE_EXPIRY,
-                network_backend=_DeadlineBackend(),
+                # httpcore's pool checks idle connections in whichever thread assigns them.
+                network_backend=_DeadlineBackend(kernel_state=False),
             )
         else:  # socks5:// or socks5h://, the only other schemes httpx.Proxy accepts
             self._pool = httpcore.SOCKSProxy(
@@ -485,7 +504,8 @@ class _Proxied:
                 max_connections=size,
                 max_keepalive_connections=size,
                 keepalive_expiry=KEEPALIVE_EXPIRY,
-                network_backend=_DeadlineBackend(),
+                # httpcore's pool checks idle connections in whichever thread assigns them.
+                network_backend=_DeadlineBackend(kernel_state=False),
             )
 
     def exchange(self, request: httpcore.Request, limit: int) -> _Answer:
@@ -710,7 +730,7 @@ class Client:
         return scrub(redact_token(text, self._token))
 
     def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
-        """A read: retried on connection errors, timeouts, 429 and 502/503/504.
+        """A read: retried on connection errors, timeouts, 408, 429 and 502/503/504.
 
         Its answer must be a 200 with a JSON body (any JSON value: the caller checks its
         shape); anything else is BadResponse.
