@@ -454,19 +454,21 @@ def test_concurrent_requests_open_no_more_connections_than_the_parallelism() -> 
     assert len(set(ports)) <= 2
 
 
-def orderly_close(connection: socket.socket) -> None:
-    connection.shutdown(socket.SHUT_RDWR)
+def orderly_close(handler: http.server.BaseHTTPRequestHandler) -> None:
+    handler.connection.shutdown(socket.SHUT_RDWR)
 
 
-def reset(connection: socket.socket) -> None:
-    # A zero linger: the client's end gets a reset, not an orderly close.
-    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    connection.close()
+def reset(handler: http.server.BaseHTTPRequestHandler) -> None:
+    # A zero linger: the client's end gets a reset, not an orderly close. The socket closes
+    # at once only when no file made from it is open (rfile is).
+    handler.rfile.close()
+    handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    handler.connection.close()
 
 
 @pytest.mark.parametrize("hang_up", [orderly_close, reset], ids=["closed", "reset"])
 def test_a_connection_the_server_hung_up_while_idle_is_not_reused(
-    hang_up: Callable[[socket.socket], None],
+    hang_up: Callable[[http.server.BaseHTTPRequestHandler], None],
 ) -> None:
     done = threading.Event()
 
@@ -475,7 +477,7 @@ def test_a_connection_the_server_hung_up_while_idle_is_not_reused(
         head(handler, Content_Length="2")
         handler.wfile.write(b"{}")
         handler.wfile.flush()
-        hang_up(handler.connection)
+        hang_up(handler)
         handler.close_connection = True
         done.set()
 
