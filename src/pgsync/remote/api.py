@@ -466,13 +466,20 @@ class PolicyGroupsApi:
         listing = listed.result()
         names = sorted(listing)
         to_read = self._to_read(desired, names, only)
+
+        def list_stacks() -> frozenset[StackRef]:
+            return self.stacks(stop)
+
+        def list_accounts() -> frozenset[str]:
+            return self.accounts(stop)
+
         early = _Early.start(
             pool,
             present,
             [listing[n] for n in to_read],
             metadata,
-            stacks=lambda: self.stacks(stop),
-            accounts=lambda: self.accounts(stop),
+            stacks=list_stacks,
+            accounts=list_accounts,
         )
         groups = self._collect(pool, to_read, progress)
         # What live rules match is shown and weighed by the safety rules, never diffed.
@@ -488,7 +495,7 @@ class PolicyGroupsApi:
             frozenset().union(*(g.stacks for g in groups.values())),
             total=found_coverage.total_stacks if found_coverage else None,
             exists=self.stack_exists,
-            listing=lambda: self.stacks(stop),
+            listing=list_stacks,
             started=early.stacks.chosen() if early.stacks else None,
         )
         accounts = _known(
@@ -497,7 +504,7 @@ class PolicyGroupsApi:
             frozenset().union(*(g.accounts for g in groups.values())),
             total=found_coverage.total_accounts if found_coverage else None,
             exists=self.account_exists,
-            listing=lambda: self.accounts(stop),
+            listing=list_accounts,
             started=early.accounts.chosen() if early.accounts else None,
         )
         previews = self.previews(desired, groups, pool)

@@ -200,7 +200,8 @@ _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 )
 """The `time.monotonic()` by which the request this thread is sending must be answered."""
 _WRITING: contextvars.ContextVar[bool] = contextvars.ContextVar("pgsync_writing", default=False)
-"""Whether the request this thread is sending may change something (neither GET nor HEAD)."""
+"""Whether the request this thread is sending is a write (`Client.write`), retried and
+checked as one."""
 
 
 def _past_deadline() -> _Unusable:
@@ -797,10 +798,12 @@ class Client:
             method, url, headers=headers, content=content or (), extensions=self._extensions
         )
 
-    def _exchange(self, method: str, target: bytes, content: bytes | None) -> _Answer:
+    def _exchange(
+        self, method: str, target: bytes, content: bytes | None, *, write: bool
+    ) -> _Answer:
         """One attempt: the answer's head and its whole body, within the size and time limits."""
         reset = _DEADLINE.set(time.monotonic() + self.deadline)
-        writing = _WRITING.set(method not in ("GET", "HEAD"))
+        writing = _WRITING.set(write)
         try:
             return self._route.exchange(self._request(method, target, content), self.max_body)
         finally:
@@ -825,7 +828,7 @@ class Client:
             if self._pace is not None:
                 self._pace.wait()
             try:
-                answer = self._exchange(method, target, content)
+                answer = self._exchange(method, target, content, write=write)
             except _CONNECT_ERRORS as error:
                 # Never reached the server: safe to retry, write or not.
                 reason = self._connect_failure(error)
