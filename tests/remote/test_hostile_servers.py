@@ -534,9 +534,11 @@ def test_a_read_that_gets_an_answer_written_unasked_is_retried_on_a_new_connecti
         read.set()
         assert wrote.wait(timeout=10)
         assert http.get(LIST) == {}
+    # The server logs the read that got the 408 and the retry from threads of their own, in
+    # either order: the retry is the one on a connection of its own.
     first = ports[0][1]
     assert len(sleeps) == 1
-    assert ports[-1][1] != first
+    assert {port for _, port in ports} - {first}
 
 
 # --- TLS ---------------------------------------------------------------------------------------
